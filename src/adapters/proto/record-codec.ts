@@ -1,0 +1,88 @@
+import { kindFromWire, KIND_WIRE_NUMBER, type IdentityKind } from "../../domain/identity-kind.js";
+import type { CanonicalRecord, IndexedKey } from "../../domain/record.js";
+import { identityMapRoot } from "./proto-root.js";
+
+/**
+ * CanonicalRecord <-> protobuf bytes (`identitymap.v1.CanonicalRecord`). Attributes are written
+ * sorted by key so equal records are equal bytes; on read, keys are trimmed, empty ones skipped and
+ * the last duplicate wins (the reference's rules). There is no JSON fallback.
+ */
+const Type = identityMapRoot().lookupType("identitymap.v1.CanonicalRecord");
+
+export class CorruptRecord extends Error {
+  readonly code = "corrupt_record" as const;
+}
+
+interface WireRecord {
+  canonicalDeviceId?: string;
+  partition?: string;
+  metadataHash?: string;
+  updatedAtUnixMillis?: number | { toNumber(): number };
+  attributes?: { key?: string; value?: string }[];
+  assertedBy?: number;
+  source?: string;
+  authority?: boolean;
+  expiresAtUnixMillis?: number | { toNumber(): number };
+  operationId?: string;
+  keys?: { kind?: number; value?: string; sources?: string[] }[];
+}
+
+export function encodeRecord(r: CanonicalRecord): Uint8Array {
+  const attributes = Object.keys(r.attributes)
+    .sort()
+    .map((key) => ({ key, value: r.attributes[key]! }));
+  const msg: WireRecord = {
+    canonicalDeviceId: r.canonicalDeviceId,
+    partition: r.partition,
+    metadataHash: r.metadataHash,
+    updatedAtUnixMillis: r.updatedAtMs,
+    attributes,
+    assertedBy: r.assertedBy ? KIND_WIRE_NUMBER[r.assertedBy] : 0,
+    source: r.source,
+    authority: r.authority,
+    expiresAtUnixMillis: r.expiresAtMs,
+    operationId: r.operationId,
+    keys: r.keys.map((k) => ({ kind: KIND_WIRE_NUMBER[k.kind], value: k.value, sources: [...k.sources] })),
+  };
+  return Type.encode(Type.fromObject(msg)).finish();
+}
+
+export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
+  if (bytes.length === 0) throw new CorruptRecord("empty payload");
+  let m: WireRecord;
+  try {
+    m = Type.decode(bytes) as unknown as WireRecord;
+  } catch (e) {
+    throw new CorruptRecord("failed to decode canonical record", { cause: e });
+  }
+  if (!m.canonicalDeviceId) throw new CorruptRecord("record has no canonical_device_id");
+  const attributes: Record<string, string> = {};
+  for (const a of m.attributes ?? []) {
+    const key = (a.key ?? "").trim();
+    if (key !== "") attributes[key] = a.value ?? "";
+  }
+  const keys: IndexedKey[] = [];
+  for (const k of m.keys ?? []) {
+    const kind = kindFromWire(k.kind ?? 0);
+    if (kind) keys.push({ kind, value: k.value ?? "", sources: k.sources ?? [] });
+  }
+  const assertedBy: IdentityKind | undefined = kindFromWire(m.assertedBy ?? 0);
+  return {
+    canonicalDeviceId: m.canonicalDeviceId,
+    partition: m.partition ?? "",
+    metadataHash: m.metadataHash ?? "",
+    updatedAtMs: toNumber(m.updatedAtUnixMillis),
+    attributes,
+    ...(assertedBy ? { assertedBy } : {}),
+    source: m.source ?? "",
+    authority: m.authority ?? false,
+    expiresAtMs: toNumber(m.expiresAtUnixMillis),
+    operationId: m.operationId ?? "",
+    keys,
+  };
+}
+
+function toNumber(v: number | { toNumber(): number } | undefined): number {
+  if (v === undefined || v === null) return 0;
+  return typeof v === "number" ? v : v.toNumber();
+}

@@ -1,0 +1,73 @@
+/**
+ * One error type per failure, each with a literal `code`. Front-ends map codes to HTTP and gRPC
+ * statuses through a single table (src/adapters/error-status.ts); nothing maps errors in a handler.
+ */
+export abstract class IdentityMapError extends Error {
+  abstract readonly code: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A conditional write found another revision than it expected. Retried by the publish protocol. */
+export class RevisionConflict extends IdentityMapError {
+  readonly code = "revision_conflict" as const;
+  constructor(readonly key: string, options?: { cause?: unknown }) {
+    super(`revision conflict on ${key}`, options);
+  }
+}
+
+/** The KV store cannot be reached or did not answer in time. */
+export class KvUnavailable extends IdentityMapError {
+  readonly code = "kv_unavailable" as const;
+}
+
+/** A write was sent but its reply was lost: it may or may not have been applied. */
+export class WriteOutcomeUnknown extends IdentityMapError {
+  readonly code = "write_outcome_unknown" as const;
+}
+
+/** The relational store cannot be reached or did not answer in time. */
+export class DbUnavailable extends IdentityMapError {
+  readonly code = "db_unavailable" as const;
+}
+
+/** A request field is missing, has the wrong type, or holds a value that cannot be used. */
+export class InvalidArgument extends IdentityMapError {
+  readonly code = "invalid_argument" as const;
+  constructor(readonly field: string, reason: string) {
+    super(`${field}: ${reason}`);
+  }
+}
+
+export class BatchTooLarge extends IdentityMapError {
+  readonly code = "batch_too_large" as const;
+  constructor(readonly field: string, readonly size: number, readonly limit: number) {
+    super(`${field}: ${size} items exceed the limit of ${limit}`);
+  }
+}
+
+export class NotFound extends IdentityMapError {
+  readonly code = "not_found" as const;
+}
+
+export class Unauthenticated extends IdentityMapError {
+  readonly code = "unauthenticated" as const;
+}
+
+export class PermissionDenied extends IdentityMapError {
+  readonly code = "permission_denied" as const;
+}
+
+/** Retries of one key ran out of budget; reported per key, never hidden. */
+export class RetryExhausted extends IdentityMapError {
+  readonly code = "retry_exhausted" as const;
+  constructor(readonly keys: readonly string[], options?: { cause?: unknown }) {
+    super(`CAS retries exhausted on ${keys.join(", ")}`, options);
+  }
+}
+
+export class ConfigError extends IdentityMapError {
+  readonly code = "config_error" as const;
+}

@@ -1,0 +1,461 @@
+import { isLive, type Binding, type BindingChange, type BindingView, type KeyWrite } from "./binding.js";
+import { partitionIp, type NormalizedUpdate } from "./device-update.js";
+import { atLeastAsStrong, isAddressKind, isStrongKind, kindRank, type IdentityKind } from "./identity-kind.js";
+import { keyId, prioritizeKeys, type IdentityKey } from "./identity-key.js";
+import { isIp } from "./ip.js";
+import { shortHash } from "./metadata-hash.js";
+import {
+  attributesOf,
+  conflictingKinds,
+  EMPTY_IDENTITY,
+  hasStrongIdentity,
+  identityHash,
+  identityOf,
+  sharesStrongIdentifier,
+  unionIdentity,
+  type CanonicalRecord,
+  type Identity,
+  type IndexedKey,
+} from "./record.js";
+
+export interface ResolutionPolicy {
+  /** Address keys and address-derived ids link a new strong identity only while this fresh. */
+  readonly freshnessWindowMs: number;
+  /** Weak keys (ip, partition-ip) expire this long after they were last written. */
+  readonly weakKeyTtlMs: number;
+  /** Sources whose addresses are static and authoritative (NetBox by default). */
+  readonly addressAuthorities: ReadonlySet<string>;
+}
+
+export const DEFAULT_POLICY: ResolutionPolicy = {
+  freshnessWindowMs: 15 * 60_000,
+  weakKeyTtlMs: 24 * 3_600_000,
+  addressAuthorities: new Set(["netbox"]),
+};
+
+export type ConflictReason = "weaker_assertion" | "out_of_order";
+
+export interface Tombstone {
+  readonly device_id: string;
+  readonly merged_into: string;
+}
+
+export interface Resolved {
+  readonly status: "decided";
+  readonly outcome: "created" | "updated" | "unchanged";
+  readonly canonicalDeviceId: string;
+  readonly partition: string;
+  readonly matchedBy: IdentityKind | null;
+  readonly tombstone?: Tombstone;
+  /** Devices retired by this update (a merge), besides the update's own id. */
+  readonly mergedDeviceIds: readonly string[];
+  /** The canonical record as written (or as it stands, when unchanged). */
+  readonly record: CanonicalRecord;
+  /** Writes in the order they must be applied: each step after the previous one succeeded. */
+  readonly steps: readonly (readonly KeyWrite[])[];
+  readonly changes: readonly BindingChange[];
+  /** Rebinds refused by the precedence rules: counted, not errors. */
+  readonly conflicts: readonly { readonly key: IdentityKey; readonly reason: ConflictReason }[];
+  /** Candidate devices refused because a stronger identity differs. */
+  readonly vetoes: number;
+  /** Stale address links refused (the address was not fresh enough to link a new strong identity). */
+  readonly staleLinks: number;
+}
+
+export type Decision =
+  | { readonly status: "rejected" }
+  | { readonly status: "needs"; readonly keys: readonly IdentityKey[] }
+  | Resolved;
+
+export interface DecideInput {
+  readonly update: NormalizedUpdate;
+  readonly policy: ResolutionPolicy;
+  /** Written into every record so a writer can recognise its own write after a lost reply. */
+  readonly operationId: string;
+}
+
+class MissingBindings extends Error {}
+
+/** A view that remembers which keys it was asked for but did not have. */
+class Reader {
+  readonly missing = new Map<string, IdentityKey>();
+  constructor(private readonly view: BindingView) {}
+  get(key: IdentityKey): Binding | null | undefined {
+    const b = this.view(key);
+    if (b === undefined) this.missing.set(keyId(key), key);
+    return b;
+  }
+  /** Ends the current phase: if anything was missing, decide() returns `needs`. */
+  checkpoint(): void {
+    if (this.missing.size > 0) throw new MissingBindings();
+  }
+}
+
+const deviceKey = (id: string): IdentityKey => ({ kind: "device-id", value: id });
+
+/**
+ * Decides which device an update belongs to and which conditional writes make the map say so
+ * (design.md §3). Pure: it reads only through `view`, and returns `needs` when a binding it must
+ * see is not loaded; the caller loads those and calls again.
+ */
+export function decide(input: DecideInput, view: BindingView): Decision {
+  if (input.update.keys.length === 0) return { status: "rejected" };
+  const reader = new Reader(view);
+  try {
+    return decideLoaded(input, reader);
+  } catch (e) {
+    if (e instanceof MissingBindings) return { status: "needs", keys: [...reader.missing.values()] };
+    throw e;
+  }
+}
+
+function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: Reader): Resolved {
+  const t = u.timeMs;
+  const live = (b: Binding | null | undefined): Binding | null => (isLive(b, t) ? b : null);
+  const uIdentity: Identity = { armisId: u.armisId, netboxIds: u.netboxIds, macs: u.macs, hostname: u.hostname };
+  const uStrong = hasStrongIdentity(uIdentity);
+  const ranked = prioritizeKeys(u.keys);
+  const assertion: IdentityKind = ranked[0]!.kind;
+  const stableId = u.deviceId !== "" && !isAddressDerived(u.deviceId);
+  // An update asserts where a device is when it names the device by more than the address itself.
+  const asserting = uStrong || stableId;
+  const isAuthority = policy.addressAuthorities.has(u.source);
+
+  // Phase 1: the bindings of the update's own keys.
+  for (const k of u.keys) reader.get(k);
+  reader.checkpoint();
+
+  // Choose the device: the strongest bound key whose device is not vetoed.
+  let chosen: { deviceId: string; kind: IdentityKind; binding: Binding } | undefined;
+  const vetoed = new Set<string>();
+  let vetoes = 0;
+  let staleLinks = 0;
+  for (const k of candidateOrder(u, ranked, stableId)) {
+    const b = live(reader.get(k));
+    if (!b) continue;
+    const dev = b.record.canonicalDeviceId;
+    if (vetoed.has(dev)) continue;
+    const fresh = t - b.record.updatedAtMs <= policy.freshnessWindowMs || b.record.authority;
+    // An address-derived id names whoever held the address: after a DHCP move it is a stale
+    // address, so it links only while fresh. An address key links a new strong identity only while
+    // fresh; a weak sighting (only an address) follows it for as long as the binding lives.
+    const staleName = k.kind === "device-id" && !stableId && !fresh;
+    if (staleName || (uStrong && isAddressKind(k.kind) && !fresh)) {
+      staleLinks++;
+      continue;
+    }
+    const stronger = conflictingKinds(uIdentity, identityOf(b.record)).filter(
+      (c) => !isStrongKind(k.kind) || kindRank(c) < kindRank(k.kind),
+    );
+    if (stronger.length > 0) {
+      vetoed.add(dev);
+      vetoes++;
+      continue;
+    }
+    chosen = { deviceId: dev, kind: k.kind, binding: b };
+    break;
+  }
+
+  // Phase 2: the device's own record, or a free id for a new device.
+  let canonical: string;
+  let deviceBinding: Binding | null;
+  if (chosen) {
+    canonical = chosen.deviceId;
+    deviceBinding = reader.get(deviceKey(canonical)) ?? null;
+  } else {
+    const natural = naturalId(u, ranked);
+    const seed = `${ranked[0]!.kind}:${ranked[0]!.value}`;
+    canonical = natural;
+    deviceBinding = reader.get(deviceKey(natural)) ?? null;
+    // Ids are permanent: a taken id is never reused; the new device gets a deterministic derived id.
+    for (const len of [8, 16, 32, 64]) {
+      if (!live(deviceBinding)) break;
+      canonical = `${natural}~${shortHash(seed, len)}`;
+      deviceBinding = reader.get(deviceKey(canonical)) ?? null;
+      reader.checkpoint();
+    }
+    if (live(deviceBinding)) throw new Error(`no free derived id for ${natural}`);
+  }
+  reader.checkpoint();
+  const deviceRecord = live(deviceBinding)?.record;
+
+  // The update's own id, when it is not the canonical one: a redirect, a merge, or nothing.
+  let tombstone: Tombstone | undefined;
+  let redirect: IdentityKey | undefined;
+  let mergeFrom: { id: string; record: CanonicalRecord | undefined } | undefined;
+  const baseIdentity = deviceRecord ? identityOf(deviceRecord) : chosen ? identityOf(chosen.binding.record) : EMPTY_IDENTITY;
+  if (u.deviceId !== "" && u.deviceId !== canonical) {
+    const own = live(reader.get(deviceKey(u.deviceId)));
+    if (!own) {
+      tombstone = { device_id: u.deviceId, merged_into: canonical };
+      redirect = deviceKey(u.deviceId);
+    } else if (own.record.canonicalDeviceId === canonical) {
+      tombstone = { device_id: u.deviceId, merged_into: canonical };
+    } else {
+      const z = own.record.canonicalDeviceId;
+      const zRecord = live(reader.get(deviceKey(z)))?.record ?? own.record;
+      reader.checkpoint();
+      const zIdentity = identityOf(zRecord);
+      const compatible = conflictingKinds(zIdentity, unionIdentity(baseIdentity, uIdentity, false)).every((c) => c === "mac");
+      if (!vetoed.has(z) && sharesStrongIdentifier(zIdentity, uIdentity) && compatible) {
+        tombstone = { device_id: u.deviceId, merged_into: canonical };
+        mergeFrom = { id: z, record: zRecord };
+      }
+    }
+  }
+
+  // Phase 3: everything the outcome touches: the device's index, the merged device's keys.
+  const oldIndex = deviceRecord?.keys ?? [];
+  for (const e of oldIndex) reader.get(e);
+  const mergeKeys: IndexedKey[] = mergeFrom
+    ? [{ kind: "device-id", value: mergeFrom.id, sources: [] }, ...(mergeFrom.record?.keys ?? [])]
+    : [];
+  for (const e of mergeKeys) reader.get(e);
+  reader.checkpoint();
+
+  const conflicts: { key: IdentityKey; reason: ConflictReason }[] = [];
+  const belongs = (dev: string) => dev === canonical || dev === mergeFrom?.id;
+
+  // Which of the update's keys end up bound to the device.
+  const kept: IdentityKey[] = [];
+  for (const k of ranked) {
+    if (k.kind === "device-id") continue;
+    const b = live(reader.get(k));
+    if (!b || belongs(b.record.canonicalDeviceId)) {
+      kept.push(k);
+      continue;
+    }
+    if (t < b.record.updatedAtMs) {
+      conflicts.push({ key: k, reason: "out_of_order" });
+      continue;
+    }
+    if (isStrongKind(k.kind)) {
+      if (atLeastAsStrong(assertion, b.record.assertedBy ?? k.kind)) kept.push(k);
+      else conflicts.push({ key: k, reason: "weaker_assertion" });
+    } else if (uStrong) {
+      kept.push(k); // IPs follow their latest strong owner.
+    }
+    // A weak sighting only observes: it never moves an address between devices.
+  }
+
+  const keptIdentity: Identity = {
+    armisId: kept.some((k) => k.kind === "armis-id") ? u.armisId : "",
+    netboxIds: u.netboxIds.filter((v) => kept.some((k) => k.kind === "netbox-id" && k.value === v)),
+    macs: u.macs.filter((v) => kept.some((k) => k.kind === "mac" && k.value === v)),
+    hostname: u.hostname,
+  };
+  const hostnameNewer = !deviceRecord || t >= deviceRecord.updatedAtMs;
+  const mergedBase = mergeFrom?.record ? unionIdentity(baseIdentity, identityOf(mergeFrom.record), false) : baseIdentity;
+  const identity = unionIdentity(mergedBase, keptIdentity, hostnameNewer);
+  const partition = deviceRecord?.partition || chosen?.binding.record.partition || u.partition;
+  const attributes = attributesOf(identity);
+  const hash = identityHash(canonical, partition, attributes);
+  const weakDevice = !hasStrongIdentity(identity);
+  const half = policy.weakKeyTtlMs / 2;
+
+  const base = { canonicalDeviceId: canonical, partition, metadataHash: hash, attributes, operationId };
+  const changes: BindingChange[] = [];
+  const writes: KeyWrite[] = [];
+  const deletes: KeyWrite[] = [];
+
+  const recordFor = (k: IdentityKey, prior: Binding | null, rebinding: boolean): CanonicalRecord => {
+    const address = isAddressKind(k.kind);
+    const same = prior && !rebinding;
+    const updatedAtMs = same ? Math.max(prior.record.updatedAtMs, t) : t;
+    const assertedBy = same && prior.record.assertedBy && atLeastAsStrong(prior.record.assertedBy, assertion) ? prior.record.assertedBy : assertion;
+    return {
+      ...base,
+      updatedAtMs,
+      assertedBy,
+      source: u.source || (prior?.record.source ?? ""),
+      authority: address && (isAuthority || (!!same && prior.record.authority)),
+      expiresAtMs: address ? updatedAtMs + policy.weakKeyTtlMs : 0,
+      keys: [],
+    };
+  };
+  const put = (k: IdentityKey, prior: Binding | null | undefined, record: CanonicalRecord) => {
+    writes.push(prior ? { op: "update", key: k, record, revision: prior.revision } : { op: "create", key: k, record });
+  };
+
+  // The update's keys.
+  const index = new Map<string, IndexedKey>();
+  for (const e of oldIndex) {
+    const b = live(reader.get(e));
+    if (b && belongs(b.record.canonicalDeviceId)) index.set(keyId(e), e);
+  }
+  for (const k of kept) {
+    const prior = reader.get(k);
+    const b = live(prior);
+    const rebinding = !!b && b.record.canonicalDeviceId !== canonical;
+    const sources = isAddressKind(k.kind) && asserting && u.source !== "" ? [u.source] : [];
+    const entry = index.get(keyId(k));
+    index.set(keyId(k), { kind: k.kind, value: k.value, sources: mergeSources(entry?.sources, sources) });
+    if (!b) {
+      put(k, prior, recordFor(k, null, false));
+      changes.push({ key: k, fromDeviceId: null, toDeviceId: canonical, reason: "create" });
+      continue;
+    }
+    if (rebinding) {
+      put(k, prior, recordFor(k, b, true));
+      const fromMerge = b.record.canonicalDeviceId === mergeFrom?.id;
+      changes.push({ key: k, fromDeviceId: b.record.canonicalDeviceId, toDeviceId: canonical, reason: fromMerge ? "merge" : "rebind" });
+      continue;
+    }
+    const r = b.record;
+    const address = isAddressKind(k.kind);
+    const refresh = address && t > r.updatedAtMs && t - r.updatedAtMs >= half;
+    const gainsAuthority = address && isAuthority && !r.authority && t >= r.updatedAtMs;
+    if (r.metadataHash !== hash || refresh || gainsAuthority) put(k, prior, recordFor(k, b, false));
+  }
+
+  // The update's own id: a redirect to the canonical device.
+  if (redirect) {
+    const prior = reader.get(redirect);
+    put(redirect, prior, { ...recordFor(redirect, null, true), assertedBy: "device-id" });
+    index.set(keyId(redirect), { ...redirect, sources: [] });
+    changes.push({ key: redirect, fromDeviceId: null, toDeviceId: canonical, reason: "redirect" });
+  }
+
+  // A merge: every binding of the retired device follows it.
+  for (const e of mergeKeys) {
+    if (kept.some((k) => keyId(k) === keyId(e))) continue;
+    const b = live(reader.get(e));
+    if (!b || b.record.canonicalDeviceId !== mergeFrom!.id) continue;
+    const address = isAddressKind(e.kind);
+    put(e, b, {
+      ...base,
+      updatedAtMs: b.record.updatedAtMs,
+      assertedBy: b.record.assertedBy,
+      source: b.record.source,
+      authority: b.record.authority,
+      expiresAtMs: address ? b.record.expiresAtMs : 0,
+      keys: [],
+    });
+    index.set(keyId(e), { kind: e.kind, value: e.value, sources: e.sources });
+    changes.push({ key: e, fromDeviceId: mergeFrom!.id, toDeviceId: canonical, reason: "merge" });
+  }
+
+  // Per-source address pruning: the address this source reported before no longer lands here.
+  if (asserting && u.ip !== "" && u.source !== "") {
+    const current = new Set([keyId({ kind: "ip", value: u.ip }), keyId({ kind: "partition-ip", value: partitionIp(u.partition, u.ip) })]);
+    for (const [id, e] of index) {
+      if (!isAddressKind(e.kind) || current.has(id) || !e.sources.includes(u.source)) continue;
+      const rest = e.sources.filter((s) => s !== u.source);
+      if (rest.length > 0) {
+        index.set(id, { ...e, sources: rest });
+        continue;
+      }
+      index.delete(id);
+      const b = reader.get(e);
+      if (b && b.record.canonicalDeviceId === canonical && t >= b.record.updatedAtMs) {
+        deletes.push({ op: "delete", key: e, revision: b.revision });
+        changes.push({ key: e, fromDeviceId: canonical, toDeviceId: null, reason: "delete" });
+      }
+    }
+  }
+
+  // Keys of the device the update did not mention still carry its identity: keep them in step.
+  const written = new Set(writes.map((w) => keyId(w.key)));
+  for (const e of index.values()) {
+    if (written.has(keyId(e)) || deletes.some((d) => keyId(d.key) === keyId(e))) continue;
+    const b = live(reader.get(e));
+    if (b && b.record.canonicalDeviceId === canonical && b.record.metadataHash !== hash) {
+      put(e, b, { ...b.record, ...base, updatedAtMs: Math.max(b.record.updatedAtMs, t), keys: [] });
+    }
+  }
+
+  // The device record: identity plus the reverse index, written first.
+  const newIndex = [...index.values()].sort(compareIndexed);
+  const devicePrior = deviceBinding;
+  const deviceUpdatedAt = deviceRecord ? Math.max(deviceRecord.updatedAtMs, t) : t;
+  const deviceRecordNext: CanonicalRecord = {
+    ...base,
+    updatedAtMs: weakDevice ? (deviceRecord && t - deviceRecord.updatedAtMs < half ? deviceRecord.updatedAtMs : deviceUpdatedAt) : deviceUpdatedAt,
+    assertedBy: deviceRecord?.assertedBy ?? assertion,
+    source: deviceRecord?.source || u.source,
+    authority: false,
+    expiresAtMs: 0,
+    keys: newIndex,
+  };
+  const deviceNext: CanonicalRecord = {
+    ...deviceRecordNext,
+    expiresAtMs: weakDevice ? deviceRecordNext.updatedAtMs + policy.weakKeyTtlMs : 0,
+  };
+  const deviceSteps: KeyWrite[] = [];
+  const deviceChanged =
+    !deviceRecord ||
+    deviceRecord.metadataHash !== hash ||
+    deviceRecord.expiresAtMs !== deviceNext.expiresAtMs ||
+    !sameIndex(deviceRecord.keys, newIndex);
+  if (deviceChanged) {
+    const k = deviceKey(canonical);
+    deviceSteps.push(devicePrior ? { op: "update", key: k, record: deviceNext, revision: devicePrior.revision } : { op: "create", key: k, record: deviceNext });
+    if (!deviceRecord) changes.unshift({ key: k, fromDeviceId: null, toDeviceId: canonical, reason: "create" });
+  }
+
+  const steps = [deviceSteps, writes, deletes].filter((s) => s.length > 0);
+  const outcome = !chosen ? "created" : steps.length > 0 ? "updated" : "unchanged";
+  return {
+    status: "decided",
+    outcome,
+    canonicalDeviceId: canonical,
+    partition,
+    matchedBy: chosen?.kind ?? null,
+    ...(tombstone ? { tombstone } : {}),
+    mergedDeviceIds: mergeFrom && mergeFrom.id !== u.deviceId ? [mergeFrom.id] : [],
+    record: deviceChanged || !deviceRecord ? deviceNext : deviceRecord,
+    steps,
+    changes,
+    conflicts,
+    vetoes,
+    staleLinks,
+  };
+}
+
+/**
+ * The order in which keys may decide: strong keys strongest first, then a stable device id (a name
+ * that does not move), then addresses, then an address-derived id. The bare `ip` key is shared by
+ * every partition, so it links only an update that has no partition.
+ */
+function candidateOrder(u: NormalizedUpdate, ranked: readonly IdentityKey[], stableId: boolean): IdentityKey[] {
+  const strong = ranked.filter((k) => isStrongKind(k.kind));
+  const id = ranked.filter((k) => k.kind === "device-id");
+  const pip = ranked.filter((k) => k.kind === "partition-ip");
+  const ip = u.partition === "" ? ranked.filter((k) => k.kind === "ip") : [];
+  return stableId ? [...strong, ...id, ...pip, ...ip] : [...strong, ...pip, ...ip, ...id];
+}
+
+/** The id a new device takes: the update's id, else its address, else its strongest key. */
+function naturalId(u: NormalizedUpdate, ranked: readonly IdentityKey[]): string {
+  if (u.deviceId !== "") return u.deviceId;
+  if (u.ip !== "") return partitionIp(u.partition, u.ip);
+  return `${ranked[0]!.kind}:${ranked[0]!.value}`;
+}
+
+/** `10.0.0.1`, `tenant-a:10.0.0.1`, `p:fe80::1`: names that come from an address and move with it. */
+export function isAddressDerived(id: string): boolean {
+  if (isIp(id)) return true;
+  const colon = id.indexOf(":");
+  return colon > 0 && isIp(id.slice(colon + 1));
+}
+
+function mergeSources(a: readonly string[] | undefined, b: readonly string[]): string[] {
+  const out = [...(a ?? [])];
+  for (const s of b) if (!out.includes(s)) out.push(s);
+  return out.sort();
+}
+
+function compareIndexed(a: IndexedKey, b: IndexedKey): number {
+  return kindRank(a.kind) - kindRank(b.kind) || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0);
+}
+
+function sameIndex(a: readonly IndexedKey[], b: readonly IndexedKey[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.kind !== y.kind || x.value !== y.value || x.sources.length !== y.sources.length) return false;
+    for (let j = 0; j < x.sources.length; j++) if (x.sources[j] !== y.sources[j]) return false;
+  }
+  return true;
+}

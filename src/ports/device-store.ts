@@ -1,0 +1,62 @@
+import type { ChangeReason, Revision } from "../domain/binding.js";
+import type { IdentityKey } from "../domain/identity-key.js";
+import type { IdentityKv } from "./identity-kv.js";
+
+/** A device as the relational store knows it: one row per reported device id, with its latest sighting. */
+export interface DeviceRow {
+  readonly deviceId: string;
+  /** The id this row resolves to; equal to deviceId for a canonical device. */
+  readonly canonicalDeviceId: string;
+  /** Set when the row was merged into another device (a tombstone). */
+  readonly mergedInto: string | null;
+  readonly partition: string;
+  readonly ip: string;
+  readonly macs: readonly string[];
+  readonly armisId: string;
+  readonly netboxIds: readonly string[];
+  readonly hostname: string;
+  readonly source: string;
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** One binding change (design.md §5: who, key, from, to, revision, reason). */
+export interface AuditEntry {
+  readonly atMs: number;
+  readonly actor: string;
+  readonly key: IdentityKey;
+  readonly fromDeviceId: string | null;
+  readonly toDeviceId: string | null;
+  readonly revision: Revision | null;
+  readonly reason: ChangeReason;
+}
+
+export interface HistoryPage {
+  readonly entries: readonly (AuditEntry & { readonly id: number })[];
+  /** Pass as `before` for the next (older) page; absent on the last page. */
+  readonly next?: number;
+}
+
+/**
+ * The relational port: device rows, the audit trail, queries by identity (DB fallback, backfill), and a
+ * binding table with the same CAS contract as the KV (the map's home while the flag is off).
+ */
+export interface DeviceStore {
+  readonly dialect: "sqlite" | "postgres";
+  migrate(): Promise<void>;
+  /** The relational binding table, behind the same port as the KV. */
+  bindings(): IdentityKv;
+  /** Inserts or replaces rows by device id, with the identities they carry. */
+  upsertDevices(rows: readonly DeviceRow[]): Promise<void>;
+  getDevice(deviceId: string): Promise<DeviceRow | null>;
+  /** The newest row not merged away that carries this identity. */
+  findByIdentity(key: IdentityKey): Promise<DeviceRow | null>;
+  /** Rows ordered by device id, after `afterDeviceId`; for backfill and exports. */
+  listDevices(options: { afterDeviceId?: string; limit: number; partition?: string }): Promise<DeviceRow[]>;
+  appendAudit(entries: readonly AuditEntry[]): Promise<void>;
+  /** Binding changes that involve the device, newest first. */
+  history(deviceId: string, options: { limit: number; before?: number }): Promise<HistoryPage>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
