@@ -216,10 +216,23 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
   const conflicts: { key: IdentityKey; reason: ConflictReason }[] = [];
   const belongs = (dev: string) => dev === canonical || dev === mergeFrom?.id;
 
+  // A source's address report older than what the device record already knows from that source
+  // (it reported another address since) is out of order: it must not bring the old address back.
+  const currentAddresses = new Set([keyId({ kind: "ip", value: u.ip }), keyId({ kind: "partition-ip", value: partitionIp(u.partition, u.ip) })]);
+  const staleAddressReport =
+    !!deviceRecord &&
+    t < deviceRecord.updatedAtMs &&
+    u.source !== "" &&
+    oldIndex.some((e) => isAddressKind(e.kind) && e.sources.includes(u.source) && !currentAddresses.has(keyId(e)));
+
   // Which of the update's keys end up bound to the device.
   const kept: IdentityKey[] = [];
   for (const k of ranked) {
     if (k.kind === "device-id") continue;
+    if (staleAddressReport && isAddressKind(k.kind)) {
+      conflicts.push({ key: k, reason: "out_of_order" });
+      continue;
+    }
     const b = live(reader.get(k));
     if (!b || belongs(b.record.canonicalDeviceId)) {
       kept.push(k);
@@ -336,10 +349,9 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
   }
 
   // Per-source address pruning: the address this source reported before no longer lands here.
-  if (asserting && u.ip !== "" && u.source !== "") {
-    const current = new Set([keyId({ kind: "ip", value: u.ip }), keyId({ kind: "partition-ip", value: partitionIp(u.partition, u.ip) })]);
+  if (asserting && u.ip !== "" && u.source !== "" && !staleAddressReport) {
     for (const [id, e] of index) {
-      if (!isAddressKind(e.kind) || current.has(id) || !e.sources.includes(u.source)) continue;
+      if (!isAddressKind(e.kind) || currentAddresses.has(id) || !e.sources.includes(u.source)) continue;
       const rest = e.sources.filter((s) => s !== u.source);
       if (rest.length > 0) {
         index.set(id, { ...e, sources: rest });

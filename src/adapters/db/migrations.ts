@@ -1,0 +1,82 @@
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { createSqlKvTables } from "../kv/sql-kv.js";
+
+export const BINDING_TABLES = { entries: "binding_entries", changes: "binding_changes" } as const;
+
+/**
+ * The relational schema, one migration per step, the same on SQLite and PostgreSQL. Kept in code
+ * (not files) so the compiled package carries them.
+ */
+export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migration> {
+  const text = sql.raw("text");
+  return {
+    "001_devices": {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable("devices")
+          .ifNotExists()
+          .addColumn("device_id", text, (c) => c.primaryKey())
+          .addColumn("canonical_device_id", text, (c) => c.notNull())
+          .addColumn("merged_into", text)
+          .addColumn("partition", text, (c) => c.notNull().defaultTo(""))
+          .addColumn("ip", text, (c) => c.notNull().defaultTo(""))
+          .addColumn("macs", text, (c) => c.notNull().defaultTo(""))
+          .addColumn("armis_id", text, (c) => c.notNull().defaultTo(""))
+          .addColumn("netbox_ids", text, (c) => c.notNull().defaultTo(""))
+          .addColumn("hostname", text, (c) => c.notNull().defaultTo(""))
+          .addColumn("source", text, (c) => c.notNull().defaultTo(""))
+          .addColumn("first_seen", "bigint", (c) => c.notNull())
+          .addColumn("last_seen", "bigint", (c) => c.notNull())
+          .addColumn("metadata", text, (c) => c.notNull().defaultTo("{}"))
+          .execute();
+        await db.schema.createIndex("devices_canonical").ifNotExists().on("devices").column("canonical_device_id").execute();
+        await db.schema
+          .createTable("device_keys")
+          .ifNotExists()
+          .addColumn("kind", text, (c) => c.notNull())
+          .addColumn("value", text, (c) => c.notNull())
+          .addColumn("device_id", text, (c) => c.notNull())
+          .addColumn("last_seen", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("device_keys_pk", ["kind", "value", "device_id"])
+          .execute();
+        await db.schema.createIndex("device_keys_device").ifNotExists().on("device_keys").column("device_id").execute();
+      },
+    },
+    "002_audit": {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable("binding_audit")
+          .ifNotExists()
+          .addColumn("id", dialect === "postgres" ? "bigserial" : "integer", (c) =>
+            dialect === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("actor", text, (c) => c.notNull())
+          .addColumn("kind", text, (c) => c.notNull())
+          .addColumn("value", text, (c) => c.notNull())
+          .addColumn("from_device_id", text)
+          .addColumn("to_device_id", text)
+          .addColumn("revision", "bigint")
+          .addColumn("reason", text, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("binding_audit_from").ifNotExists().on("binding_audit").columns(["from_device_id", "id"]).execute();
+        await db.schema.createIndex("binding_audit_to").ifNotExists().on("binding_audit").columns(["to_device_id", "id"]).execute();
+      },
+    },
+    "003_bindings": {
+      async up(db: Kysely<any>) {
+        await createSqlKvTables(db, dialect, BINDING_TABLES);
+      },
+    },
+  };
+}
+
+export async function migrateToLatest(db: Kysely<any>, dialect: "sqlite" | "postgres"): Promise<void> {
+  const all = migrations(dialect);
+  const provider: MigrationProvider = { getMigrations: async () => all };
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}

@@ -1,0 +1,50 @@
+import { IdentityMapError } from "../domain/errors.js";
+
+/** gRPC status numbers (grpc/status.h), so this table does not depend on a gRPC library. */
+export const GRPC = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+interface Status {
+  readonly http: number;
+  readonly grpc: number;
+}
+
+/** The one table from domain error codes to HTTP and gRPC statuses; both front-ends use it. */
+const TABLE: Readonly<Record<string, Status>> = {
+  invalid_argument: { http: 400, grpc: GRPC.INVALID_ARGUMENT },
+  invalid_key_path: { http: 400, grpc: GRPC.INVALID_ARGUMENT },
+  batch_too_large: { http: 413, grpc: GRPC.INVALID_ARGUMENT },
+  not_found: { http: 404, grpc: GRPC.NOT_FOUND },
+  unauthenticated: { http: 401, grpc: GRPC.UNAUTHENTICATED },
+  permission_denied: { http: 403, grpc: GRPC.PERMISSION_DENIED },
+  kv_unavailable: { http: 503, grpc: GRPC.UNAVAILABLE },
+  db_unavailable: { http: 503, grpc: GRPC.UNAVAILABLE },
+  write_outcome_unknown: { http: 503, grpc: GRPC.UNAVAILABLE },
+  request_timeout: { http: 503, grpc: GRPC.UNAVAILABLE },
+};
+
+const INTERNAL: Status = { http: 500, grpc: GRPC.INTERNAL };
+
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string; readonly field?: string };
+}
+
+/** Status and body for any thrown value. Unknown errors are internal and say nothing about internals. */
+export function describeError(e: unknown): { status: Status; body: ErrorBody } {
+  if (e instanceof IdentityMapError) {
+    const status = TABLE[e.code] ?? INTERNAL;
+    const field = (e as { field?: unknown }).field;
+    return {
+      status,
+      body: { error: { code: status === INTERNAL ? "internal" : e.code, message: e.message, ...(typeof field === "string" ? { field } : {}) } },
+    };
+  }
+  return { status: INTERNAL, body: { error: { code: "internal", message: "internal error" } } };
+}

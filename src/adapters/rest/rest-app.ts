@@ -1,0 +1,243 @@
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { Static } from "typebox";
+import { BatchTooLarge, IdentityMapError, InvalidArgument } from "../../domain/errors.js";
+import type { CanonicalRecord } from "../../domain/record.js";
+import type { App } from "../../app/container.js";
+import { LookupService, type LookupRequest, type LookupResult } from "../../app/lookup-service.js";
+import { describeError } from "../error-status.js";
+import {
+  BatchLookupBody,
+  BatchLookupReply,
+  DeviceReply,
+  ErrorSchema,
+  LookupBody,
+  LookupQuery,
+  LookupReply,
+  PublishBody,
+  PublishReply,
+  ResolveReply,
+} from "./schemas.js";
+
+class RequestTimeout extends IdentityMapError {
+  readonly code = "request_timeout" as const;
+}
+
+export interface RestOptions {
+  /** Who is calling and what they may do; the default lets everyone write (no auth configured). */
+  readonly authorize?: (req: FastifyRequest, need: "reader" | "writer") => string;
+}
+
+/**
+ * The REST front-end, built without listening so tests use inject(). Handlers decode, call the
+ * service, encode; errors go through the one status table (error-status.ts).
+ */
+export async function buildRestApp(app: App, options: RestOptions = {}): Promise<FastifyInstance> {
+  const { config } = app;
+  const f = Fastify({
+    logger: false,
+    bodyLimit: config.bodyLimitBytes,
+    // Types are checked, not coerced: `"ip": 123` is a 400, not "123".
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  const authorize = options.authorize ?? (() => "anonymous");
+
+  await f.register(swagger, {
+    openapi: {
+      info: { title: "identity-map", version: "1", description: "Canonical device identity: one device, one id, across DHCP churn." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    },
+  });
+  await f.register(swaggerUi, { routePrefix: "/docs" });
+
+  f.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err.validation) {
+      const v = err.validation[0];
+      const path = (v?.instancePath ?? "").replace(/^\//, "").replace(/\/(\d+)(?=\/|$)/g, "[$1]").replace(/\//g, ".");
+      const field = [err.validationContext, path].filter(Boolean).join(".") || "body";
+      const missing = (v?.params as { missingProperty?: string } | undefined)?.missingProperty;
+      const named = missing ? `${field}.${missing}` : field;
+      return reply.status(400).send({ error: { code: "invalid_argument", message: `${named}: ${v?.message ?? "invalid"}`, field: named } });
+    }
+    if (err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err instanceof SyntaxError) {
+      return reply.status(400).send({ error: { code: "invalid_argument", message: "body: malformed JSON", field: "body" } });
+    }
+    if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      return reply.status(413).send({ error: { code: "batch_too_large", message: `body: larger than the limit of ${config.bodyLimitBytes} bytes`, field: "body" } });
+    }
+    if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || err.code === "FST_ERR_CTP_EMPTY_JSON_BODY") {
+      return reply.status(400).send({ error: { code: "invalid_argument", message: `body: ${err.message}`, field: "body" } });
+    }
+    const { status, body } = describeError(err);
+    if (status.http >= 500) app.log.error({ err: String(err), cause: String((err as { cause?: unknown }).cause ?? ""), url: req.url }, "request failed");
+    return reply.status(status.http).send(body);
+  });
+
+  const errors = { 400: ErrorSchema, 413: ErrorSchema, 503: ErrorSchema };
+  const deadline = <T>(p: Promise<T>): Promise<T> => withDeadline(p, config.requestTimeoutMs);
+
+  f.post(
+    "/v1/device-updates",
+    { schema: { summary: "Publish a batch of device updates", body: PublishBody, response: { 200: PublishReply, ...errors } } },
+    async (req) => {
+      const actor = authorize(req, "writer");
+      limit("updates", req.body.updates.length, config.maxBatch);
+      return { results: (await deadline(app.publish.publish(req.body.updates, actor))) as Static<typeof PublishReply>["results"] };
+    },
+  );
+
+  f.post(
+    "/v1/device-updates/resolve",
+    { schema: { summary: "Resolve updates to canonical ids without writing", body: PublishBody, response: { 200: ResolveReply, ...errors } } },
+    async (req) => {
+      authorize(req, "reader");
+      limit("updates", req.body.updates.length, config.maxBatch);
+      return { results: (await deadline(app.publish.resolve(req.body.updates))) as Static<typeof ResolveReply>["results"] };
+    },
+  );
+
+  f.post(
+    "/v1/canonical-devices/lookup",
+    { schema: { summary: "Look up a canonical device by identity keys", body: LookupBody, response: { 200: LookupReply, ...errors } } },
+    async (req) => {
+      authorize(req, "reader");
+      const b = req.body;
+      return lookupJson(await deadline(app.lookup.lookup({ identityKeys: b.identity_keys, ...opt("ipHint", b.ip_hint), ...opt("namespace", b.namespace) })));
+    },
+  );
+
+  f.get(
+    "/v1/canonical-devices/lookup",
+    { schema: { summary: "Look up by query parameters, strongest first; 404 on a miss", querystring: LookupQuery, response: { 200: LookupReply, 404: ErrorSchema, ...errors } } },
+    async (req, reply) => {
+      authorize(req, "reader");
+      const r = await deadline(app.lookup.lookup({ identityKeys: queryKeys(req.query) }));
+      if (!r.found) return reply.status(404).send({ error: { code: "not_found", message: "no device matches the given identities" } });
+      return lookupJson(r);
+    },
+  );
+
+  f.post(
+    "/v1/canonical-devices/batch-lookup",
+    { schema: { summary: "Many lookups, results in request order", body: BatchLookupBody, response: { 200: BatchLookupReply, ...errors } } },
+    async (req) => {
+      authorize(req, "reader");
+      const { lookups, namespace } = req.body;
+      limit("lookups", lookups.length, config.maxBatch);
+      // Validate every lookup before running any, so a bad one fails the request cleanly.
+      const requests: LookupRequest[] = lookups.map((l, i) => {
+        const r = { identityKeys: l.identity_keys, ...opt("ipHint", l.ip_hint), ...opt("namespace", namespace) };
+        try {
+          LookupService.parseKeys(r);
+        } catch (e) {
+          if (e instanceof InvalidArgument) throw new InvalidArgument(`lookups[${i}].${e.field}`, e.message.slice(e.field.length + 2));
+          throw e;
+        }
+        return r;
+      });
+      const results = await deadline(Promise.all(requests.map((r) => app.lookup.lookup(r))));
+      return { results: results.map(lookupJson) };
+    },
+  );
+
+  f.get(
+    "/v1/canonical-devices/:device_id",
+    {
+      schema: {
+        summary: "A device: its record, every key bound to it, and where it redirects after a merge",
+        params: { type: "object", properties: { device_id: { type: "string" } }, required: ["device_id"] },
+        response: { 200: DeviceReply, 404: ErrorSchema, ...errors },
+      },
+    },
+    async (req) => {
+      authorize(req, "reader");
+      const { device_id } = req.params as { device_id: string };
+      const d = await deadline(app.lookup.device(device_id));
+      return {
+        device_id: d.deviceId,
+        ...(d.redirectedTo ? { redirected_to: d.redirectedTo } : {}),
+        record: recordJson(d.record),
+        revision: d.revision,
+        keys: d.keys.map((k) => ({ kind: k.kind, value: k.value })),
+      };
+    },
+  );
+
+  f.get("/healthz", { schema: { summary: "Liveness" } }, async () => ({ status: "ok" }));
+
+  f.get("/readyz", { schema: { summary: "Readiness: the KV and the database answer" } }, async (_req, reply) => {
+    const r = await app.ready();
+    const ok = r.kv && r.db;
+    return reply.status(ok ? 200 : 503).send({ status: ok ? "ready" : "unavailable", kv: r.kv ? "ok" : "unavailable", db: r.db ? "ok" : "unavailable", mode: config.mode });
+  });
+
+  f.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
+    reply.header("content-type", app.metrics.registry.contentType);
+    return app.metrics.registry.metrics();
+  });
+
+  f.get("/openapi.json", { schema: { hide: true } }, async () => f.swagger());
+
+  return f;
+}
+
+function limit(field: string, size: number, max: number): void {
+  if (size > max) throw new BatchTooLarge(field, size, max);
+}
+
+function opt<K extends string>(k: K, v: string | undefined): { [P in K]?: string } {
+  return (v === undefined ? {} : { [k]: v }) as { [P in K]?: string };
+}
+
+/** GET parameters become keys strongest first: armis, netbox, mac, partition+ip, ip, device id. */
+function queryKeys(q: Record<string, string | undefined>): { kind: string; value: string }[] {
+  const keys: { kind: string; value: string }[] = [];
+  const has = (v: string | undefined): v is string => v !== undefined && v.trim() !== "";
+  if (has(q["armis_id"])) keys.push({ kind: "armis-id", value: q["armis_id"] });
+  if (has(q["netbox_id"])) keys.push({ kind: "netbox-id", value: q["netbox_id"] });
+  if (has(q["mac"])) keys.push({ kind: "mac", value: q["mac"] });
+  if (has(q["partition"]) && !has(q["ip"])) throw new InvalidArgument("partition", "needs ip: a partition alone names no device");
+  if (has(q["ip"])) {
+    if (has(q["partition"])) keys.push({ kind: "partition-ip", value: `${q["partition"].trim()}:${q["ip"].trim()}` });
+    keys.push({ kind: "ip", value: q["ip"] });
+  }
+  if (has(q["device_id"])) keys.push({ kind: "device-id", value: q["device_id"] });
+  if (keys.length === 0) throw new InvalidArgument("query", "give at least one of mac, ip, armis_id, netbox_id, device_id");
+  return keys;
+}
+
+export function recordJson(r: CanonicalRecord) {
+  return {
+    canonical_device_id: r.canonicalDeviceId,
+    partition: r.partition,
+    metadata_hash: r.metadataHash,
+    updated_at_unix_millis: r.updatedAtMs,
+    attributes: { ...r.attributes },
+  };
+}
+
+function lookupJson(r: LookupResult) {
+  return {
+    found: r.found,
+    ...(r.record ? { record: recordJson(r.record) } : {}),
+    ...(r.matchedKey ? { matched_key: { kind: r.matchedKey.kind, value: r.matchedKey.value } } : {}),
+    revision: r.revision,
+    hydrated: r.hydrated,
+  };
+}
+
+async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<T>((_, reject) => {
+        t = setTimeout(() => reject(new RequestTimeout(`request did not finish within ${ms} ms; the backend is slow or unavailable`)), ms);
+      }),
+    ]);
+  } finally {
+    if (t) clearTimeout(t);
+  }
+}

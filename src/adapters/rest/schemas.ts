@@ -1,0 +1,117 @@
+import { Type, type Static } from "typebox";
+
+/** JSON shapes of the REST API (design.md §5), in snake_case. They also feed /openapi.json. */
+export const DeviceUpdateSchema = Type.Object(
+  {
+    device_id: Type.Optional(Type.String({ description: "The source's id for the device; defaults to <partition>:<ip>" })),
+    ip: Type.Optional(Type.String()),
+    partition: Type.Optional(Type.String()),
+    mac: Type.Optional(Type.String({ description: "One MAC or a list separated by , ; space tab or newline" })),
+    hostname: Type.Optional(Type.String()),
+    source: Type.Optional(Type.String({ description: "armis, netbox, sweep, agent, ..." })),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+    timestamp: Type.Optional(Type.Union([Type.String(), Type.Number()], { description: "Observation time: RFC 3339 or Unix milliseconds" })),
+  },
+  { $id: "DeviceUpdate" },
+);
+export type DeviceUpdateBody = Static<typeof DeviceUpdateSchema>;
+
+export const IdentityKeySchema = Type.Object(
+  {
+    kind: Type.String({ description: "armis-id, netbox-id, mac, partition-ip, ip, device-id (or IDENTITY_KIND_*)" }),
+    value: Type.String(),
+  },
+  { $id: "IdentityKey" },
+);
+
+export const ErrorSchema = Type.Object(
+  { error: Type.Object({ code: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) }) },
+  { $id: "Error" },
+);
+
+export const RecordSchema = Type.Object(
+  {
+    canonical_device_id: Type.String(),
+    partition: Type.String(),
+    metadata_hash: Type.String(),
+    updated_at_unix_millis: Type.Number(),
+    attributes: Type.Record(Type.String(), Type.String()),
+  },
+  { $id: "CanonicalRecord" },
+);
+
+const Rejected = Type.Object({ field: Type.String(), value: Type.String(), reason: Type.String() });
+const Tombstone = Type.Object({ device_id: Type.String(), merged_into: Type.String() });
+
+export const PublishBody = Type.Object({ updates: Type.Array(DeviceUpdateSchema, { minItems: 1 }) });
+export const PublishReply = Type.Object({
+  results: Type.Array(
+    Type.Object({
+      device_id: Type.String(),
+      canonical_device_id: Type.Union([Type.String(), Type.Null()]),
+      matched_by: Type.Union([Type.String(), Type.Null()]),
+      outcome: Type.String({ description: "created, updated, unchanged, rejected, failed" }),
+      tombstone: Type.Optional(Tombstone),
+      merged_device_ids: Type.Optional(Type.Array(Type.String())),
+      rejected_identifiers: Type.Optional(Type.Array(Rejected)),
+      error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String(), keys: Type.Optional(Type.Array(Type.String())) })),
+    }),
+  ),
+});
+
+export const ResolveReply = Type.Object({
+  results: Type.Array(
+    Type.Object({
+      device_id: Type.String(),
+      canonical_device_id: Type.Union([Type.String(), Type.Null()]),
+      canonical_partition: Type.Union([Type.String(), Type.Null()]),
+      canonical_metadata_hash: Type.Union([Type.String(), Type.Null()]),
+      canonical_revision: Type.Union([Type.Number(), Type.Null()]),
+      matched_by: Type.Union([Type.String(), Type.Null()]),
+      rejected_identifiers: Type.Optional(Type.Array(Rejected)),
+    }),
+  ),
+});
+
+export const LookupBody = Type.Object({
+  identity_keys: Type.Array(IdentityKeySchema),
+  ip_hint: Type.Optional(Type.String()),
+  namespace: Type.Optional(Type.String()),
+});
+
+export const LookupReply = Type.Object(
+  {
+    found: Type.Boolean(),
+    record: Type.Optional(RecordSchema),
+    matched_key: Type.Optional(Type.Object({ kind: Type.String(), value: Type.String() })),
+    revision: Type.Number({ description: "KV revision of the matched binding; 0 when answered by the relational store" }),
+    hydrated: Type.Boolean({ description: "True when a relational answer was written back to the KV" }),
+  },
+  { $id: "LookupResult" },
+);
+
+export const LookupQuery = Type.Object({
+  mac: Type.Optional(Type.String()),
+  ip: Type.Optional(Type.String()),
+  partition: Type.Optional(Type.String()),
+  armis_id: Type.Optional(Type.String()),
+  netbox_id: Type.Optional(Type.String()),
+  device_id: Type.Optional(Type.String()),
+});
+
+export const BatchLookupBody = Type.Object({
+  lookups: Type.Array(
+    Type.Object({ identity_keys: Type.Array(IdentityKeySchema), ip_hint: Type.Optional(Type.String()) }),
+    { minItems: 1 },
+  ),
+  namespace: Type.Optional(Type.String()),
+});
+export const BatchLookupReply = Type.Object({ results: Type.Array(LookupReply) });
+
+export const DeviceReply = Type.Object({
+  device_id: Type.String(),
+  redirected_to: Type.Optional(Type.String()),
+  record: RecordSchema,
+  revision: Type.Number(),
+  keys: Type.Array(Type.Object({ kind: Type.String(), value: Type.String() })),
+});

@@ -1,0 +1,61 @@
+import { join } from "node:path";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { SqlDeviceStore } from "../adapters/db/sql-device-store.js";
+import { openSqlite } from "../adapters/db/sqlite.js";
+import { openEmbeddedKv } from "../adapters/kv/embedded-kv.js";
+import { MemoryKv } from "../adapters/kv/memory-kv.js";
+import type { DeviceStore, IdentityKv } from "../ports/index.js";
+import type { Config } from "./config.js";
+import type { Logger } from "./logger.js";
+
+/** Picks the KV adapter named by IDMAP_KV_BACKEND. The switch is exhaustive: a new backend must be added here. */
+export async function openKv(config: Config, log: Logger): Promise<IdentityKv> {
+  const backend = config.kvBackend;
+  switch (backend) {
+    case "memory":
+      return new MemoryKv();
+    case "embedded": {
+      const { kv, db } = await openEmbeddedKv(config.dataDir, config.embeddedSync);
+      const close = kv.close.bind(kv);
+      kv.close = async () => {
+        await close();
+        await db.destroy();
+      };
+      return kv;
+    }
+    case "jetstream":
+      return (await import("../adapters/kv/jetstream-kv.js")).openJetStreamKv(config, log);
+    case "etcd":
+      return (await import("../adapters/kv/etcd-kv.js")).openEtcdKv(config, log);
+    case "redis":
+      return (await import("../adapters/kv/redis-kv.js")).openRedisKv(config, log);
+    default: {
+      const never: never = backend;
+      throw new Error(`unknown KV backend ${String(never)}`);
+    }
+  }
+}
+
+/** Picks the relational adapter named by IDMAP_DB and brings its schema up to date. */
+export async function openDeviceStore(config: Config): Promise<DeviceStore> {
+  const dialect = config.db;
+  let store: DeviceStore;
+  switch (dialect) {
+    case "sqlite":
+      store = new SqlDeviceStore(openSqlite(config.dataDir === ":memory:" ? ":memory:" : join(config.dataDir, "devices.sqlite"), config.embeddedSync), "sqlite");
+      break;
+    case "postgres":
+      store = new SqlDeviceStore(
+        new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: config.databaseUrl, max: 10, connectionTimeoutMillis: 5_000 }) }) }),
+        "postgres",
+      );
+      break;
+    default: {
+      const never: never = dialect;
+      throw new Error(`unknown database ${String(never)}`);
+    }
+  }
+  await store.migrate();
+  return store;
+}

@@ -1,0 +1,133 @@
+import type { Binding, KeyWrite, Revision } from "../domain/binding.js";
+import { RevisionConflict, WriteOutcomeUnknown } from "../domain/errors.js";
+import { isAddressKind } from "../domain/identity-kind.js";
+import { keyId, type IdentityKey } from "../domain/identity-key.js";
+import { keyPath } from "../domain/key-path.js";
+import type { CanonicalRecord } from "../domain/record.js";
+import { CorruptRecord, decodeRecord, encodeRecord } from "../adapters/proto/record-codec.js";
+import type { IdentityKv, KvOp } from "../ports/index.js";
+import type { Metrics } from "../ports/metrics.js";
+import type { BindingCache } from "./binding-cache.js";
+
+/** A record that could not be decoded: not live, but its revision lets a writer replace it. */
+export const CORRUPT: CanonicalRecord = {
+  canonicalDeviceId: "",
+  partition: "",
+  metadataHash: "",
+  updatedAtMs: 0,
+  attributes: {},
+  source: "",
+  authority: false,
+  expiresAtMs: 1,
+  operationId: "",
+  keys: [],
+};
+
+export function decodeBinding(value: Uint8Array, revision: Revision): Binding {
+  try {
+    return { record: decodeRecord(value), revision };
+  } catch (e) {
+    if (e instanceof CorruptRecord) return { record: CORRUPT, revision };
+    throw e;
+  }
+}
+
+/**
+ * Bindings of one namespace on one IdentityKv: keys become paths, records become bytes, the cache
+ * answers what it can, and every KV call is measured. A write whose reply was lost is settled by
+ * re-reading: a record carrying this write's operation id is our own write, never a conflict.
+ */
+export class BindingStore {
+  constructor(
+    readonly kv: IdentityKv,
+    readonly namespace: string,
+    readonly cache: BindingCache | undefined,
+    private readonly metrics: Metrics,
+  ) {}
+
+  path(key: IdentityKey): string {
+    return keyPath(this.namespace, key);
+  }
+
+  /** The cached binding (synced cache: null means absent), or undefined when only the KV can tell. */
+  cached(key: IdentityKey): Binding | null | undefined {
+    return this.cache?.get(this.path(key));
+  }
+
+  /** Loads bindings into `into` (by keyId): from the cache unless `fresh`, the rest in one batch read. */
+  async load(keys: readonly IdentityKey[], into: Map<string, Binding | null>, fresh: boolean): Promise<void> {
+    const misses: IdentityKey[] = [];
+    for (const k of keys) {
+      const c = fresh ? undefined : this.cached(k);
+      if (c === undefined) misses.push(k);
+      else into.set(keyId(k), c);
+    }
+    if (misses.length === 0) return;
+    const paths = misses.map((k) => this.path(k));
+    const got = await this.measure("get_many", () => this.kv.getMany(paths), paths.length);
+    misses.forEach((k, i) => {
+      const e = got[i];
+      const b = e ? decodeBinding(e.value, e.revision) : null;
+      into.set(keyId(k), b);
+      if (b) this.cache?.note(paths[i]!, b, b.revision);
+    });
+  }
+
+  async get(key: IdentityKey): Promise<Binding | null> {
+    const path = this.path(key);
+    const e = await this.measure("get", () => this.kv.get(path));
+    return e ? decodeBinding(e.value, e.revision) : null;
+  }
+
+  /** Applies one conditional write; returns the new revision (null for a delete). */
+  async apply(w: KeyWrite, weakTtlMs: number): Promise<Revision | null> {
+    const path = this.path(w.key);
+    const ttl = isAddressKind(w.key.kind) ? { ttlMs: weakTtlMs } : undefined;
+    try {
+      if (w.op === "delete") {
+        await this.measure("delete", () => this.kv.delete(path, w.revision));
+        this.cache?.note(path, null, w.revision + 1);
+        return null;
+      }
+      const bytes = encodeRecord(w.record);
+      const revision =
+        w.op === "create"
+          ? await this.measure("create", () => this.kv.create(path, bytes, ttl))
+          : await this.measure("update", () => this.kv.update(path, bytes, w.revision, ttl));
+      this.cache?.note(path, { record: w.record, revision }, revision);
+      return revision;
+    } catch (e) {
+      if (!(e instanceof WriteOutcomeUnknown)) throw e;
+      return this.settle(w, path, e);
+    }
+  }
+
+  /** After a lost reply: our write is there (success), or it is not (a conflict to re-decide). */
+  private async settle(w: KeyWrite, path: string, cause: WriteOutcomeUnknown): Promise<Revision | null> {
+    const e = await this.measure("get", () => this.kv.get(path));
+    if (w.op === "delete") {
+      if (!e) return null;
+      throw new RevisionConflict(path, { cause });
+    }
+    if (e) {
+      const b = decodeBinding(e.value, e.revision);
+      if (b.record.operationId === w.record.operationId) {
+        this.cache?.note(path, b, e.revision);
+        return e.revision;
+      }
+    }
+    throw new RevisionConflict(path, { cause });
+  }
+
+  private async measure<T>(op: KvOp, f: () => Promise<T>, keys = 1): Promise<T> {
+    const start = performance.now();
+    try {
+      const r = await f();
+      this.metrics.kvOperation(op, this.kv.backend, (performance.now() - start) / 1000, true, keys);
+      return r;
+    } catch (e) {
+      this.metrics.kvOperation(op, this.kv.backend, (performance.now() - start) / 1000, e instanceof RevisionConflict, keys);
+      throw e;
+    }
+  }
+}

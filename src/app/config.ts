@@ -1,0 +1,207 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { ConfigError } from "../domain/errors.js";
+import { DEFAULT_NAMESPACE, validateNamespace } from "../domain/key-path.js";
+import { normalizeMac } from "../domain/mac.js";
+
+export const KV_BACKENDS = ["embedded", "memory", "jetstream", "etcd", "redis"] as const;
+export type KvBackendName = (typeof KV_BACKENDS)[number];
+export const DB_DIALECTS = ["sqlite", "postgres"] as const;
+export type DbDialect = (typeof DB_DIALECTS)[number];
+export const MODES = ["off", "shadow", "on"] as const;
+export type MapMode = (typeof MODES)[number];
+export type Frontend = "rest" | "grpc";
+export type Role = "reader" | "writer";
+
+export interface Config {
+  readonly host: string;
+  readonly restPort: number;
+  readonly grpcPort: number;
+  readonly frontends: readonly Frontend[];
+  readonly kvBackend: KvBackendName;
+  readonly db: DbDialect;
+  readonly dataDir: string;
+  readonly databaseUrl: string;
+  readonly natsUrl: string;
+  readonly kvBucket: string;
+  readonly kvReplicas: number;
+  readonly kvHistory: number;
+  readonly kvMaxBytes: number;
+  readonly etcdEndpoints: readonly string[];
+  readonly redisUrl: string;
+  readonly namespace: string;
+  readonly mode: MapMode;
+  readonly authTokens: ReadonlyMap<string, Role>;
+  readonly logLevel: string;
+  readonly maxBatch: number;
+  readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly freshnessWindowMs: number;
+  readonly weakKeyTtlMs: number;
+  readonly compactIntervalMs: number;
+  readonly addressAuthorities: ReadonlySet<string>;
+  readonly deniedMacs: ReadonlySet<string>;
+  readonly embeddedSync: "full" | "normal";
+  /** Every setting as given, for components added later; read through `setting()`. */
+  readonly raw: Readonly<Record<string, string>>;
+}
+
+/** Names (design.md §5) and defaults. The environment wins over the YAML file. */
+const DEFAULTS: Record<string, string> = {
+  IDMAP_HOST: "127.0.0.1",
+  IDMAP_REST_PORT: "8080",
+  IDMAP_GRPC_PORT: "50051",
+  IDMAP_FRONTENDS: "rest,grpc",
+  IDMAP_KV_BACKEND: "embedded",
+  IDMAP_DB: "sqlite",
+  IDMAP_DATA_DIR: "./data",
+  IDMAP_DATABASE_URL: "",
+  IDMAP_NATS_URL: "nats://127.0.0.1:4222",
+  IDMAP_KV_BUCKET: "identity_map",
+  IDMAP_KV_REPLICAS: "1",
+  IDMAP_KV_HISTORY: "1",
+  IDMAP_KV_MAX_BYTES: "-1",
+  IDMAP_ETCD_ENDPOINTS: "http://127.0.0.1:2379",
+  IDMAP_REDIS_URL: "redis://127.0.0.1:6379",
+  IDMAP_NAMESPACE: DEFAULT_NAMESPACE,
+  CANONICAL_IDENTITY_MAP_ENABLED: "off",
+  IDMAP_AUTH_TOKENS: "",
+  IDMAP_LOG_LEVEL: "info",
+  IDMAP_MAX_BATCH: "10000",
+  IDMAP_BODY_LIMIT: "67108864",
+  IDMAP_REQUEST_TIMEOUT: "10s",
+  IDMAP_FRESHNESS_WINDOW: "15m",
+  IDMAP_WEAK_KEY_TTL: "24h",
+  IDMAP_COMPACT_INTERVAL: "10m",
+  IDMAP_ADDRESS_AUTHORITIES: "netbox",
+  IDMAP_DENIED_MACS: "",
+  IDMAP_EMBEDDED_SYNC: "full",
+};
+
+/** YAML keys are the variable names, or their lower-case form without the IDMAP_ prefix (`rest_port`). */
+function yamlToVars(doc: unknown, file: string): Record<string, string> {
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(`${file}: expected a mapping of settings`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const upper = k.toUpperCase();
+    const name = upper in DEFAULTS ? upper : `IDMAP_${upper}`;
+    if (!(name in DEFAULTS) && !name.startsWith("IDMAP_")) throw new ConfigError(`${file}: unknown setting ${k}`);
+    out[name] = Array.isArray(v) ? v.join(",") : String(v);
+  }
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: string): Config {
+  const fromFile = configFile ? yamlToVars(parseYaml(readText(configFile)), configFile) : {};
+  const vars: Record<string, string> = { ...DEFAULTS, ...fromFile };
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && (k.startsWith("IDMAP_") || k === "CANONICAL_IDENTITY_MAP_ENABLED")) vars[k] = v;
+  }
+  const get = (k: string) => (vars[k] ?? "").trim();
+
+  const frontends = list(get("IDMAP_FRONTENDS")).map((f) => {
+    if (f !== "rest" && f !== "grpc") throw new ConfigError(`IDMAP_FRONTENDS: unknown front-end ${JSON.stringify(f)} (expected rest, grpc)`);
+    return f;
+  });
+  if (frontends.length === 0) throw new ConfigError("IDMAP_FRONTENDS: at least one of rest, grpc is required");
+
+  const authTokens = new Map<string, Role>();
+  for (const entry of list(get("IDMAP_AUTH_TOKENS"))) {
+    const i = entry.lastIndexOf(":");
+    const token = entry.slice(0, i);
+    const role = entry.slice(i + 1);
+    if (i <= 0 || (role !== "reader" && role !== "writer")) throw new ConfigError("IDMAP_AUTH_TOKENS: each entry must be token:reader or token:writer");
+    authTokens.set(token, role);
+  }
+
+  const deniedMacs = new Set<string>();
+  for (const m of list(get("IDMAP_DENIED_MACS"))) {
+    const r = normalizeMac(m);
+    if (!r.ok && r.reason === "invalid_mac") throw new ConfigError(`IDMAP_DENIED_MACS: ${JSON.stringify(m)} is not a MAC`);
+    if (r.ok) deniedMacs.add(r.mac);
+  }
+
+  let namespace: string;
+  try {
+    namespace = validateNamespace(get("IDMAP_NAMESPACE"));
+  } catch (e) {
+    throw new ConfigError(`IDMAP_NAMESPACE: ${(e as Error).message}`);
+  }
+
+  const db = oneOf("IDMAP_DB", get("IDMAP_DB"), DB_DIALECTS);
+  const databaseUrl = get("IDMAP_DATABASE_URL");
+  if (db === "postgres" && databaseUrl === "") throw new ConfigError("IDMAP_DATABASE_URL: required when IDMAP_DB=postgres");
+  const embeddedSync = oneOf("IDMAP_EMBEDDED_SYNC", get("IDMAP_EMBEDDED_SYNC"), ["full", "normal"] as const);
+
+  return {
+    host: get("IDMAP_HOST"),
+    restPort: port("IDMAP_REST_PORT", get("IDMAP_REST_PORT")),
+    grpcPort: port("IDMAP_GRPC_PORT", get("IDMAP_GRPC_PORT")),
+    frontends,
+    kvBackend: oneOf("IDMAP_KV_BACKEND", get("IDMAP_KV_BACKEND"), KV_BACKENDS),
+    db,
+    dataDir: get("IDMAP_DATA_DIR") || "./data",
+    databaseUrl,
+    natsUrl: get("IDMAP_NATS_URL"),
+    kvBucket: get("IDMAP_KV_BUCKET"),
+    kvReplicas: int("IDMAP_KV_REPLICAS", get("IDMAP_KV_REPLICAS"), 1, 5),
+    kvHistory: int("IDMAP_KV_HISTORY", get("IDMAP_KV_HISTORY"), 1, 64),
+    kvMaxBytes: int("IDMAP_KV_MAX_BYTES", get("IDMAP_KV_MAX_BYTES"), -1, Number.MAX_SAFE_INTEGER),
+    etcdEndpoints: list(get("IDMAP_ETCD_ENDPOINTS")),
+    redisUrl: get("IDMAP_REDIS_URL"),
+    namespace,
+    mode: oneOf("CANONICAL_IDENTITY_MAP_ENABLED", get("CANONICAL_IDENTITY_MAP_ENABLED"), MODES),
+    authTokens,
+    logLevel: oneOf("IDMAP_LOG_LEVEL", get("IDMAP_LOG_LEVEL"), ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const),
+    maxBatch: int("IDMAP_MAX_BATCH", get("IDMAP_MAX_BATCH"), 1, 1_000_000),
+    bodyLimitBytes: int("IDMAP_BODY_LIMIT", get("IDMAP_BODY_LIMIT"), 1024, 1 << 30),
+    requestTimeoutMs: duration("IDMAP_REQUEST_TIMEOUT", get("IDMAP_REQUEST_TIMEOUT")),
+    freshnessWindowMs: duration("IDMAP_FRESHNESS_WINDOW", get("IDMAP_FRESHNESS_WINDOW")),
+    weakKeyTtlMs: duration("IDMAP_WEAK_KEY_TTL", get("IDMAP_WEAK_KEY_TTL")),
+    compactIntervalMs: duration("IDMAP_COMPACT_INTERVAL", get("IDMAP_COMPACT_INTERVAL")),
+    addressAuthorities: new Set(list(get("IDMAP_ADDRESS_AUTHORITIES"))),
+    deniedMacs,
+    embeddedSync,
+    raw: vars,
+  };
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(`--config ${file}: ${(e as Error).message}`);
+  }
+}
+
+function list(s: string): string[] {
+  return s
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x !== "");
+}
+
+function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  throw new ConfigError(`${name}: unknown value ${JSON.stringify(v)} (expected one of ${allowed.join(", ")})`);
+}
+
+function port(name: string, v: string): number {
+  return int(name, v, 0, 65535);
+}
+
+function int(name: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v) || n < min || n > max) throw new ConfigError(`${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `500ms`, `10s`, `15m`, `24h`, `7d`, or plain milliseconds. */
+export function duration(name: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v);
+  if (!m) throw new ConfigError(`${name}: ${JSON.stringify(v)} is not a duration (e.g. 500ms, 10s, 15m, 24h)`);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? "ms"]!);
+}

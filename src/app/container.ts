@@ -1,0 +1,145 @@
+import "reflect-metadata";
+import { Container } from "inversify";
+import { DEFAULT_BACKOFF } from "../domain/backoff.js";
+import type { ResolutionPolicy } from "../domain/resolution.js";
+import { PromMetrics } from "../adapters/metrics/prom-metrics.js";
+import { systemClock, type Clock } from "../ports/clock.js";
+import type { DeviceStore, IdentityKv, Metrics } from "../ports/index.js";
+import { openDeviceStore, openKv } from "./adapters.js";
+import { BindingCache } from "./binding-cache.js";
+import { BindingStore, decodeBinding } from "./binding-store.js";
+import type { Config } from "./config.js";
+import { createLogger, type Logger } from "./logger.js";
+import { LookupService } from "./lookup-service.js";
+import { PublishService } from "./publish-service.js";
+
+/** Container tokens. Only the composition root knows them; nothing below src/app imports inversify. */
+export const TOKENS = {
+  Config: Symbol.for("Config"),
+  Logger: Symbol.for("Logger"),
+  Clock: Symbol.for("Clock"),
+  Metrics: Symbol.for("Metrics"),
+  Kv: Symbol.for("IdentityKv"),
+  DeviceStore: Symbol.for("DeviceStore"),
+  Policy: Symbol.for("ResolutionPolicy"),
+  /** The binding store resolution runs on: the KV (flag on) or the relational table (off, shadow). */
+  PrimaryStore: Symbol.for("PrimaryStore"),
+  PublishService: Symbol.for("PublishService"),
+  LookupService: Symbol.for("LookupService"),
+} as const;
+
+export interface AppOverrides {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly kv?: IdentityKv;
+  readonly devices?: DeviceStore;
+}
+
+/** The running service's parts, built once by the container; front-ends and the CLI take this. */
+export interface App {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly metrics: PromMetrics;
+  readonly kv: IdentityKv;
+  readonly devices: DeviceStore;
+  readonly policy: ResolutionPolicy;
+  readonly store: BindingStore;
+  readonly publish: PublishService;
+  readonly lookup: LookupService;
+  readonly container: Container;
+  /** Readiness: both stores answer. */
+  ready(): Promise<{ kv: boolean; db: boolean }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The one composition root: config in, a wired service out. The flag decides where the map lives:
+ * `on` resolves on the KV with the relational store as fallback; `off` and `shadow` resolve on the
+ * relational binding table and write nothing to the KV.
+ */
+export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
+  const c = new Container({ defaultScope: "Singleton" });
+  c.bind<Config>(TOKENS.Config).toConstantValue(config);
+  c.bind<Logger>(TOKENS.Logger).toConstantValue(overrides.logger ?? createLogger(config.logLevel));
+  c.bind<Clock>(TOKENS.Clock).toConstantValue(overrides.clock ?? systemClock);
+  c.bind<PromMetrics>(TOKENS.Metrics).toConstantValue(new PromMetrics());
+  c.bind<ResolutionPolicy>(TOKENS.Policy).toConstantValue({
+    freshnessWindowMs: config.freshnessWindowMs,
+    weakKeyTtlMs: config.weakKeyTtlMs,
+    addressAuthorities: config.addressAuthorities,
+  });
+  c.bind<IdentityKv>(TOKENS.Kv).toResolvedValue(
+    (cfg: Config, log: Logger) => overrides.kv ?? openKv(cfg, log),
+    [TOKENS.Config, TOKENS.Logger],
+  );
+  c.bind<DeviceStore>(TOKENS.DeviceStore).toResolvedValue(
+    async (cfg: Config) => overrides.devices ?? (await openDeviceStore(cfg)),
+    [TOKENS.Config],
+  );
+  c.bind<BindingStore>(TOKENS.PrimaryStore).toResolvedValue(
+    async (cfg: Config, kv: IdentityKv, devices: DeviceStore, metrics: Metrics, log: Logger) => {
+      const backing = cfg.mode === "on" ? kv : devices.bindings();
+      const cache = new BindingCache(backing, `${cfg.namespace}/`, decodeBinding, log);
+      await cache.start();
+      return new BindingStore(backing, cfg.namespace, cache, metrics);
+    },
+    [TOKENS.Config, TOKENS.Kv, TOKENS.DeviceStore, TOKENS.Metrics, TOKENS.Logger],
+  );
+  c.bind<PublishService>(TOKENS.PublishService).toResolvedValue(
+    (cfg: Config, store: BindingStore, devices: DeviceStore, clock: Clock, metrics: Metrics, log: Logger, policy: ResolutionPolicy) =>
+      new PublishService({ store, devices, clock, metrics, log, policy, backoff: DEFAULT_BACKOFF, deniedMacs: cfg.deniedMacs }),
+    [TOKENS.Config, TOKENS.PrimaryStore, TOKENS.DeviceStore, TOKENS.Clock, TOKENS.Metrics, TOKENS.Logger, TOKENS.Policy],
+  );
+  c.bind<LookupService>(TOKENS.LookupService).toResolvedValue(
+    (cfg: Config, store: BindingStore, devices: DeviceStore, clock: Clock, metrics: Metrics, log: Logger, policy: ResolutionPolicy) =>
+      new LookupService({
+        store,
+        devices,
+        clock,
+        metrics,
+        log,
+        policy,
+        hydrate: cfg.mode === "on",
+        storeFor: (ns) => new BindingStore(store.kv, ns, undefined, metrics),
+      }),
+    [TOKENS.Config, TOKENS.PrimaryStore, TOKENS.DeviceStore, TOKENS.Clock, TOKENS.Metrics, TOKENS.Logger, TOKENS.Policy],
+  );
+
+  const [kv, devices, store, publish, lookup] = await Promise.all([
+    c.getAsync<IdentityKv>(TOKENS.Kv),
+    c.getAsync<DeviceStore>(TOKENS.DeviceStore),
+    c.getAsync<BindingStore>(TOKENS.PrimaryStore),
+    c.getAsync<PublishService>(TOKENS.PublishService),
+    c.getAsync<LookupService>(TOKENS.LookupService),
+  ]);
+  const log = c.get<Logger>(TOKENS.Logger);
+  return {
+    config,
+    log,
+    clock: c.get<Clock>(TOKENS.Clock),
+    metrics: c.get<PromMetrics>(TOKENS.Metrics),
+    kv,
+    devices,
+    policy: c.get<ResolutionPolicy>(TOKENS.Policy),
+    store,
+    publish,
+    lookup,
+    container: c,
+    async ready() {
+      const ok = (p: Promise<unknown>) => p.then(() => true, () => false);
+      const [k, d] = await Promise.all([ok(withTimeout(kv.ping(), 2_000)), ok(withTimeout(devices.ping(), 2_000))]);
+      return { kv: k, db: d };
+    },
+    async close() {
+      await store.cache?.stop();
+      await kv.close();
+      await devices.close();
+    },
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error("timeout")), ms)))]).finally(() => clearTimeout(t));
+}

@@ -1,0 +1,239 @@
+import { randomUUID } from "node:crypto";
+import type { Binding, Revision } from "../domain/binding.js";
+import { isLive } from "../domain/binding.js";
+import { partitionIp } from "../domain/device-update.js";
+import { InvalidArgument, NotFound } from "../domain/errors.js";
+import { isAddressKind, parseKind, type IdentityKind } from "../domain/identity-kind.js";
+import { keyId, type IdentityKey } from "../domain/identity-key.js";
+import { normalizeIp } from "../domain/ip.js";
+import { validateNamespace } from "../domain/key-path.js";
+import { normalizeMac } from "../domain/mac.js";
+import { attributesOf, identityHash, type CanonicalRecord } from "../domain/record.js";
+import type { ResolutionPolicy } from "../domain/resolution.js";
+import type { Clock, DeviceRow, DeviceStore, LookupVia, Metrics } from "../ports/index.js";
+import { BindingStore } from "./binding-store.js";
+import type { Logger } from "./logger.js";
+
+export interface LookupRequest {
+  readonly identityKeys: readonly { readonly kind: string; readonly value: string }[];
+  readonly ipHint?: string;
+  readonly namespace?: string;
+}
+
+export interface LookupResult {
+  readonly found: boolean;
+  readonly record?: CanonicalRecord;
+  readonly matchedKey?: IdentityKey;
+  /** The KV revision of the matched binding; 0 when the answer came from the relational store. */
+  readonly revision: Revision;
+  /** True when a relational answer was written back to the KV. */
+  readonly hydrated: boolean;
+  readonly resolvedVia: LookupVia;
+}
+
+export interface DeviceView {
+  readonly deviceId: string;
+  readonly record: CanonicalRecord;
+  readonly revision: Revision;
+  readonly keys: readonly IdentityKey[];
+  readonly redirectedTo?: string;
+}
+
+export interface LookupDeps {
+  readonly store: BindingStore;
+  readonly devices: DeviceStore;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly policy: ResolutionPolicy;
+  /** Write relational answers back to the map (flag on). */
+  readonly hydrate: boolean;
+  /** Builds a store for a namespace other than the configured one (no cache). */
+  readonly storeFor: (namespace: string) => BindingStore;
+}
+
+/**
+ * Lookups (design.md §5): keys in the order given, each from the map first (local cache, then the
+ * store), then the relational store; a relational hit is written back (hydration) when enabled.
+ */
+export class LookupService {
+  constructor(private readonly deps: LookupDeps) {}
+
+  /** Validates and normalizes lookup keys; the field named in errors is `identity_keys[i]`. */
+  static parseKeys(req: LookupRequest): IdentityKey[] {
+    const keys: IdentityKey[] = [];
+    req.identityKeys.forEach((k, i) => {
+      const field = `identity_keys[${i}]`;
+      const kind = parseKind(String(k.kind ?? ""));
+      if (!kind) throw new InvalidArgument(`${field}.kind`, `unknown kind ${JSON.stringify(k.kind)}`);
+      const value = normalizeKeyValue(kind, String(k.value ?? ""), `${field}.value`);
+      if (!keys.some((x) => x.kind === kind && x.value === value)) keys.push({ kind, value });
+    });
+    const hint = (req.ipHint ?? "").trim();
+    if (hint !== "") {
+      const ip = normalizeIp(hint);
+      if (!ip) throw new InvalidArgument("ip_hint", `${JSON.stringify(hint)} is not an IP address`);
+      if (!keys.some((x) => x.kind === "ip" && x.value === ip)) keys.push({ kind: "ip", value: ip });
+    }
+    if (keys.length === 0) throw new InvalidArgument("identity_keys", "at least one identity key or an ip_hint is required");
+    return keys;
+  }
+
+  async lookup(req: LookupRequest): Promise<LookupResult> {
+    const start = performance.now();
+    let via: LookupVia = "error";
+    let found = false;
+    try {
+      const r = await this.lookupKeys(LookupService.parseKeys(req), req.namespace);
+      via = r.resolvedVia;
+      found = r.found;
+      return r;
+    } finally {
+      this.deps.metrics.lookup(via, found, (performance.now() - start) / 1000);
+    }
+  }
+
+  private async lookupKeys(keys: readonly IdentityKey[], namespace: string | undefined): Promise<LookupResult> {
+    const store = namespace && validateNs(namespace) !== this.deps.store.namespace ? this.deps.storeFor(validateNs(namespace)) : this.deps.store;
+    const now = this.deps.clock.nowMs();
+    let kvFailure: unknown;
+    for (const key of keys) {
+      const cached = store.cache?.peek(store.path(key));
+      if (isLive(cached, now)) return { found: true, record: cached.record, matchedKey: key, revision: cached.revision, hydrated: false, resolvedVia: "cache" };
+      try {
+        const b = await store.get(key);
+        if (isLive(b, now)) {
+          store.cache?.note(store.path(key), b, b.revision);
+          return { found: true, record: b.record, matchedKey: key, revision: b.revision, hydrated: false, resolvedVia: "kv" };
+        }
+      } catch (e) {
+        kvFailure ??= e;
+        this.deps.log.warn({ err: String(e), kind: key.kind }, "identity KV lookup failed; trying the relational store");
+      }
+    }
+    for (const key of keys) {
+      const row = await this.deps.devices.findByIdentity(key);
+      if (!row) continue;
+      const record = recordFromRow(row, key.kind, now, this.deps.policy);
+      const hydrated = this.deps.hydrate && kvFailure === undefined ? await this.hydrate(store, key, record) : false;
+      return { found: true, record, matchedKey: key, revision: 0, hydrated, resolvedVia: "db" };
+    }
+    return { found: false, revision: 0, hydrated: false, resolvedVia: "miss" };
+  }
+
+  /** Writes the matched key only, if absent. Failures never fail the lookup. */
+  private async hydrate(store: BindingStore, key: IdentityKey, record: CanonicalRecord): Promise<boolean> {
+    try {
+      await store.apply({ op: "create", key, record }, this.deps.policy.weakKeyTtlMs);
+      await this.deps.devices.appendAudit([
+        { atMs: record.updatedAtMs, actor: "hydration", key, fromDeviceId: null, toDeviceId: record.canonicalDeviceId, revision: null, reason: "hydrate" },
+      ]);
+      return true;
+    } catch (e) {
+      this.deps.log.debug({ err: String(e), kind: key.kind }, "hydration skipped");
+      return false;
+    }
+  }
+
+  /** The device's record, every key bound to it, and where it redirects when it was merged. */
+  async device(deviceId: string): Promise<DeviceView> {
+    const id = deviceId.trim();
+    if (id === "") throw new InvalidArgument("device_id", "must not be empty");
+    const store = this.deps.store;
+    const now = this.deps.clock.nowMs();
+    const own = await this.binding(store, { kind: "device-id", value: id });
+    if (isLive(own, now)) {
+      const canonical = own.record.canonicalDeviceId;
+      const dev = canonical === id ? own : await this.binding(store, { kind: "device-id", value: canonical });
+      const target = isLive(dev, now) ? dev : own;
+      const view = new Map<string, Binding | null>();
+      await store.load(target.record.keys, view, false);
+      const keys: IdentityKey[] = [{ kind: "device-id", value: canonical }];
+      for (const k of target.record.keys) {
+        const b = view.get(keyId(k));
+        if (isLive(b, now) && b.record.canonicalDeviceId === canonical) keys.push({ kind: k.kind, value: k.value });
+      }
+      return { deviceId: id, record: target.record, revision: target.revision, keys, ...(canonical !== id ? { redirectedTo: canonical } : {}) };
+    }
+    const row = await this.deps.devices.getDevice(id);
+    if (!row) throw new NotFound(`device ${JSON.stringify(id)} is not known`);
+    const canonical = row.mergedInto ?? row.canonicalDeviceId;
+    const target = canonical !== id ? ((await this.deps.devices.getDevice(canonical)) ?? row) : row;
+    return {
+      deviceId: id,
+      record: recordFromRow(target, "device-id", now, this.deps.policy),
+      revision: 0,
+      keys: rowKeys(target),
+      ...(canonical !== id ? { redirectedTo: canonical } : {}),
+    };
+  }
+
+  private async binding(store: BindingStore, key: IdentityKey): Promise<Binding | null> {
+    return store.cache?.peek(store.path(key)) ?? (await store.get(key));
+  }
+}
+
+function validateNs(ns: string): string {
+  try {
+    return validateNamespace(ns);
+  } catch (e) {
+    throw new InvalidArgument("namespace", e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** Lookup values are normalized like published ones, so `aa-bb-cc-dd-ee-ff` finds `AA:BB:...`. */
+export function normalizeKeyValue(kind: IdentityKind, raw: string, field: string): string {
+  const v = raw.trim();
+  if (v === "") throw new InvalidArgument(field, "must not be empty");
+  if (v.length > 1024) throw new InvalidArgument(field, "longer than 1024 characters");
+  switch (kind) {
+    case "mac": {
+      const r = normalizeMac(v);
+      if (!r.ok) throw new InvalidArgument(field, `${JSON.stringify(v)} is not a usable MAC (${r.reason})`);
+      return r.mac;
+    }
+    case "ip": {
+      const ip = normalizeIp(v);
+      if (!ip) throw new InvalidArgument(field, `${JSON.stringify(v)} is not an IP address`);
+      return ip;
+    }
+    case "partition-ip": {
+      const ip = normalizeIp(v);
+      if (ip) return ip;
+      const colon = v.indexOf(":");
+      const tail = colon > 0 ? normalizeIp(v.slice(colon + 1)) : undefined;
+      if (!tail) throw new InvalidArgument(field, `${JSON.stringify(v)} is not <partition>:<ip>`);
+      return partitionIp(v.slice(0, colon).trim(), tail);
+    }
+    default:
+      return v;
+  }
+}
+
+/** A record for a relational answer, shaped like the map's own. */
+export function recordFromRow(row: DeviceRow, kind: IdentityKind, now: number, policy: ResolutionPolicy): CanonicalRecord {
+  const canonical = row.mergedInto ?? row.canonicalDeviceId;
+  const attributes = attributesOf({ armisId: row.armisId, netboxIds: row.netboxIds, macs: row.macs, hostname: row.hostname });
+  return {
+    canonicalDeviceId: canonical,
+    partition: row.partition,
+    metadataHash: identityHash(canonical, row.partition, attributes),
+    updatedAtMs: now,
+    attributes,
+    assertedBy: kind,
+    source: "hydration",
+    authority: false,
+    expiresAtMs: isAddressKind(kind) ? now + policy.weakKeyTtlMs : 0,
+    operationId: `hydrate-${randomUUID()}`,
+    keys: [],
+  };
+}
+
+function rowKeys(row: DeviceRow): IdentityKey[] {
+  const keys: IdentityKey[] = [{ kind: "device-id", value: row.mergedInto ?? row.canonicalDeviceId }];
+  if (row.armisId) keys.push({ kind: "armis-id", value: row.armisId });
+  for (const n of row.netboxIds) keys.push({ kind: "netbox-id", value: n });
+  for (const m of row.macs) keys.push({ kind: "mac", value: m });
+  if (row.ip) keys.push({ kind: "partition-ip", value: partitionIp(row.partition, row.ip) }, { kind: "ip", value: row.ip });
+  return keys;
+}

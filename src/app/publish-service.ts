@@ -1,0 +1,296 @@
+import { randomBytes } from "node:crypto";
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../domain/backoff.js";
+import type { Binding, Revision } from "../domain/binding.js";
+import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../domain/device-update.js";
+import { RetryExhausted, RevisionConflict } from "../domain/errors.js";
+import type { IdentityKind } from "../domain/identity-kind.js";
+import { keyId, type IdentityKey } from "../domain/identity-key.js";
+import { identityOf } from "../domain/record.js";
+import type { RejectedIdentifier } from "../domain/rejection.js";
+import { decide, type Resolved, type ResolutionPolicy, type Tombstone } from "../domain/resolution.js";
+import type { AuditEntry, Clock, DeviceRow, DeviceStore, Metrics } from "../ports/index.js";
+import type { BindingStore } from "./binding-store.js";
+import type { Logger } from "./logger.js";
+
+export interface PublishResult {
+  readonly device_id: string;
+  readonly canonical_device_id: string | null;
+  readonly matched_by: IdentityKind | null;
+  readonly outcome: "created" | "updated" | "unchanged" | "rejected" | "failed";
+  readonly tombstone?: Tombstone;
+  readonly merged_device_ids?: readonly string[];
+  readonly rejected_identifiers?: readonly RejectedIdentifier[];
+  readonly error?: { readonly code: string; readonly message: string; readonly keys?: readonly string[] };
+}
+
+export interface ResolveResult {
+  readonly device_id: string;
+  readonly canonical_device_id: string | null;
+  readonly canonical_partition: string | null;
+  readonly canonical_metadata_hash: string | null;
+  readonly canonical_revision: Revision | null;
+  readonly matched_by: IdentityKind | null;
+  readonly rejected_identifiers?: readonly RejectedIdentifier[];
+}
+
+export interface PublishDeps {
+  readonly store: BindingStore;
+  readonly devices: DeviceStore;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly policy: ResolutionPolicy;
+  readonly backoff?: BackoffPolicy;
+  readonly deniedMacs?: ReadonlySet<string>;
+  /** Groups of related updates resolved at once. */
+  readonly concurrency?: number;
+  /** Optional second opinion (shadow mode): decisions computed on it, never written. */
+  readonly shadow?: ShadowComparator;
+}
+
+export interface ShadowComparator {
+  compare(update: NormalizedUpdate, primary: Resolved | null): Promise<void>;
+}
+
+interface Applied {
+  readonly result: PublishResult;
+  readonly decision?: Resolved;
+  readonly update: NormalizedUpdate;
+  readonly revisions: ReadonlyMap<string, Revision | null>;
+}
+
+/**
+ * Publish and resolve (design.md §3, §5). Each update: read the bindings of its keys (the cache
+ * first), decide, apply the writes step by step, each conditional on its revision; on a conflict,
+ * re-read from the store and decide again with backoff until the budget runs out. Updates that share
+ * a key or a device run one after another; unrelated ones run side by side.
+ */
+export class PublishService {
+  private readonly backoff: BackoffPolicy;
+  private readonly instance = randomBytes(6).toString("hex");
+  private seq = 0;
+
+  constructor(private readonly deps: PublishDeps) {
+    this.backoff = deps.backoff ?? DEFAULT_BACKOFF;
+  }
+
+  async publish(updates: readonly DeviceUpdate[], actor: string): Promise<PublishResult[]> {
+    const start = performance.now();
+    const now = this.deps.clock.nowMs();
+    const normalized = updates.map((u) => normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }));
+    const applied = new Array<Applied>(normalized.length);
+    await runGroups(this.group(normalized), this.deps.concurrency ?? 32, async (i) => {
+      applied[i] = await this.publishOne(normalized[i]!);
+    });
+    await this.record(applied, actor, now);
+    const m = this.deps.metrics;
+    for (const a of applied) {
+      m.publishOutcome(a.result.outcome);
+      for (const r of a.update.rejected) m.rejectedIdentifier(r.reason);
+    }
+    m.publishBatch(updates.length, (performance.now() - start) / 1000);
+    const counts = countOutcomes(applied);
+    this.deps.log.info({ actor, batch: updates.length, ...counts, ms: Math.round(performance.now() - start) }, "publish batch");
+    return applied.map((a) => a.result);
+  }
+
+  /** The same resolution, read-only: what publish would decide, annotated; nothing is written. */
+  async resolve(updates: readonly DeviceUpdate[]): Promise<ResolveResult[]> {
+    const now = this.deps.clock.nowMs();
+    const out: ResolveResult[] = [];
+    for (const u of updates) {
+      const n = normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) });
+      const view = new Map<string, Binding | null>();
+      const d = await this.decideLoaded(n, view, false);
+      const known = d && d.outcome !== "created";
+      const deviceBinding = known ? view.get(keyId({ kind: "device-id", value: d.canonicalDeviceId })) : undefined;
+      out.push({
+        device_id: n.deviceId,
+        canonical_device_id: known ? d.canonicalDeviceId : null,
+        canonical_partition: known ? d.partition : null,
+        canonical_metadata_hash: known ? d.record.metadataHash : null,
+        canonical_revision: deviceBinding ? deviceBinding.revision : null,
+        matched_by: known ? d.matchedBy : null,
+        ...(n.rejected.length ? { rejected_identifiers: n.rejected } : {}),
+      });
+    }
+    return out;
+  }
+
+  private async publishOne(u: NormalizedUpdate): Promise<Applied> {
+    const base = { device_id: u.deviceId, ...(u.rejected.length ? { rejected_identifiers: u.rejected } : {}) };
+    if (u.keys.length === 0) {
+      return { update: u, revisions: new Map(), result: { ...base, canonical_device_id: null, matched_by: null, outcome: "rejected" } };
+    }
+    const deadline = performance.now() + this.backoff.budgetMs;
+    let fresh = false;
+    for (let attempt = 1; ; attempt++) {
+      const view = new Map<string, Binding | null>();
+      const d = (await this.decideLoaded(u, view, fresh))!;
+      try {
+        const revisions = await this.applySteps(d);
+        if (this.deps.shadow) await this.deps.shadow.compare(u, d);
+        this.countDecision(d);
+        return {
+          update: u,
+          decision: d,
+          revisions,
+          result: {
+            ...base,
+            canonical_device_id: d.canonicalDeviceId,
+            matched_by: d.matchedBy,
+            outcome: d.outcome,
+            ...(d.tombstone ? { tombstone: d.tombstone } : {}),
+            ...(d.mergedDeviceIds.length ? { merged_device_ids: d.mergedDeviceIds } : {}),
+          },
+        };
+      } catch (e) {
+        if (!(e instanceof RevisionConflict)) throw e;
+        this.deps.metrics.conflict("revision_mismatch");
+        const delay = backoffDelay(attempt, Math.random(), this.backoff);
+        if (performance.now() + delay > deadline) {
+          this.deps.metrics.conflict("retry_exhausted");
+          const err = new RetryExhausted([e.key], { cause: e });
+          this.deps.log.warn({ key: e.key, attempts: attempt, device_id: u.deviceId }, "CAS retries exhausted");
+          return {
+            update: u,
+            revisions: new Map(),
+            result: { ...base, canonical_device_id: null, matched_by: null, outcome: "failed", error: { code: err.code, message: err.message, keys: err.keys } },
+          };
+        }
+        await sleep(delay);
+        fresh = true;
+      }
+    }
+  }
+
+  /** Runs decide() until it has every binding it asked for. Null only for an update with no keys. */
+  private async decideLoaded(u: NormalizedUpdate, view: Map<string, Binding | null>, fresh: boolean): Promise<Resolved | null> {
+    const operationId = `${this.instance}-${++this.seq}`;
+    const read = (k: IdentityKey) => view.get(keyId(k));
+    for (let round = 0; ; round++) {
+      const d = decide({ update: u, policy: this.deps.policy, operationId }, read);
+      if (d.status === "rejected") return null;
+      if (d.status === "decided") return d;
+      if (round > 50) throw new Error(`resolution of ${u.deviceId} did not converge`);
+      await this.deps.store.load(d.keys, view, fresh);
+    }
+  }
+
+  private async applySteps(d: Resolved): Promise<Map<string, Revision | null>> {
+    const revisions = new Map<string, Revision | null>();
+    const ttl = this.deps.policy.weakKeyTtlMs;
+    for (const step of d.steps) {
+      const rs = await Promise.all(step.map((w) => this.deps.store.apply(w, ttl)));
+      step.forEach((w, i) => revisions.set(keyId(w.key), rs[i]!));
+    }
+    if (d.steps.length === 0) this.deps.metrics.writeAvoided(this.deps.store.cache?.isSynced ? "cache" : "hash");
+    return revisions;
+  }
+
+  private countDecision(d: Resolved): void {
+    const m = this.deps.metrics;
+    for (const c of d.conflicts) m.conflict(c.reason);
+    for (let i = 0; i < d.vetoes; i++) m.veto();
+    for (let i = 0; i < d.staleLinks; i++) m.staleLink();
+    for (const c of d.changes) m.bindingChange(c.reason, c.key.kind);
+  }
+
+  /** Device rows and the audit trail, one batch per publish. */
+  private async record(applied: readonly Applied[], actor: string, now: number): Promise<void> {
+    const rows: DeviceRow[] = [];
+    const audit: AuditEntry[] = [];
+    for (const a of applied) {
+      const d = a.decision;
+      if (!d) continue;
+      const u = a.update;
+      const id = identityOf(d.record);
+      rows.push({
+        deviceId: d.canonicalDeviceId,
+        canonicalDeviceId: d.canonicalDeviceId,
+        mergedInto: null,
+        partition: d.partition,
+        ip: u.ip,
+        macs: id.macs,
+        armisId: id.armisId,
+        netboxIds: id.netboxIds,
+        hostname: id.hostname,
+        source: u.source,
+        firstSeenMs: u.timeMs,
+        lastSeenMs: u.timeMs,
+        metadata: {},
+      });
+      const retired = [...(d.tombstone ? [d.tombstone.device_id] : []), ...d.mergedDeviceIds];
+      for (const r of retired) {
+        if (r === d.canonicalDeviceId) continue;
+        rows.push({ ...rows[rows.length - 1]!, deviceId: r, mergedInto: d.canonicalDeviceId });
+      }
+      for (const c of d.changes) {
+        audit.push({
+          atMs: now,
+          actor,
+          key: c.key,
+          fromDeviceId: c.fromDeviceId,
+          toDeviceId: c.toDeviceId,
+          revision: a.revisions.get(keyId(c.key)) ?? null,
+          reason: c.reason,
+        });
+        this.deps.log.info({ audit: true, actor, kind: c.key.kind, key: c.key.value, from: c.fromDeviceId, to: c.toDeviceId, reason: c.reason }, "binding change");
+      }
+    }
+    await this.deps.devices.upsertDevices(rows);
+    await this.deps.devices.appendAudit(audit);
+  }
+
+  /**
+   * Groups updates that may touch the same bindings: they share a key, or their keys are bound to
+   * the same device now. Groups run concurrently; inside a group, in request order.
+   */
+  private group(updates: readonly NormalizedUpdate[]): number[][] {
+    const parent = updates.map((_, i) => i);
+    const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+    const owner = new Map<string, number>();
+    const link = (token: string, i: number) => {
+      const j = owner.get(token);
+      if (j === undefined) owner.set(token, i);
+      else parent[find(i)] = find(j);
+    };
+    updates.forEach((u, i) => {
+      for (const k of u.keys) {
+        link(keyId(k), i);
+        const b = this.deps.store.cache?.peek(this.deps.store.path(k));
+        if (b) link(`device|${b.record.canonicalDeviceId}`, i);
+      }
+    });
+    const groups = new Map<number, number[]>();
+    updates.forEach((_, i) => {
+      const r = find(i);
+      const g = groups.get(r);
+      if (g) g.push(i);
+      else groups.set(r, [i]);
+    });
+    return [...groups.values()];
+  }
+}
+
+async function runGroups(groups: number[][], concurrency: number, f: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < groups.length) {
+      const g = groups[next++]!;
+      for (const i of g) await f(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
+}
+
+function countOutcomes(applied: readonly Applied[]): Record<string, number> {
+  const c: Record<string, number> = { created: 0, updated: 0, unchanged: 0, rejected: 0, failed: 0, tombstones: 0 };
+  for (const a of applied) {
+    c[a.result.outcome]!++;
+    if (a.result.tombstone) c["tombstones"]!++;
+  }
+  return c;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,75 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
+import type { App } from "../../src/app/container.js";
+import type { DeviceUpdate } from "../../src/domain/device-update.js";
+import { countingKv, testApp } from "../support/app.js";
+
+const armis = (id: string) => ({ armis_device_id: id });
+let app: App | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+const fleet = (n: number, moved = false): DeviceUpdate[] =>
+  Array.from({ length: n }, (_, i) => {
+    const ip = `10.1.${Math.floor(i / 200)}.${(i % 200) + (moved ? 100 : 1)}`;
+    return { device_id: `p:${ip}`, ip, partition: "p", mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`, metadata: armis(`A-${i}`), source: "armis" };
+  });
+
+describe("publish through the service", () => {
+  it("an unchanged update costs no KV operation (the watch-coherent cache answers)", async () => {
+    const kv = countingKv(new MemoryKv());
+    ({ app } = await testApp({}, kv));
+    const batch = fleet(200);
+    const first = await app.publish.publish(batch, "test");
+    expect(first.every((r) => r.outcome === "created")).toBe(true);
+    kv.reset();
+    const again = await app.publish.publish(batch, "test");
+    expect(again.every((r) => r.outcome === "unchanged")).toBe(true);
+    expect(kv.calls).toEqual({});
+  });
+
+  it("a changed update costs at most its number of keys plus one writes, and no reads", async () => {
+    const kv = countingKv(new MemoryKv());
+    ({ app } = await testApp({}, kv));
+    await app.publish.publish(fleet(50), "test");
+    kv.reset();
+    const moved = await app.publish.publish(fleet(50, true), "test");
+    expect(moved.every((r) => r.outcome === "updated" && r.tombstone)).toBe(true);
+    const writes = (kv.calls["create"] ?? 0) + (kv.calls["update"] ?? 0) + (kv.calls["delete"] ?? 0);
+    const keysPerUpdate = 5; // device-id, ip, partition-ip, armis-id, mac
+    expect(writes / 50).toBeLessThanOrEqual(keysPerUpdate + 1);
+    expect(kv.calls["get"] ?? 0).toBe(0);
+    expect(kv.calls["getMany"] ?? 0).toBe(0);
+  });
+
+  it("updates of one device in one batch are applied in order; unrelated ones in parallel", async () => {
+    ({ app } = await testApp());
+    const r = await app.publish.publish(
+      [
+        { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis" },
+        { device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", metadata: armis("A1"), source: "armis" },
+        { device_id: "p:10.0.0.7", ip: "10.0.0.7", partition: "p", metadata: armis("A2"), source: "armis" },
+      ],
+      "test",
+    );
+    expect(r.map((x) => x.canonical_device_id)).toEqual(["p:10.0.0.5", "p:10.0.0.5", "p:10.0.0.7"]);
+    expect(r[1]!.tombstone).toEqual({ device_id: "p:10.0.0.9", merged_into: "p:10.0.0.5" });
+  });
+
+  it("records device rows and an audit trail of binding changes", async () => {
+    ({ app } = await testApp());
+    await app.publish.publish([{ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis" }], "writer-1");
+    await app.publish.publish([{ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", metadata: armis("A1"), source: "armis" }], "writer-1");
+    const row = await app.devices.getDevice("p:10.0.0.9");
+    expect(row?.mergedInto).toBe("p:10.0.0.5");
+    const h = await app.devices.history("p:10.0.0.5", { limit: 100 });
+    const reasons = h.entries.map((e) => `${e.reason}:${e.key.kind}:${e.key.value}`);
+    expect(reasons).toContain("redirect:device-id:p:10.0.0.9");
+    expect(reasons).toContain("delete:partition-ip:p:10.0.0.5");
+    expect(reasons).toContain("create:armis-id:A1");
+    expect(h.entries.every((e) => e.actor === "writer-1")).toBe(true);
+    expect(h.entries[0]!.id).toBeGreaterThan(h.entries[h.entries.length - 1]!.id);
+  });
+});
