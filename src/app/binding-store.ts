@@ -54,15 +54,18 @@ export class BindingStore {
     return this.cache?.get(this.path(key));
   }
 
-  /** Loads bindings into `into` (by keyId): from the cache unless `fresh`, the rest in one batch read. */
-  async load(keys: readonly IdentityKey[], into: Map<string, Binding | null>, fresh: boolean): Promise<void> {
+  /**
+   * Loads bindings into `into` (by keyId): from the cache unless `fresh`, the rest in one batch read.
+   * Returns the number of KV round trips it took (0 when the cache answered everything).
+   */
+  async load(keys: readonly IdentityKey[], into: Map<string, Binding | null>, fresh: boolean): Promise<number> {
     const misses: IdentityKey[] = [];
     for (const k of keys) {
       const c = fresh ? undefined : this.cached(k);
       if (c === undefined) misses.push(k);
       else into.set(keyId(k), c);
     }
-    if (misses.length === 0) return;
+    if (misses.length === 0) return 0;
     const paths = misses.map((k) => this.path(k));
     const got = await this.measure("get_many", () => this.kv.getMany(paths), paths.length);
     misses.forEach((k, i) => {
@@ -71,6 +74,7 @@ export class BindingStore {
       into.set(keyId(k), b);
       if (b) this.cache?.note(paths[i]!, b, b.revision);
     });
+    return 1;
   }
 
   async get(key: IdentityKey): Promise<Binding | null> {
@@ -123,10 +127,12 @@ export class BindingStore {
     const start = performance.now();
     try {
       const r = await f();
-      this.metrics.kvOperation(op, this.kv.backend, (performance.now() - start) / 1000, true, keys);
+      this.metrics.kvOperation(op, this.kv.backend, (performance.now() - start) / 1000, "ok", keys);
       return r;
     } catch (e) {
-      this.metrics.kvOperation(op, this.kv.backend, (performance.now() - start) / 1000, e instanceof RevisionConflict, keys);
+      // A conflict is the KV answering correctly; only failures count as errors (the KV-down alert).
+      const result = e instanceof RevisionConflict ? "conflict" : e instanceof WriteOutcomeUnknown ? "unknown" : "error";
+      this.metrics.kvOperation(op, this.kv.backend, (performance.now() - start) / 1000, result, keys);
       throw e;
     }
   }

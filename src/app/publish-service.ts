@@ -69,6 +69,8 @@ export class PublishService {
   private readonly backoff: BackoffPolicy;
   private readonly instance = randomBytes(6).toString("hex");
   private seq = 0;
+  /** What each device row said when last written (a short signature), to skip rewriting it. */
+  private readonly rowsWritten = new Map<string, { sig: string; lastSeenMs: number }>();
 
   constructor(private readonly deps: PublishDeps) {
     this.backoff = deps.backoff ?? DEFAULT_BACKOFF;
@@ -124,13 +126,15 @@ export class PublishService {
     }
     const deadline = performance.now() + this.backoff.budgetMs;
     let fresh = false;
+    const cost = { reads: 0, writes: 0 };
     for (let attempt = 1; ; attempt++) {
       const view = new Map<string, Binding | null>();
-      const d = (await this.decideLoaded(u, view, fresh))!;
+      const d = (await this.decideLoaded(u, view, fresh, cost))!;
       try {
-        const revisions = await this.applySteps(d);
+        const revisions = await this.applySteps(d, cost);
         if (this.deps.shadow) await this.deps.shadow.compare(u, d);
         this.countDecision(d);
+        this.deps.metrics.publishKvOperations(d.outcome, cost.reads, cost.writes);
         return {
           update: u,
           decision: d,
@@ -150,6 +154,7 @@ export class PublishService {
         const delay = backoffDelay(attempt, Math.random(), this.backoff);
         if (performance.now() + delay > deadline) {
           this.deps.metrics.conflict("retry_exhausted");
+          this.deps.metrics.publishKvOperations("failed", cost.reads, cost.writes);
           const err = new RetryExhausted([e.key], { cause: e });
           this.deps.log.warn({ key: e.key, attempts: attempt, device_id: u.deviceId }, "CAS retries exhausted");
           return {
@@ -165,22 +170,37 @@ export class PublishService {
   }
 
   /** Runs decide() until it has every binding it asked for. Null only for an update with no keys. */
-  private async decideLoaded(u: NormalizedUpdate, view: Map<string, Binding | null>, fresh: boolean): Promise<Resolved | null> {
+  private async decideLoaded(
+    u: NormalizedUpdate,
+    view: Map<string, Binding | null>,
+    fresh: boolean,
+    cost: { reads: number } = { reads: 0 },
+  ): Promise<Resolved | null> {
     const operationId = `${this.instance}-${++this.seq}`;
-    const read = (k: IdentityKey) => view.get(keyId(k));
+    const store = this.deps.store;
+    // A synced cache answers synchronously, so decide() usually completes in one pass.
+    const read = (k: IdentityKey) => {
+      const id = keyId(k);
+      const v = view.get(id);
+      if (v !== undefined || fresh) return v;
+      const c = store.cached(k);
+      if (c !== undefined) view.set(id, c);
+      return c;
+    };
     for (let round = 0; ; round++) {
       const d = decide({ update: u, policy: this.deps.policy, operationId }, read);
       if (d.status === "rejected") return null;
       if (d.status === "decided") return d;
       if (round > 50) throw new Error(`resolution of ${u.deviceId} did not converge`);
-      await this.deps.store.load(d.keys, view, fresh);
+      cost.reads += await this.deps.store.load(d.keys, view, fresh);
     }
   }
 
-  private async applySteps(d: Resolved): Promise<Map<string, Revision | null>> {
+  private async applySteps(d: Resolved, cost: { writes: number }): Promise<Map<string, Revision | null>> {
     const revisions = new Map<string, Revision | null>();
     const ttl = this.deps.policy.weakKeyTtlMs;
     for (const step of d.steps) {
+      cost.writes += step.length;
       const rs = await Promise.all(step.map((w) => this.deps.store.apply(w, ttl)));
       step.forEach((w, i) => revisions.set(keyId(w.key), rs[i]!));
     }
@@ -196,9 +216,19 @@ export class PublishService {
     for (const c of d.changes) m.bindingChange(c.reason, c.key.kind);
   }
 
-  /** Device rows and the audit trail, one batch per publish. */
+  /**
+   * Device rows and the audit trail, one batch per publish. A row that says what it said last time is
+   * only rewritten once its last-seen time is ROW_REFRESH_MS old, so steady sightings cost no database write.
+   */
   private async record(applied: readonly Applied[], actor: string, now: number): Promise<void> {
     const rows: DeviceRow[] = [];
+    const fresh = (r: DeviceRow): boolean => {
+      const sig = `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}|${r.source}`;
+      const last = this.rowsWritten.get(r.deviceId);
+      if (last && last.sig === sig && r.lastSeenMs - last.lastSeenMs < ROW_REFRESH_MS && r.lastSeenMs >= last.lastSeenMs) return true;
+      this.rowsWritten.set(r.deviceId, { sig, lastSeenMs: r.lastSeenMs });
+      return false;
+    };
     const audit: AuditEntry[] = [];
     for (const a of applied) {
       const d = a.decision;
@@ -238,8 +268,14 @@ export class PublishService {
         this.deps.log.info({ audit: true, actor, kind: c.key.kind, key: c.key.value, from: c.fromDeviceId, to: c.toDeviceId, reason: c.reason }, "binding change");
       }
     }
-    await this.deps.devices.upsertDevices(rows);
-    await this.deps.devices.appendAudit(audit);
+    const changed = rows.filter((r) => !fresh(r));
+    try {
+      await this.deps.devices.upsertDevices(changed);
+      await this.deps.devices.appendAudit(audit);
+    } catch (e) {
+      for (const r of changed) this.rowsWritten.delete(r.deviceId);
+      throw e;
+    }
   }
 
   /**
@@ -292,5 +328,8 @@ function countOutcomes(applied: readonly Applied[]): Record<string, number> {
   }
   return c;
 }
+
+/** How stale a device row's last-seen time may get before a steady sighting rewrites it. */
+const ROW_REFRESH_MS = 5 * 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
