@@ -36,16 +36,20 @@ export async function compact(store: BindingStore, devices: DeviceStore, nowMs: 
       try {
         key = parseKeyPath(e.key).key;
       } catch {
+        metrics.bindingExpired(kind, false);
         continue;
       }
       try {
         await store.apply({ op: "delete", key, revision: e.revision }, 0);
         removed++;
         metrics.bindingChange("expire", kind);
+        metrics.bindingExpired(kind, true);
+        log.info({ audit: true, actor: "compaction", kind, key: key.value, from: owner || null, to: null, revision: e.revision, reason: "expire" }, "binding change");
         audit.push({ atMs: nowMs, actor: "compaction", key, fromDeviceId: owner || null, toDeviceId: null, revision: e.revision, reason: "expire" });
       } catch (err) {
-        if (err instanceof RevisionConflict) raced++;
-        else throw err;
+        if (!(err instanceof RevisionConflict)) throw err;
+        raced++;
+        metrics.bindingExpired(kind, false);
       }
     }
   }

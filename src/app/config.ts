@@ -3,6 +3,7 @@ import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../domain/errors.js";
 import { DEFAULT_NAMESPACE, validateNamespace } from "../domain/key-path.js";
 import { normalizeMac } from "../domain/mac.js";
+import { parseSubjectRoles } from "./auth.js";
 
 export const KV_BACKENDS = ["embedded", "memory", "jetstream", "etcd", "redis"] as const;
 export type KvBackendName = (typeof KV_BACKENDS)[number];
@@ -32,6 +33,12 @@ export interface Config {
   readonly namespace: string;
   readonly mode: MapMode;
   readonly authTokens: ReadonlyMap<string, Role>;
+  /** TLS on both front-ends (PEM files); with caFile, gRPC requires client certificates signed by it (mTLS). */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
+  /** Verified client-certificate subject (canonical form, see auth.ts) → role, on gRPC. */
+  readonly mtlsRoles: ReadonlyMap<string, Role>;
+  /** Listen on a non-loopback IDMAP_HOST with no auth configured, on purpose. */
+  readonly allowUnauthenticated: boolean;
   readonly logLevel: string;
   readonly maxBatch: number;
   readonly bodyLimitBytes: number;
@@ -66,6 +73,11 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_NAMESPACE: DEFAULT_NAMESPACE,
   CANONICAL_IDENTITY_MAP_ENABLED: "off",
   IDMAP_AUTH_TOKENS: "",
+  IDMAP_TLS_CERT: "",
+  IDMAP_TLS_KEY: "",
+  IDMAP_TLS_CA: "",
+  IDMAP_MTLS_ROLES: "",
+  IDMAP_ALLOW_UNAUTHENTICATED: "false",
   IDMAP_LOG_LEVEL: "info",
   IDMAP_MAX_BATCH: "10000",
   IDMAP_BODY_LIMIT: "67108864",
@@ -115,6 +127,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     authTokens.set(token, role);
   }
 
+  const [certFile, keyFile, caFile] = [get("IDMAP_TLS_CERT"), get("IDMAP_TLS_KEY"), get("IDMAP_TLS_CA")];
+  if ((certFile === "") !== (keyFile === "")) throw new ConfigError("IDMAP_TLS_CERT and IDMAP_TLS_KEY: set both (PEM files) or neither");
+  if (caFile !== "" && certFile === "") throw new ConfigError("IDMAP_TLS_CA: needs IDMAP_TLS_CERT and IDMAP_TLS_KEY (mTLS runs over TLS)");
+  const mtlsRoles = parseSubjectRoles(get("IDMAP_MTLS_ROLES"));
+  if (mtlsRoles.size > 0 && caFile === "") throw new ConfigError("IDMAP_MTLS_ROLES: needs IDMAP_TLS_CA, the CA that signs the client certificates");
+  const allowUnauthenticated = oneOf("IDMAP_ALLOW_UNAUTHENTICATED", get("IDMAP_ALLOW_UNAUTHENTICATED"), ["true", "false"] as const) === "true";
+
   const deniedMacs = new Set<string>();
   for (const m of list(get("IDMAP_DENIED_MACS"))) {
     const r = normalizeMac(m);
@@ -153,6 +172,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     namespace,
     mode: oneOf("CANONICAL_IDENTITY_MAP_ENABLED", get("CANONICAL_IDENTITY_MAP_ENABLED"), MODES),
     authTokens,
+    tls: certFile !== "" ? { certFile, keyFile, caFile } : null,
+    mtlsRoles,
+    allowUnauthenticated,
     logLevel: oneOf("IDMAP_LOG_LEVEL", get("IDMAP_LOG_LEVEL"), ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const),
     maxBatch: int("IDMAP_MAX_BATCH", get("IDMAP_MAX_BATCH"), 1, 1_000_000),
     bodyLimitBytes: int("IDMAP_BODY_LIMIT", get("IDMAP_BODY_LIMIT"), 1024, 1 << 30),

@@ -88,9 +88,29 @@ export class LookupService {
       via = r.resolvedVia;
       found = r.found;
       return r;
+    } catch (e) {
+      // A bad request is the caller's problem, not a store failure: it must not page anyone.
+      if (e instanceof InvalidArgument) via = "invalid";
+      throw e;
     } finally {
       this.deps.metrics.lookup(via, found, (performance.now() - start) / 1000);
     }
+  }
+
+  /**
+   * Many lookups, answered in request order. Every lookup is validated before any runs, so a bad one
+   * fails the request cleanly; its fields are named `lookups[i].…`.
+   */
+  async lookupMany(reqs: readonly LookupRequest[]): Promise<LookupResult[]> {
+    reqs.forEach((r, i) => {
+      try {
+        LookupService.parseKeys(r);
+      } catch (e) {
+        if (e instanceof InvalidArgument) throw new InvalidArgument(`lookups[${i}].${e.field}`, e.message.slice(e.field.length + 2));
+        throw e;
+      }
+    });
+    return Promise.all(reqs.map((r) => this.lookup(r)));
   }
 
   private async lookupKeys(keys: readonly IdentityKey[], namespace: string | undefined): Promise<LookupResult> {
@@ -124,9 +144,11 @@ export class LookupService {
   /** Writes the matched key only, if absent. Failures never fail the lookup. */
   private async hydrate(store: BindingStore, key: IdentityKey, record: CanonicalRecord): Promise<boolean> {
     try {
-      await store.apply({ op: "create", key, record }, this.deps.policy.weakKeyTtlMs);
+      const revision = await store.apply({ op: "create", key, record }, this.deps.policy.weakKeyTtlMs);
+      this.deps.metrics.bindingChange("hydrate", key.kind);
+      this.deps.log.info({ audit: true, actor: "hydration", kind: key.kind, key: key.value, from: null, to: record.canonicalDeviceId, revision, reason: "hydrate" }, "binding change");
       await this.deps.devices.appendAudit([
-        { atMs: record.updatedAtMs, actor: "hydration", key, fromDeviceId: null, toDeviceId: record.canonicalDeviceId, revision: null, reason: "hydrate" },
+        { atMs: record.updatedAtMs, actor: "hydration", key, fromDeviceId: null, toDeviceId: record.canonicalDeviceId, revision, reason: "hydrate" },
       ]);
       return true;
     } catch (e) {

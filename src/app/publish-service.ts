@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../domain/backoff.js";
 import type { Binding, Revision } from "../domain/binding.js";
 import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../domain/device-update.js";
-import { RetryExhausted, RevisionConflict } from "../domain/errors.js";
+import { IdentityMapError, RetryExhausted, RevisionConflict } from "../domain/errors.js";
 import type { IdentityKind } from "../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../domain/identity-key.js";
 import { identityOf } from "../domain/record.js";
@@ -57,7 +57,12 @@ interface Applied {
   readonly decision?: Resolved;
   readonly update: NormalizedUpdate;
   readonly revisions: ReadonlyMap<string, Revision | null>;
+  /** CAS conflicts met on the way, and the key of the last one (for the log, never a label). */
+  readonly casConflicts?: { readonly count: number; readonly key: string };
 }
+
+/** An update that met this many CAS conflicts is logged even when it succeeded: contention is building. */
+const CONFLICT_WARN_THRESHOLD = 3;
 
 /**
  * Publish and resolve (design.md §3, §5). Each update: read the bindings of its keys (the cache
@@ -79,13 +84,32 @@ export class PublishService {
   async publish(updates: readonly DeviceUpdate[], actor: string): Promise<PublishResult[]> {
     const start = performance.now();
     const now = this.deps.clock.nowMs();
-    const normalized = updates.map((u) => normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }));
-    const applied = new Array<Applied>(normalized.length);
-    await runGroups(this.group(normalized), this.deps.concurrency ?? 32, async (i) => {
-      applied[i] = await this.publishOne(normalized[i]!);
-    });
-    await this.record(applied, actor, now);
     const m = this.deps.metrics;
+    const applied = new Array<Applied>(updates.length);
+    let recording = false;
+    try {
+      const normalized = updates.map((u) => normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }));
+      await runGroups(this.group(normalized), this.deps.concurrency ?? 32, async (i) => {
+        applied[i] = await this.publishOne(normalized[i]!);
+      });
+      recording = true;
+      await this.record(applied, actor, now);
+    } catch (e) {
+      // Updates applied before the failure changed bindings: they are still audited (best effort:
+      // when the database is what failed, this fails too, and the log says so).
+      if (!recording) {
+        await this.record(applied.filter((a) => a !== undefined), actor, now).catch((err: unknown) =>
+          this.deps.log.error({ actor, err: err instanceof Error ? err.message : String(err) }, "audit of a failed batch's applied updates failed"),
+        );
+      }
+      // The batch failed as a whole (KV or database down): every update counts as failed, or the
+      // publish-success alert would never see an outage. The caller retries the batch (idempotent).
+      m.publishOutcome("failed", updates.length);
+      m.publishBatch(updates.length, (performance.now() - start) / 1000);
+      const code = e instanceof IdentityMapError ? e.code : "internal";
+      this.deps.log.error({ actor, batch: updates.length, code, err: e instanceof Error ? e.message : String(e), ms: Math.round(performance.now() - start) }, "publish batch failed");
+      throw e;
+    }
     for (const a of applied) {
       m.publishOutcome(a.result.outcome);
       for (const r of a.update.rejected) m.rejectedIdentifier(r.reason);
@@ -93,6 +117,12 @@ export class PublishService {
     m.publishBatch(updates.length, (performance.now() - start) / 1000);
     const counts = countOutcomes(applied);
     this.deps.log.info({ actor, batch: updates.length, ...counts, ms: Math.round(performance.now() - start) }, "publish batch");
+    // Exhausted updates have had their own warning; this one is for those that won, but barely.
+    const contended = applied.filter((a) => a.result.outcome !== "failed" && (a.casConflicts?.count ?? 0) >= CONFLICT_WARN_THRESHOLD);
+    if (contended.length > 0) {
+      const conflicts = contended.reduce((n, a) => n + a.casConflicts!.count, 0);
+      this.deps.log.warn({ actor, updates: contended.length, conflicts, keys: contended.slice(0, 10).map((a) => a.casConflicts!.key) }, "CAS conflicts over budget");
+    }
     return applied.map((a) => a.result);
   }
 
@@ -127,11 +157,15 @@ export class PublishService {
     const deadline = performance.now() + this.backoff.budgetMs;
     let fresh = false;
     const cost = { reads: 0, writes: 0 };
+    let conflicts = 0;
+    let conflictKey = "";
     for (let attempt = 1; ; attempt++) {
       const view = new Map<string, Binding | null>();
       const d = (await this.decideLoaded(u, view, fresh, cost))!;
       try {
         const revisions = await this.applySteps(d, cost);
+        // No write: `cache` when the update cost no KV round trip at all, `hash` when bindings had to be read.
+        if (d.steps.length === 0) this.deps.metrics.writeAvoided(cost.reads === 0 && cost.writes === 0 ? "cache" : "hash");
         if (this.deps.shadow) await this.deps.shadow.compare(u, d);
         this.countDecision(d);
         this.deps.metrics.publishKvOperations(d.outcome, cost.reads, cost.writes);
@@ -139,6 +173,7 @@ export class PublishService {
           update: u,
           decision: d,
           revisions,
+          ...(conflicts > 0 ? { casConflicts: { count: conflicts, key: conflictKey } } : {}),
           result: {
             ...base,
             canonical_device_id: d.canonicalDeviceId,
@@ -151,6 +186,8 @@ export class PublishService {
       } catch (e) {
         if (!(e instanceof RevisionConflict)) throw e;
         this.deps.metrics.conflict("revision_mismatch");
+        conflicts++;
+        conflictKey = e.key;
         const delay = backoffDelay(attempt, Math.random(), this.backoff);
         if (performance.now() + delay > deadline) {
           this.deps.metrics.conflict("retry_exhausted");
@@ -160,6 +197,7 @@ export class PublishService {
           return {
             update: u,
             revisions: new Map(),
+            casConflicts: { count: conflicts, key: e.key },
             result: { ...base, canonical_device_id: null, matched_by: null, outcome: "failed", error: { code: err.code, message: err.message, keys: err.keys } },
           };
         }
@@ -202,9 +240,9 @@ export class PublishService {
     for (const step of d.steps) {
       cost.writes += step.length;
       const rs = await Promise.all(step.map((w) => this.deps.store.apply(w, ttl)));
-      step.forEach((w, i) => revisions.set(keyId(w.key), rs[i]!));
+      // The audit trail names the new revision of a write, and the revision a delete removed.
+      step.forEach((w, i) => revisions.set(keyId(w.key), w.op === "delete" ? w.revision : rs[i]!));
     }
-    if (d.steps.length === 0) this.deps.metrics.writeAvoided(this.deps.store.cache?.isSynced ? "cache" : "hash");
     return revisions;
   }
 
@@ -265,7 +303,10 @@ export class PublishService {
           revision: a.revisions.get(keyId(c.key)) ?? null,
           reason: c.reason,
         });
-        this.deps.log.info({ audit: true, actor, kind: c.key.kind, key: c.key.value, from: c.fromDeviceId, to: c.toDeviceId, reason: c.reason }, "binding change");
+        this.deps.log.info(
+          { audit: true, actor, kind: c.key.kind, key: c.key.value, from: c.fromDeviceId, to: c.toDeviceId, revision: a.revisions.get(keyId(c.key)) ?? null, reason: c.reason },
+          "binding change",
+        );
       }
     }
     const changed = rows.filter((r) => !fresh(r));
@@ -309,22 +350,34 @@ export class PublishService {
   }
 }
 
+/**
+ * Runs the groups with bounded concurrency. When one fails, no new group starts and the others finish
+ * what they are doing before the error surfaces, so every applied write is still recorded.
+ */
 async function runGroups(groups: number[][], concurrency: number, f: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < groups.length) {
+    while (next < groups.length && !failure) {
       const g = groups[next++]!;
-      for (const i of g) await f(i);
+      try {
+        for (const i of g) await f(i);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 function countOutcomes(applied: readonly Applied[]): Record<string, number> {
-  const c: Record<string, number> = { created: 0, updated: 0, unchanged: 0, rejected: 0, failed: 0, tombstones: 0 };
+  const c: Record<string, number> = { created: 0, updated: 0, unchanged: 0, rejected: 0, failed: 0, tombstones: 0, rejected_identifiers: 0, cas_conflicts: 0 };
   for (const a of applied) {
     c[a.result.outcome]!++;
     if (a.result.tombstone) c["tombstones"]!++;
+    c["rejected_identifiers"]! += a.update.rejected.length;
+    c["cas_conflicts"]! += a.casConflicts?.count ?? 0;
   }
   return c;
 }

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from "fastify";
 import { buildRestApp } from "../adapters/rest/rest-app.js";
+import { assertSafeExposure, Authenticator } from "./auth.js";
 import { compact } from "./compaction.js";
 import type { Config } from "./config.js";
 import { createApp, type App } from "./container.js";
+import { loadTls } from "./tls.js";
 
 export interface RunningServer {
   readonly app: App;
@@ -14,6 +16,10 @@ export interface RunningServer {
 
 /** Starts the front-ends named in IDMAP_FRONTENDS and the compaction schedule. */
 export async function startServer(config: Config, app?: App): Promise<RunningServer> {
+  // Refuse an open non-loopback listener and unreadable certificates before opening any store.
+  assertSafeExposure(config);
+  const tls = loadTls(config);
+  const authenticator = Authenticator.fromConfig(config);
   const a = app ?? (await createApp(config));
   const closers: (() => Promise<void>)[] = [];
   let rest: FastifyInstance | undefined;
@@ -21,7 +27,10 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
   let grpcPort: number | undefined;
   try {
     if (config.frontends.includes("rest")) {
-      rest = await buildRestApp(a);
+      rest = await buildRestApp(a, {
+        authorize: (req, need) => authenticator.authorize({ authorization: req.headers.authorization }, need).actor,
+        ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+      });
       await rest.listen({ host: config.host, port: config.restPort });
       const addr = rest.server.address();
       restPort = typeof addr === "object" && addr ? addr.port : config.restPort;
@@ -29,7 +38,7 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     }
     if (config.frontends.includes("grpc")) {
       const { startGrpcServer } = await import("../adapters/grpc/grpc-server.js");
-      const g = await startGrpcServer(a);
+      const g = await startGrpcServer(a, { authenticator, tls });
       grpcPort = g.port;
       closers.push(() => g.close());
     }
@@ -42,10 +51,13 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     compact(a.store, a.devices, a.clock.nowMs(), a.metrics, a.log).catch((e) => a.log.warn({ err: String(e) }, "compaction failed; will retry"));
   }, config.compactIntervalMs);
   timer.unref();
-  const auth = config.authTokens.size > 0 ? "bearer tokens" : "off";
+  const auth = authenticator.describe();
+  const transport = tls ? (tls.ca ? "tls (grpc: mtls)" : "tls") : "plaintext";
   a.log.info(
-    { rest: restPort, grpc: grpcPort, host: config.host, kv: config.kvBackend, db: config.db, mode: config.mode, namespace: config.namespace, auth },
-    auth === "off" ? "identity-map listening; auth is off (no IDMAP_AUTH_TOKENS), so it binds to loopback unless IDMAP_HOST says otherwise" : "identity-map listening",
+    { rest: restPort, grpc: grpcPort, host: config.host, kv: config.kvBackend, db: config.db, mode: config.mode, namespace: config.namespace, auth, transport },
+    auth === "off"
+      ? "identity-map listening; auth is off (no IDMAP_AUTH_TOKENS or IDMAP_MTLS_ROLES): every caller may publish, so it listens on loopback unless IDMAP_ALLOW_UNAUTHENTICATED=true"
+      : "identity-map listening",
   );
   return {
     app: a,

@@ -286,6 +286,9 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
       keys: [],
     };
   };
+  // A create over an expired binding (not compacted yet) names its last owner as `from`, so that
+  // device's audit trail shows the key leaving it.
+  const expiredOwner = (prior: Binding | null | undefined): string | null => prior?.record.canonicalDeviceId || null;
   const put = (k: IdentityKey, prior: Binding | null | undefined, record: CanonicalRecord) => {
     writes.push(prior ? { op: "update", key: k, record, revision: prior.revision } : { op: "create", key: k, record });
   };
@@ -305,7 +308,7 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     index.set(keyId(k), { kind: k.kind, value: k.value, sources: mergeSources(entry?.sources, sources) });
     if (!b) {
       put(k, prior, recordFor(k, null, false));
-      changes.push({ key: k, fromDeviceId: null, toDeviceId: canonical, reason: "create" });
+      changes.push({ key: k, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "create" });
       continue;
     }
     if (rebinding) {
@@ -326,7 +329,7 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     const prior = reader.get(redirect);
     put(redirect, prior, { ...recordFor(redirect, null, true), assertedBy: "device-id" });
     index.set(keyId(redirect), { ...redirect, sources: [] });
-    changes.push({ key: redirect, fromDeviceId: null, toDeviceId: canonical, reason: "redirect" });
+    changes.push({ key: redirect, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "redirect" });
   }
 
   // A merge: every binding of the retired device follows it.
@@ -402,7 +405,7 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
   if (deviceChanged) {
     const k = deviceKey(canonical);
     deviceSteps.push(devicePrior ? { op: "update", key: k, record: deviceNext, revision: devicePrior.revision } : { op: "create", key: k, record: deviceNext });
-    if (!deviceRecord) changes.unshift({ key: k, fromDeviceId: null, toDeviceId: canonical, reason: "create" });
+    if (!deviceRecord) changes.unshift({ key: k, fromDeviceId: expiredOwner(devicePrior), toDeviceId: canonical, reason: "create" });
   }
 
   const steps = [deviceSteps, writes, deletes].filter((s) => s.length > 0);

@@ -1,9 +1,31 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { IdentityKind } from "../../domain/identity-kind.js";
-import type { RejectionReason } from "../../domain/rejection.js";
-import type { KvOp, LookupVia, Metrics, PublishOutcome } from "../../ports/metrics.js";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { IDENTITY_KINDS, type IdentityKind } from "../../domain/identity-kind.js";
+import { REJECTION_REASONS, type RejectionReason } from "../../domain/rejection.js";
+import type { ConflictReason, KvOp, KvResult, LookupVia, Metrics, PublishOutcome } from "../../ports/metrics.js";
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** A batch of 10 000 updates on a remote KV takes seconds, not milliseconds. */
+const PUBLISH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+const PUBLISH_OUTCOMES: readonly PublishOutcome[] = ["created", "updated", "unchanged", "rejected", "failed"];
+const CONFLICT_REASONS: readonly ConflictReason[] = ["weaker_assertion", "out_of_order", "revision_mismatch", "retry_exhausted"];
+/**
+ * `hit`: the map answered (local cache or KV); `fallback`: only the relational store knew the
+ * device (the map is missing it); `miss`: nobody knows it; `invalid`: refused before any store was
+ * asked; `error`: a store failed. Hit rate = hit / (hit + fallback + miss).
+ */
+const LOOKUP_RESULT: Readonly<Record<LookupVia, string>> = { cache: "hit", kv: "hit", db: "fallback", miss: "miss", invalid: "invalid", error: "error" };
+
+/** What the local binding cache holds, counted by the composition root (see binding-census.ts). */
+export interface BindingCensus {
+  /** False while the cache is loading or has lost its watch: the counts are then incomplete. */
+  readonly synced: boolean;
+  readonly live: Readonly<Record<IdentityKind, number>>;
+  /** Past their expiry, waiting for compaction. */
+  readonly expired: Readonly<Record<IdentityKind, number>>;
+  /** Live device-id bindings that are their own canonical id (redirects of merged ids excluded). */
+  readonly devices: number;
+}
 
 /**
  * The Metrics port on prom-client, in its own registry (tests build many apps in one process).
@@ -26,6 +48,11 @@ export class PromMetrics implements Metrics {
   private readonly staleLinks: Counter;
   private readonly changes: Counter<"reason" | "kind">;
   private readonly shadow: Counter<"reason">;
+  private readonly expiredTotal: Counter<"kind">;
+  private readonly compactedTotal: Counter<"kind">;
+  private censusSource: (() => BindingCensus) | undefined;
+  private lastCensus: { at: number; value: BindingCensus } | undefined;
+  private readonly updateKvOps: Counter<"outcome" | "op">;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -33,10 +60,20 @@ export class PromMetrics implements Metrics {
     this.publishTotal = new Counter({ name: "identitymap_kv_publish_total", help: "Published device updates by outcome", labelNames: ["outcome"], registers });
     this.conflictTotal = new Counter({ name: "identitymap_conflict_total", help: "CAS conflicts, refused rebinds and retry exhaustion, by reason", labelNames: ["reason"], registers });
     this.lookupLatency = new Histogram({ name: "identitymap_lookup_latency_seconds", help: "Lookup latency by where the answer came from", labelNames: ["resolved_via", "found"], buckets: LATENCY_BUCKETS, registers });
-    this.lookupTotal = new Counter({ name: "identitymap_lookup_total", help: "Lookups by result (hit, miss, error)", labelNames: ["result"], registers });
-    this.publishLatency = new Histogram({ name: "identitymap_publish_latency_seconds", help: "Latency of one publish batch", buckets: LATENCY_BUCKETS, registers });
+    this.lookupTotal = new Counter({
+      name: "identitymap_lookup_total",
+      help: "Lookups by result: hit (the map answered), fallback (only the relational store did), miss, invalid, error",
+      labelNames: ["result"],
+      registers,
+    });
+    this.publishLatency = new Histogram({ name: "identitymap_publish_latency_seconds", help: "Latency of one publish batch", buckets: PUBLISH_BUCKETS, registers });
     this.batchSize = new Histogram({ name: "identitymap_publish_batch_size", help: "Updates per publish batch", buckets: [1, 10, 100, 500, 1000, 5000, 10000], registers });
-    this.kvOps = new Counter({ name: "identitymap_kv_operations_total", help: "KV operations by operation, backend and result", labelNames: ["op", "backend", "result"], registers });
+    this.kvOps = new Counter({
+      name: "identitymap_kv_operations_total",
+      help: "KV operations by operation, backend and result (ok, conflict: a CAS answer; unknown: reply lost; error)",
+      labelNames: ["op", "backend", "result"],
+      registers,
+    });
     this.kvLatency = new Histogram({ name: "identitymap_kv_operation_latency_seconds", help: "KV operation latency", labelNames: ["op", "backend"], buckets: LATENCY_BUCKETS, registers });
     this.kvKeys = new Counter({ name: "identitymap_kv_keys_total", help: "Keys read or written by KV operations (a batch read counts each key)", labelNames: ["op", "backend"], registers });
     this.avoided = new Counter({ name: "identitymap_writes_avoided_total", help: "Updates that cost no KV write: answered by the cache or unchanged by hash", labelNames: ["reason"], registers });
@@ -44,7 +81,67 @@ export class PromMetrics implements Metrics {
     this.vetoes = new Counter({ name: "identitymap_merge_vetoes_total", help: "Candidate devices refused because a stronger identity differs", registers });
     this.staleLinks = new Counter({ name: "identitymap_stale_links_total", help: "Address links refused because the binding was not fresh", registers });
     this.changes = new Counter({ name: "identitymap_binding_changes_total", help: "Binding changes by reason and kind", labelNames: ["reason", "kind"], registers });
+    this.updateKvOps = new Counter({ name: "identitymap_publish_kv_operations_total", help: "KV round trips spent on published updates (reads that missed the cache, writes), by the update's outcome", labelNames: ["outcome", "op"], registers });
     this.shadow = new Counter({ name: "identitymap_shadow_divergence_total", help: "Shadow-mode decisions that differ from the relational ones", labelNames: ["reason"], registers });
+    this.expiredTotal = new Counter({ name: "identitymap_bindings_expired_total", help: "Bindings compaction found past their expiry, by kind", labelNames: ["kind"], registers });
+    this.compactedTotal = new Counter({ name: "identitymap_bindings_compacted_total", help: "Expired bindings compaction removed, by kind", labelNames: ["kind"], registers });
+
+    // Gauges read the local binding cache at scrape time: one census per scrape, never a KV call.
+    const census = this.census.bind(this);
+    new Gauge({
+      name: "identitymap_bindings",
+      help: "Bindings held in the namespace (from the local cache), by kind and state (live, expired awaiting compaction)",
+      labelNames: ["kind", "state"],
+      registers,
+      collect() {
+        const c = census(true);
+        if (!c) return;
+        for (const kind of IDENTITY_KINDS) {
+          this.set({ kind, state: "live" }, c.live[kind]);
+          this.set({ kind, state: "expired" }, c.expired[kind]);
+        }
+      },
+    });
+    new Gauge({
+      name: "identitymap_devices",
+      help: "Canonical devices in the map: live device-id bindings that are not redirects",
+      registers,
+      collect() {
+        const c = census(false);
+        if (c) this.set(c.devices);
+      },
+    });
+    new Gauge({
+      name: "identitymap_binding_cache_synced",
+      help: "1 while the local binding cache mirrors the namespace (watch running), 0 while it loads or resyncs",
+      registers,
+      collect() {
+        const c = census(false);
+        this.set(c?.synced ? 1 : 0);
+      },
+    });
+
+    // Known label values start at zero, so rate() and the alert rules see a series from the first scrape.
+    for (const outcome of PUBLISH_OUTCOMES) this.publishTotal.inc({ outcome }, 0);
+    for (const reason of CONFLICT_REASONS) this.conflictTotal.inc({ reason }, 0);
+    for (const result of new Set(Object.values(LOOKUP_RESULT))) this.lookupTotal.inc({ result }, 0);
+    for (const reason of ["cache", "hash"]) this.avoided.inc({ reason }, 0);
+    for (const reason of REJECTION_REASONS) this.rejected.inc({ reason }, 0);
+    this.vetoes.inc(0);
+    this.staleLinks.inc(0);
+  }
+
+  /** Where the bindings gauges get their counts; the composition root wires the local cache in. */
+  observeBindings(source: () => BindingCensus): void {
+    this.censusSource = source;
+  }
+
+  /** The first gauge of a scrape counts; the others reuse its count (same scrape, same numbers). */
+  private census(fresh: boolean): BindingCensus | undefined {
+    if (!this.censusSource) return undefined;
+    const now = performance.now();
+    if (fresh || !this.lastCensus || now - this.lastCensus.at > 1_000) this.lastCensus = { at: now, value: this.censusSource() };
+    return this.lastCensus.value;
   }
 
   publishOutcome(outcome: PublishOutcome, count = 1): void {
@@ -54,7 +151,7 @@ export class PromMetrics implements Metrics {
     this.batchSize.observe(size);
     this.publishLatency.observe(seconds);
   }
-  conflict(reason: string): void {
+  conflict(reason: ConflictReason): void {
     this.conflictTotal.inc({ reason });
   }
   veto(): void {
@@ -68,10 +165,10 @@ export class PromMetrics implements Metrics {
   }
   lookup(via: LookupVia, found: boolean, seconds: number): void {
     this.lookupLatency.observe({ resolved_via: via, found: String(found) }, seconds);
-    this.lookupTotal.inc({ result: via === "error" ? "error" : found ? "hit" : "miss" });
+    this.lookupTotal.inc({ result: LOOKUP_RESULT[via] });
   }
-  kvOperation(op: KvOp, backend: string, seconds: number, ok: boolean, keys = 1): void {
-    this.kvOps.inc({ op, backend, result: ok ? "ok" : "error" });
+  kvOperation(op: KvOp, backend: string, seconds: number, result: KvResult, keys = 1): void {
+    this.kvOps.inc({ op, backend, result });
     this.kvLatency.observe({ op, backend }, seconds);
     this.kvKeys.inc({ op, backend }, keys);
   }
@@ -80,6 +177,14 @@ export class PromMetrics implements Metrics {
   }
   bindingChange(reason: string, kind: IdentityKind): void {
     this.changes.inc({ reason, kind });
+  }
+  publishKvOperations(outcome: PublishOutcome, reads: number, writes: number): void {
+    this.updateKvOps.inc({ outcome, op: "read" }, reads);
+    this.updateKvOps.inc({ outcome, op: "write" }, writes);
+  }
+  bindingExpired(kind: IdentityKind, removed: boolean): void {
+    this.expiredTotal.inc({ kind });
+    if (removed) this.compactedTotal.inc({ kind });
   }
   shadowDivergence(reason: string): void {
     this.shadow.inc({ reason });

@@ -3,16 +3,20 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
-import { BatchTooLarge, IdentityMapError, InvalidArgument } from "../../domain/errors.js";
+import { BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
 import type { CanonicalRecord } from "../../domain/record.js";
 import type { App } from "../../app/container.js";
-import { LookupService, type LookupRequest, type LookupResult } from "../../app/lookup-service.js";
+import { deviceHistory } from "../../app/device-history.js";
+import type { LookupRequest, LookupResult } from "../../app/lookup-service.js";
+import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import {
   BatchLookupBody,
   BatchLookupReply,
   DeviceReply,
   ErrorSchema,
+  HistoryQuery,
+  HistoryReply,
   LookupBody,
   LookupQuery,
   LookupReply,
@@ -21,13 +25,11 @@ import {
   ResolveReply,
 } from "./schemas.js";
 
-class RequestTimeout extends IdentityMapError {
-  readonly code = "request_timeout" as const;
-}
-
 export interface RestOptions {
   /** Who is calling and what they may do; the default lets everyone write (no auth configured). */
   readonly authorize?: (req: FastifyRequest, need: "reader" | "writer") => string;
+  /** Serve HTTPS with this certificate chain and key (PEM). */
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 /**
@@ -37,6 +39,7 @@ export interface RestOptions {
 export async function buildRestApp(app: App, options: RestOptions = {}): Promise<FastifyInstance> {
   const { config } = app;
   const f = Fastify({
+    ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
     logger: false,
     bodyLimit: config.bodyLimitBytes,
     // Types are checked, not coerced: `"ip": 123` is a 400, not "123".
@@ -75,7 +78,12 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     return reply.status(status.http).send(body);
   });
 
-  const errors = { 400: ErrorSchema, 413: ErrorSchema, 503: ErrorSchema };
+  // Credentials are checked before the body is parsed: a caller without them learns nothing from validation.
+  f.addHook("onRequest", async (req) => {
+    if (req.url.startsWith("/v1/")) authorize(req, "reader");
+  });
+
+  const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 413: ErrorSchema, 503: ErrorSchema };
   const deadline = <T>(p: Promise<T>): Promise<T> => withDeadline(p, config.requestTimeoutMs);
 
   f.post(
@@ -126,18 +134,8 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       authorize(req, "reader");
       const { lookups, namespace } = req.body;
       limit("lookups", lookups.length, config.maxBatch);
-      // Validate every lookup before running any, so a bad one fails the request cleanly.
-      const requests: LookupRequest[] = lookups.map((l, i) => {
-        const r = { identityKeys: l.identity_keys, ...opt("ipHint", l.ip_hint), ...opt("namespace", namespace) };
-        try {
-          LookupService.parseKeys(r);
-        } catch (e) {
-          if (e instanceof InvalidArgument) throw new InvalidArgument(`lookups[${i}].${e.field}`, e.message.slice(e.field.length + 2));
-          throw e;
-        }
-        return r;
-      });
-      const results = await deadline(Promise.all(requests.map((r) => app.lookup.lookup(r))));
+      const requests: LookupRequest[] = lookups.map((l) => ({ identityKeys: l.identity_keys, ...opt("ipHint", l.ip_hint), ...opt("namespace", namespace) }));
+      const results = await deadline(app.lookup.lookupMany(requests));
       return { results: results.map(lookupJson) };
     },
   );
@@ -161,6 +159,40 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
         record: recordJson(d.record),
         revision: d.revision,
         keys: d.keys.map((k) => ({ kind: k.kind, value: k.value })),
+      };
+    },
+  );
+
+  f.get(
+    "/v1/canonical-devices/:device_id/history",
+    {
+      schema: {
+        summary: "The audit trail of a device's bindings, newest first, paged with `next`",
+        params: { type: "object", properties: { device_id: { type: "string" } }, required: ["device_id"] },
+        querystring: HistoryQuery,
+        response: { 200: HistoryReply, 404: ErrorSchema, ...errors },
+      },
+    },
+    async (req) => {
+      authorize(req, "reader");
+      const { device_id } = req.params as { device_id: string };
+      const { limit, before } = req.query;
+      const page = await deadline(
+        deviceHistory(app.devices, { deviceId: device_id, ...(limit !== undefined ? { limit: Number(limit) } : {}), ...(before !== undefined ? { before: Number(before) } : {}) }),
+      );
+      return {
+        device_id,
+        entries: page.entries.map((e) => ({
+          id: e.id,
+          at_unix_millis: e.atMs,
+          actor: e.actor,
+          key: { kind: e.key.kind, value: e.key.value },
+          from_device_id: e.fromDeviceId,
+          to_device_id: e.toDeviceId,
+          revision: e.revision,
+          reason: e.reason,
+        })),
+        ...(page.next !== undefined ? { next: page.next } : {}),
       };
     },
   );
@@ -226,18 +258,4 @@ function lookupJson(r: LookupResult) {
     revision: r.revision,
     hydrated: r.hydrated,
   };
-}
-
-async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<T>((_, reject) => {
-        t = setTimeout(() => reject(new RequestTimeout(`request did not finish within ${ms} ms; the backend is slow or unavailable`)), ms);
-      }),
-    ]);
-  } finally {
-    if (t) clearTimeout(t);
-  }
 }

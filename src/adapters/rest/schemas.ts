@@ -115,3 +115,26 @@ export const DeviceReply = Type.Object({
   revision: Type.Number(),
   keys: Type.Array(Type.Object({ kind: Type.String(), value: Type.String() })),
 });
+
+export const HistoryQuery = Type.Object({
+  limit: Type.Optional(Type.String({ pattern: "^[0-9]+$", description: "Entries per page, 1 to 500 (default 50)" })),
+  before: Type.Optional(Type.String({ pattern: "^[0-9]+$", description: "The `next` cursor of the previous page" })),
+});
+
+export const HistoryReply = Type.Object({
+  device_id: Type.String(),
+  entries: Type.Array(
+    Type.Object({
+      id: Type.Number(),
+      at_unix_millis: Type.Number(),
+      actor: Type.String({ description: "Who: token:<sha256 prefix>, cert:<subject>, compaction, hydration, anonymous, ..." }),
+      key: Type.Object({ kind: Type.String(), value: Type.String() }),
+      from_device_id: Type.Union([Type.String(), Type.Null()]),
+      to_device_id: Type.Union([Type.String(), Type.Null()]),
+      revision: Type.Union([Type.Number(), Type.Null()]),
+      reason: Type.String({ description: "create, rebind, delete, merge, redirect, expire, hydrate" }),
+    }),
+    { description: "Newest first" },
+  ),
+  next: Type.Optional(Type.Number({ description: "Pass as `before` for the next (older) page; absent on the last page" })),
+});

@@ -1,0 +1,154 @@
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { Authenticator, type Principal } from "../../app/auth.js";
+import type { Role } from "../../app/config.js";
+import type { App } from "../../app/container.js";
+import { deviceHistory } from "../../app/device-history.js";
+import { loadTls, type TlsMaterial } from "../../app/tls.js";
+import { BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
+import { withDeadline } from "../deadline.js";
+import { describeError } from "../error-status.js";
+import { PROTO_DIR } from "../proto/proto-root.js";
+import {
+  auditReply,
+  deviceUpdate,
+  lookupReply,
+  lookupRequest,
+  publishReply,
+  referenceLookupRequest,
+  resolveReply,
+  type WireLookup,
+  type WireUpdate,
+} from "./grpc-messages.js";
+
+export interface GrpcOptions {
+  /** Defaults to one built from the app's config (IDMAP_AUTH_TOKENS, IDMAP_MTLS_ROLES). */
+  readonly authenticator?: Authenticator;
+  /** Defaults to the files named in the app's config; null serves plaintext. */
+  readonly tls?: TlsMaterial | null;
+}
+
+export interface GrpcServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** proto-loader settings: field names as in the .proto (like the REST JSON), enums and int64 as numbers. */
+const LOADER: protoLoader.Options = { keepCase: true, longs: Number, enums: Number, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] };
+
+interface Services {
+  readonly identityMap: grpc.ServiceDefinition;
+  readonly core: grpc.ServiceDefinition;
+}
+
+let services: Services | undefined;
+
+function loadServices(): Services {
+  if (services) return services;
+  const def = protoLoader.loadSync(["identitymap/v1/identity_map_service.proto", "core/core_service.proto"], LOADER);
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    identitymap: { v1: { IdentityMapService: grpc.ServiceClientConstructor } };
+    core: { CoreService: grpc.ServiceClientConstructor };
+  };
+  services = { identityMap: pkg.identitymap.v1.IdentityMapService.service, core: pkg.core.CoreService.service };
+  return services;
+}
+
+/**
+ * The gRPC front-end: identitymap.v1.IdentityMapService and, for the reference's clients,
+ * core.CoreService/GetCanonicalDevice. Handlers decode, call the same services as REST, encode;
+ * credentials go through the shared Authenticator, errors through the one status table.
+ */
+export async function startGrpcServer(app: App, options: GrpcOptions = {}): Promise<GrpcServer> {
+  const { config } = app;
+  const auth = options.authenticator ?? Authenticator.fromConfig(config);
+  const tls = options.tls !== undefined ? options.tls : loadTls(config);
+  const { identityMap, core } = loadServices();
+
+  const unary =
+    <Req, Res>(need: Role, handle: (req: Req, who: Principal) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      const run = async () => {
+        const who = auth.authorize(credentials(call), need);
+        return withDeadline(handle(call.request, who), config.requestTimeoutMs);
+      };
+      run().then(
+        (res) => callback(null, res),
+        (e: unknown) => callback(toStatus(e, app, call.getPath())),
+      );
+    };
+
+  const batch = (field: string, size: number) => {
+    if (size === 0) throw new InvalidArgument(field, "at least one item is required");
+    if (size > config.maxBatch) throw new BatchTooLarge(field, size, config.maxBatch);
+  };
+
+  const server = new grpc.Server({ "grpc.max_receive_message_length": config.bodyLimitBytes });
+  server.addService(identityMap, {
+    GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req) => lookupReply(await app.lookup.lookup(lookupRequest(req)))),
+    BatchGetCanonicalDevices: unary<{ lookups: WireLookup[]; namespace: string }, unknown>("reader", async (req) => {
+      batch("lookups", req.lookups.length);
+      const results = await app.lookup.lookupMany(req.lookups.map((l) => lookupRequest(l, req.namespace)));
+      return { results: results.map(lookupReply) };
+    }),
+    PublishDeviceUpdates: unary<{ updates: WireUpdate[] }, unknown>("writer", async (req, who) => {
+      batch("updates", req.updates.length);
+      return { results: (await app.publish.publish(req.updates.map(deviceUpdate), who.actor)).map(publishReply) };
+    }),
+    ResolveDeviceUpdates: unary<{ updates: WireUpdate[] }, unknown>("reader", async (req) => {
+      batch("updates", req.updates.length);
+      return { results: (await app.publish.resolve(req.updates.map(deviceUpdate))).map(resolveReply) };
+    }),
+    GetDeviceHistory: unary<{ device_id: string; limit: number; before: number }, unknown>("reader", async (req) => {
+      const page = await deviceHistory(app.devices, {
+        deviceId: req.device_id,
+        ...(req.limit ? { limit: req.limit } : {}),
+        ...(req.before ? { before: req.before } : {}),
+      });
+      return { device_id: req.device_id, entries: page.entries.map(auditReply), next: page.next ?? 0 };
+    }),
+  });
+  server.addService(core, {
+    GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req) => {
+      const r = referenceLookupRequest(req);
+      return r ? lookupReply(await app.lookup.lookup(r)) : { found: false, revision: 0, hydrated: false };
+    }),
+  });
+
+  const creds = tls
+    ? grpc.ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.ca !== undefined)
+    : grpc.ServerCredentials.createInsecure();
+  const host = config.host.includes(":") && !config.host.startsWith("[") ? `[${config.host}]` : config.host;
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${config.grpcPort}`, creds, (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), 5_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}
+
+function credentials(call: grpc.ServerUnaryCall<unknown, unknown>) {
+  const header = call.metadata.get("authorization")[0];
+  return {
+    authorization: typeof header === "string" ? header : undefined,
+    peerSubject: call.getAuthContext()?.sslPeerCertificate?.subject,
+  };
+}
+
+/** The status for a thrown error, from the one table; trailers carry the REST error code and field. */
+function toStatus(e: unknown, app: App, path: string): Partial<grpc.StatusObject> {
+  const { status, body } = describeError(e);
+  if (status.http >= 500) app.log.error({ err: String(e), cause: String((e as { cause?: unknown }).cause ?? ""), method: path }, "gRPC call failed");
+  const metadata = new grpc.Metadata();
+  metadata.set("idmap-error-code", body.error.code);
+  if (body.error.field) metadata.set("idmap-error-field", body.error.field);
+  return { code: status.grpc, details: body.error.message, metadata };
+}
