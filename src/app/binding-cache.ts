@@ -65,6 +65,11 @@ export class BindingCache {
     return this.entries.get(key);
   }
 
+  /** Every binding held, synced or not (the bindings gauges count them; no KV call). */
+  all(): IterableIterator<[string, Binding]> {
+    return this.entries.entries();
+  }
+
   /** Records a write this instance made (or a value it read), so it reads its own writes at once. */
   note(key: string, binding: Binding | null, revision: Revision): void {
     const cur = this.entries.get(key);

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import type { DeviceUpdate } from "../domain/device-update.js";
 import { IdentityMapError } from "../domain/errors.js";
+import { registerBackfill } from "./backfill-cli.js";
 import { compact } from "./compaction.js";
 import { loadConfig, type Config } from "./config.js";
 import { createApp } from "./container.js";
@@ -90,6 +91,8 @@ program
       await app.close();
     }
   });
+
+registerBackfill(program, config);
 
 function readUpdates(file: string): DeviceUpdate[] {
   const text = readFileSync(file === "-" ? 0 : file, "utf8").trim();

@@ -7,11 +7,13 @@ import { systemClock, type Clock } from "../ports/clock.js";
 import type { DeviceStore, IdentityKv, Metrics } from "../ports/index.js";
 import { openDeviceStore, openKv } from "./adapters.js";
 import { BindingCache } from "./binding-cache.js";
+import { bindingCensus } from "./binding-census.js";
 import { BindingStore, decodeBinding } from "./binding-store.js";
 import type { Config } from "./config.js";
-import { createLogger, type Logger } from "./logger.js";
+import { appLogger, type Logger } from "./logger.js";
 import { LookupService } from "./lookup-service.js";
 import { PublishService } from "./publish-service.js";
+import { startKvShadow, type KvShadow } from "./shadow.js";
 
 /** Container tokens. Only the composition root knows them; nothing below src/app imports inversify. */
 export const TOKENS = {
@@ -61,7 +63,7 @@ export interface App {
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const c = new Container({ defaultScope: "Singleton" });
   c.bind<Config>(TOKENS.Config).toConstantValue(config);
-  c.bind<Logger>(TOKENS.Logger).toConstantValue(overrides.logger ?? createLogger(config.logLevel));
+  c.bind<Logger>(TOKENS.Logger).toConstantValue(overrides.logger ?? appLogger(config));
   c.bind<Clock>(TOKENS.Clock).toConstantValue(overrides.clock ?? systemClock);
   c.bind<PromMetrics>(TOKENS.Metrics).toConstantValue(new PromMetrics());
   c.bind<ResolutionPolicy>(TOKENS.Policy).toConstantValue({
@@ -86,10 +88,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
     [TOKENS.Config, TOKENS.Kv, TOKENS.DeviceStore, TOKENS.Metrics, TOKENS.Logger],
   );
+  let shadow: KvShadow | undefined;
   c.bind<PublishService>(TOKENS.PublishService).toResolvedValue(
-    (cfg: Config, store: BindingStore, devices: DeviceStore, clock: Clock, metrics: Metrics, log: Logger, policy: ResolutionPolicy) =>
-      new PublishService({ store, devices, clock, metrics, log, policy, backoff: DEFAULT_BACKOFF, deniedMacs: cfg.deniedMacs }),
-    [TOKENS.Config, TOKENS.PrimaryStore, TOKENS.DeviceStore, TOKENS.Clock, TOKENS.Metrics, TOKENS.Logger, TOKENS.Policy],
+    async (cfg: Config, store: BindingStore, devices: DeviceStore, clock: Clock, metrics: Metrics, log: Logger, policy: ResolutionPolicy, kv: IdentityKv) => {
+      // Shadow mode: every decision is made again on the KV map, read-only, and differences counted.
+      if (cfg.mode === "shadow") shadow = await startKvShadow(kv, cfg.namespace, policy, metrics, log);
+      return new PublishService({ store, devices, clock, metrics, log, policy, backoff: DEFAULT_BACKOFF, deniedMacs: cfg.deniedMacs, ...(shadow ? { shadow } : {}) });
+    },
+    [TOKENS.Config, TOKENS.PrimaryStore, TOKENS.DeviceStore, TOKENS.Clock, TOKENS.Metrics, TOKENS.Logger, TOKENS.Policy, TOKENS.Kv],
   );
   c.bind<LookupService>(TOKENS.LookupService).toResolvedValue(
     (cfg: Config, store: BindingStore, devices: DeviceStore, clock: Clock, metrics: Metrics, log: Logger, policy: ResolutionPolicy) =>
@@ -114,11 +120,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     c.getAsync<LookupService>(TOKENS.LookupService),
   ]);
   const log = c.get<Logger>(TOKENS.Logger);
+  const metrics = c.get<PromMetrics>(TOKENS.Metrics);
+  const clock = c.get<Clock>(TOKENS.Clock);
+  // The bindings gauges count the local cache (it mirrors the namespace) at scrape time.
+  const cache = store.cache;
+  if (cache) metrics.observeBindings(() => bindingCensus(cache, store.namespace, clock.nowMs()));
   return {
     config,
     log,
-    clock: c.get<Clock>(TOKENS.Clock),
-    metrics: c.get<PromMetrics>(TOKENS.Metrics),
+    clock,
+    metrics,
     kv,
     devices,
     policy: c.get<ResolutionPolicy>(TOKENS.Policy),
@@ -133,6 +144,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
     async close() {
       await store.cache?.stop();
+      await shadow?.stop();
       await kv.close();
       await devices.close();
     },

@@ -126,22 +126,31 @@ export class PublishService {
     return applied.map((a) => a.result);
   }
 
-  /** The same resolution, read-only: what publish would decide, annotated; nothing is written. */
+  /**
+   * The same resolution, read-only: what publish would decide, annotated; nothing is written. For sync
+   * jobs (design.md §5): an update whose keys the map knows gets its device's id, partition, metadata
+   * hash and revision as the map holds them now; an update publish would create a device for gets nulls.
+   * The batch reads one snapshot: every update's keys in batches of 256 up front (the reference's sync
+   * prefetch), then whatever else decide() asks for, through the same view.
+   */
   async resolve(updates: readonly DeviceUpdate[]): Promise<ResolveResult[]> {
     const now = this.deps.clock.nowMs();
+    const normalized = updates.map((u) => normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }));
+    const view = new Map<string, Binding | null>();
+    const keys = [...new Map(normalized.flatMap((n) => n.keys.map((k) => [keyId(k), k] as const))).values()];
+    for (let i = 0; i < keys.length; i += 256) await this.deps.store.load(keys.slice(i, i + 256), view, false);
     const out: ResolveResult[] = [];
-    for (const u of updates) {
-      const n = normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) });
-      const view = new Map<string, Binding | null>();
+    for (const n of normalized) {
       const d = await this.decideLoaded(n, view, false);
       const known = d && d.outcome !== "created";
-      const deviceBinding = known ? view.get(keyId({ kind: "device-id", value: d.canonicalDeviceId })) : undefined;
+      // The device as the map holds it now (not as this update would rewrite it): hash and revision agree.
+      const current = known ? (view.get(keyId({ kind: "device-id", value: d.canonicalDeviceId })) ?? matchedBinding(n, d, view)) : undefined;
       out.push({
         device_id: n.deviceId,
         canonical_device_id: known ? d.canonicalDeviceId : null,
-        canonical_partition: known ? d.partition : null,
-        canonical_metadata_hash: known ? d.record.metadataHash : null,
-        canonical_revision: deviceBinding ? deviceBinding.revision : null,
+        canonical_partition: known ? (current?.record.partition || d.partition) : null,
+        canonical_metadata_hash: known ? (current?.record.metadataHash ?? d.record.metadataHash) : null,
+        canonical_revision: current ? current.revision : null,
         matched_by: known ? d.matchedBy : null,
         ...(n.rejected.length ? { rejected_identifiers: n.rejected } : {}),
       });
@@ -162,27 +171,9 @@ export class PublishService {
     for (let attempt = 1; ; attempt++) {
       const view = new Map<string, Binding | null>();
       const d = (await this.decideLoaded(u, view, fresh, cost))!;
+      let revisions: Map<string, Revision | null>;
       try {
-        const revisions = await this.applySteps(d, cost);
-        // No write: `cache` when the update cost no KV round trip at all, `hash` when bindings had to be read.
-        if (d.steps.length === 0) this.deps.metrics.writeAvoided(cost.reads === 0 && cost.writes === 0 ? "cache" : "hash");
-        if (this.deps.shadow) await this.deps.shadow.compare(u, d);
-        this.countDecision(d);
-        this.deps.metrics.publishKvOperations(d.outcome, cost.reads, cost.writes);
-        return {
-          update: u,
-          decision: d,
-          revisions,
-          ...(conflicts > 0 ? { casConflicts: { count: conflicts, key: conflictKey } } : {}),
-          result: {
-            ...base,
-            canonical_device_id: d.canonicalDeviceId,
-            matched_by: d.matchedBy,
-            outcome: d.outcome,
-            ...(d.tombstone ? { tombstone: d.tombstone } : {}),
-            ...(d.mergedDeviceIds.length ? { merged_device_ids: d.mergedDeviceIds } : {}),
-          },
-        };
+        revisions = await this.applySteps(d, cost);
       } catch (e) {
         if (!(e instanceof RevisionConflict)) throw e;
         this.deps.metrics.conflict("revision_mismatch");
@@ -203,7 +194,28 @@ export class PublishService {
         }
         await sleep(delay);
         fresh = true;
+        continue;
       }
+      // The decision is applied: nothing below may send it round the retry loop again.
+      // No write: `cache` when the update cost no KV round trip at all, `hash` when bindings had to be read.
+      if (d.steps.length === 0) this.deps.metrics.writeAvoided(cost.reads === 0 && cost.writes === 0 ? "cache" : "hash");
+      if (this.deps.shadow) await this.deps.shadow.compare(u, d);
+      this.countDecision(d);
+      this.deps.metrics.publishKvOperations(d.outcome, cost.reads, cost.writes);
+      return {
+        update: u,
+        decision: d,
+        revisions,
+        ...(conflicts > 0 ? { casConflicts: { count: conflicts, key: conflictKey } } : {}),
+        result: {
+          ...base,
+          canonical_device_id: d.canonicalDeviceId,
+          matched_by: d.matchedBy,
+          outcome: d.outcome,
+          ...(d.tombstone ? { tombstone: d.tombstone } : {}),
+          ...(d.mergedDeviceIds.length ? { merged_device_ids: d.mergedDeviceIds } : {}),
+        },
+      };
     }
   }
 
@@ -386,3 +398,13 @@ function countOutcomes(applied: readonly Applied[]): Record<string, number> {
 const ROW_REFRESH_MS = 5 * 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The binding that decided an update, when the device has no record of its own (a hydrated key). */
+function matchedBinding(u: NormalizedUpdate, d: Resolved, view: ReadonlyMap<string, Binding | null>): Binding | undefined {
+  for (const k of u.keys) {
+    if (k.kind !== d.matchedBy) continue;
+    const b = view.get(keyId(k));
+    if (b && b.record.canonicalDeviceId === d.canonicalDeviceId) return b;
+  }
+  return undefined;
+}

@@ -74,7 +74,8 @@ export interface DecideInput {
   readonly operationId: string;
 }
 
-class MissingBindings extends Error {}
+/** Thrown to end a phase early; not an Error, so no stack trace is captured on this hot path. */
+const MISSING = Symbol("missing bindings");
 
 /** A view that remembers which keys it was asked for but did not have. */
 class Reader {
@@ -87,7 +88,7 @@ class Reader {
   }
   /** Ends the current phase: if anything was missing, decide() returns `needs`. */
   checkpoint(): void {
-    if (this.missing.size > 0) throw new MissingBindings();
+    if (this.missing.size > 0) throw MISSING;
   }
 }
 
@@ -104,7 +105,7 @@ export function decide(input: DecideInput, view: BindingView): Decision {
   try {
     return decideLoaded(input, reader);
   } catch (e) {
-    if (e instanceof MissingBindings) return { status: "needs", keys: [...reader.missing.values()] };
+    if (e === MISSING) return { status: "needs", keys: [...reader.missing.values()] };
     throw e;
   }
 }
@@ -238,17 +239,19 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
       kept.push(k);
       continue;
     }
-    if (t < b.record.updatedAtMs) {
+    // A weak sighting only observes: it never moves an address between devices.
+    if (!isStrongKind(k.kind) && !uStrong) continue;
+    if (isStrongKind(k.kind) && !atLeastAsStrong(assertion, b.record.assertedBy ?? k.kind)) {
+      conflicts.push({ key: k, reason: "weaker_assertion" });
+      continue;
+    }
+    // Moving a key to another device needs a strictly newer observation: equal times would let two
+    // claims flip the key back and forth on every replay. IPs follow their latest strong owner.
+    if (t <= b.record.updatedAtMs) {
       conflicts.push({ key: k, reason: "out_of_order" });
       continue;
     }
-    if (isStrongKind(k.kind)) {
-      if (atLeastAsStrong(assertion, b.record.assertedBy ?? k.kind)) kept.push(k);
-      else conflicts.push({ key: k, reason: "weaker_assertion" });
-    } else if (uStrong) {
-      kept.push(k); // IPs follow their latest strong owner.
-    }
-    // A weak sighting only observes: it never moves an address between devices.
+    kept.push(k);
   }
 
   const keptIdentity: Identity = {

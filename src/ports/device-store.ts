@@ -59,4 +59,24 @@ export interface DeviceStore {
   history(deviceId: string, options: { limit: number; before?: number }): Promise<HistoryPage>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Keeps tombstones decided outside a publish (backfill) and marks each retired id's row merged into
+   * its survivor (rows already merged into a retired id follow it). Idempotent.
+   */
+  recordTombstones(entries: readonly TombstoneEntry[]): Promise<void>;
+  /** Kept tombstones ordered by retired id, after `afterDeviceId`. */
+  listTombstones(options: { afterDeviceId?: string; limit: number }): Promise<TombstoneEntry[]>;
+  /** The saved state of a long-running job (the backfill checkpoint), or null. */
+  getJobState(name: string): Promise<string | null>;
+  /** Saves a job's state; null clears it. */
+  putJobState(name: string, state: string | null, atMs: number): Promise<void>;
+}
+
+/** A retired device id and the device it was merged into, with the identity key that tied them. */
+export interface TombstoneEntry {
+  readonly deviceId: string;
+  readonly mergedInto: string;
+  readonly key: IdentityKey | null;
+  readonly atMs: number;
+  readonly actor: string;
 }

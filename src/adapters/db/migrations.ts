@@ -68,6 +68,32 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
         await createSqlKvTables(db, dialect, BINDING_TABLES);
       },
     },
+    "004_backfill": {
+      async up(db: Kysely<any>) {
+        // Tombstones decided outside a publish (backfill): the retired id, where it points, and the key that tied them.
+        await db.schema
+          .createTable("tombstones")
+          .ifNotExists()
+          .addColumn("device_id", text, (c) => c.primaryKey())
+          .addColumn("merged_into", text, (c) => c.notNull())
+          .addColumn("kind", text)
+          .addColumn("value", text)
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("actor", text, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("tombstones_merged_into").ifNotExists().on("tombstones").column("merged_into").execute();
+        // Recording a tombstone moves the rows merged into the retired id along with it.
+        await db.schema.createIndex("devices_merged_into").ifNotExists().on("devices").column("merged_into").execute();
+        // State of long-running jobs (the backfill's checkpoint), so an interrupted run can resume.
+        await db.schema
+          .createTable("job_state")
+          .ifNotExists()
+          .addColumn("name", text, (c) => c.primaryKey())
+          .addColumn("state", text, (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

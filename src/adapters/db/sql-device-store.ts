@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import { DbUnavailable } from "../../domain/errors.js";
 import type { IdentityKey } from "../../domain/identity-key.js";
-import type { AuditEntry, DeviceRow, DeviceStore, HistoryPage } from "../../ports/device-store.js";
+import type { AuditEntry, DeviceRow, DeviceStore, HistoryPage, TombstoneEntry } from "../../ports/device-store.js";
 import type { IdentityKv } from "../../ports/identity-kv.js";
 import { SqlKv } from "../kv/sql-kv.js";
 import { BINDING_TABLES, migrateToLatest } from "./migrations.js";
@@ -45,6 +45,8 @@ export class SqlDeviceStore implements DeviceStore {
                 netbox_ids: eb.ref("excluded.netbox_ids"),
                 hostname: eb.ref("excluded.hostname"),
                 source: eb.ref("excluded.source"),
+                // A backfilled older sighting moves the first sighting back; a newer one never moves it on.
+                first_seen: sql<number>`case when excluded.first_seen < devices.first_seen then excluded.first_seen else devices.first_seen end`,
                 last_seen: eb.ref("excluded.last_seen"),
                 metadata: eb.ref("excluded.metadata"),
               })),
@@ -157,6 +159,79 @@ export class SqlDeviceStore implements DeviceStore {
   async close(): Promise<void> {
     await this.bindingKv.close();
     await this.db.destroy();
+  }
+
+  async recordTombstones(entries: readonly TombstoneEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const byId = new Map(entries.map((e) => [e.deviceId, e]));
+    await this.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        const unique = [...byId.values()];
+        for (let i = 0; i < unique.length; i += 200) {
+          await trx
+            .insertInto("tombstones")
+            .values(
+              unique.slice(i, i + 200).map((e) => ({
+                device_id: e.deviceId,
+                merged_into: e.mergedInto,
+                kind: e.key?.kind ?? null,
+                value: e.key?.value ?? null,
+                at: e.atMs,
+                actor: e.actor,
+              })),
+            )
+            .onConflict((oc) =>
+              oc.column("device_id").doUpdateSet((eb) => ({
+                merged_into: eb.ref("excluded.merged_into"),
+                kind: eb.ref("excluded.kind"),
+                value: eb.ref("excluded.value"),
+                at: eb.ref("excluded.at"),
+                actor: eb.ref("excluded.actor"),
+              })),
+            )
+            .execute();
+        }
+        for (let i = 0; i < unique.length; i += 200) {
+          // (retired id, survivor) pairs as a VALUES list: columns column1, column2 on SQLite and PostgreSQL.
+          const pairs = sql.join(unique.slice(i, i + 200).map((e) => sql`(${e.deviceId}, ${e.mergedInto})`));
+          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values ${pairs}) as v where devices.device_id = v.column1`.execute(trx);
+          // Rows merged into a retired id follow it, so no lookup stops half-way along a chain.
+          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values ${pairs}) as v where devices.merged_into = v.column1`.execute(trx);
+        }
+      }),
+    );
+  }
+
+  async listTombstones(options: { afterDeviceId?: string; limit: number }): Promise<TombstoneEntry[]> {
+    let q = this.db.selectFrom("tombstones").selectAll().orderBy("device_id").limit(options.limit);
+    if (options.afterDeviceId !== undefined) q = q.where("device_id", ">", options.afterDeviceId);
+    const rows = await this.run(() => q.execute());
+    return rows.map((r) => ({
+      deviceId: r.device_id as string,
+      mergedInto: r.merged_into as string,
+      key: r.kind ? ({ kind: r.kind, value: r.value } as IdentityKey) : null,
+      atMs: Number(r.at),
+      actor: r.actor as string,
+    }));
+  }
+
+  async getJobState(name: string): Promise<string | null> {
+    const row = await this.run(() => this.db.selectFrom("job_state").select("state").where("name", "=", name).executeTakeFirst());
+    return row ? (row.state as string) : null;
+  }
+
+  async putJobState(name: string, state: string | null, atMs: number): Promise<void> {
+    await this.run(async () => {
+      if (state === null) {
+        await this.db.deleteFrom("job_state").where("name", "=", name).execute();
+        return;
+      }
+      await this.db
+        .insertInto("job_state")
+        .values({ name, state, updated_at: atMs })
+        .onConflict((oc) => oc.column("name").doUpdateSet({ state, updated_at: atMs }))
+        .execute();
+    });
   }
 
   private async run<T>(f: () => Promise<T>): Promise<T> {

@@ -11,10 +11,15 @@ export type SqliteSync = "full" | "normal";
  * survives power loss), NORMAL only at checkpoints (survives a process crash, not power loss).
  */
 export function openSqlite(file: string, sync: SqliteSync = "full"): Kysely<any> {
+  return openSqliteHandles(file, sync).db;
+}
+
+/** The kysely instance and the raw better-sqlite3 handle under it (for prepared-statement hot paths). */
+export function openSqliteHandles(file: string, sync: SqliteSync = "full"): { db: Kysely<any>; raw: Database.Database } {
   if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-  const database = new Database(file);
-  database.pragma("journal_mode = WAL");
-  database.pragma(`synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
-  database.pragma("busy_timeout = 5000");
-  return new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+  const raw = new Database(file);
+  raw.pragma("journal_mode = WAL");
+  raw.pragma(`synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
+  raw.pragma("busy_timeout = 5000");
+  return { db: new Kysely<any>({ dialect: new SqliteDialect({ database: raw }) }), raw };
 }

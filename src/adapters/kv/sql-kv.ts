@@ -73,7 +73,7 @@ export class SqlKv implements IdentityKv {
       const r = await sql`insert into ${this.entries} (key, value, revision, expires_at) values (${key}, ${toBuf(value)}, ${rev}, ${expiry(options)})
         on conflict (key) do nothing`.execute(trx);
       return Number(r.numAffectedRows ?? 0n) === 1;
-    }, value);
+    }, value, undefined);
   }
 
   async update(key: string, value: Uint8Array, revision: Revision, options?: WriteOptions): Promise<Revision> {
@@ -81,14 +81,14 @@ export class SqlKv implements IdentityKv {
       const r = await sql`update ${this.entries} set value = ${toBuf(value)}, revision = ${rev}, expires_at = ${expiry(options)}
         where key = ${key} and revision = ${revision}`.execute(trx);
       return Number(r.numAffectedRows ?? 0n) === 1;
-    }, value);
+    }, value, revision);
   }
 
   async delete(key: string, revision: Revision): Promise<void> {
     await this.write(key, async (trx) => {
       const r = await sql`delete from ${this.entries} where key = ${key} and revision = ${revision}`.execute(trx);
       return Number(r.numAffectedRows ?? 0n) === 1;
-    }, null);
+    }, null, revision);
   }
 
   async list(prefix: string): Promise<{ entries: KvEntry[]; revision: Revision }> {
@@ -145,7 +145,17 @@ export class SqlKv implements IdentityKv {
       tick();
     };
     this.pokes.add(poke);
-    await this.run(poll);
+    // The first poll runs before returning so changes made after watch() resolves cannot be missed;
+    // a start revision that is already compacted is reported through onError, like any later failure.
+    try {
+      await poll();
+    } catch (e) {
+      stopped = true;
+      this.pokes.delete(poke);
+      const err = e instanceof Error ? e : new Error(String(e));
+      queueMicrotask(() => onError(err));
+      return { stop: async () => {} };
+    }
     timer = setTimeout(tick, this.pollMs);
     return {
       stop: async () => {
@@ -176,10 +186,21 @@ export class SqlKv implements IdentityKv {
     key: string,
     apply: (trx: Transaction<any>, revision: Revision) => Promise<boolean>,
     value: Uint8Array | null,
+    expected: Revision | undefined,
   ): Promise<Revision> {
+    const precheck = async (trx: Transaction<any>): Promise<boolean> => {
+      const r = await sql<{ revision: number | string }>`select revision from ${this.entries} where key = ${key} for update`.execute(trx);
+      const current = r.rows[0] ? Number(r.rows[0].revision) : undefined;
+      return expected === undefined ? current === undefined : current === expected;
+    };
     const revision = await this.run(() =>
       this.db.transaction().execute(async (trx) => {
-        if (this.opts.dialect === "postgres") await sql`select pg_advisory_xact_lock(hashtext(${this.opts.tables.changes}))`.execute(trx);
+        if (this.opts.dialect === "postgres") {
+          // Fail a write that will conflict before taking the global lock, so losers of a CAS race do
+          // not queue behind it: lock the row (if any) and compare its revision first.
+          if (!(await precheck(trx))) throw new RevisionConflict(key);
+          await sql`select pg_advisory_xact_lock(hashtext(${this.opts.tables.changes}))`.execute(trx);
+        }
         const ins = await sql<{ id: number | string }>`insert into ${this.changes} (key, value) values (${key}, ${value ? toBuf(value) : null}) returning id`.execute(trx);
         const rev = Number(ins.rows[0]!.id);
         if (!(await apply(trx, rev))) throw new RevisionConflict(key);

@@ -1,0 +1,300 @@
+import { DeliverPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, KvWatchInclude, type KV, type KvEntry as NatsEntry } from "@nats-io/kv";
+import { connect, NoRespondersError, RequestError, type NatsConnection } from "@nats-io/transport-node";
+import type { Revision } from "../../domain/binding.js";
+import { InvalidArgument, KvUnavailable, RevisionConflict } from "../../domain/errors.js";
+import type { IdentityKv, KvChange, KvEntry, WatchHandle } from "../../ports/identity-kv.js";
+import type { Config } from "../../app/config.js";
+import type { Logger } from "../../app/logger.js";
+import { silentLogger } from "../../app/logger.js";
+import { describe, isRevision, KvBoundary, mapConcurrent } from "./kv-boundary.js";
+
+export interface JetStreamKvOptions {
+  /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
+  readonly servers: string | readonly string[];
+  /** Bucket name (`[-_A-Za-z0-9]+`); created when missing with the settings below. */
+  readonly bucket: string;
+  readonly replicas?: number;
+  /** Values kept per key (1 = only the latest). */
+  readonly history?: number;
+  /** Bucket size limit in bytes; -1 = unlimited. A full bucket refuses writes. */
+  readonly maxBytes?: number;
+  /** Bound on every call, in milliseconds. */
+  readonly timeoutMs?: number;
+  readonly log?: Logger;
+}
+
+/** NATS KV keys: subject-safe characters, no empty token (leading, trailing or doubled dot). */
+const VALID_KEY = /^[-/_=.A-Za-z0-9]+$/;
+
+export function validateNatsKey(key: string): void {
+  if (!VALID_KEY.test(key) || key.startsWith(".") || key.endsWith(".") || key.includes("..")) {
+    throw new InvalidArgument("key", `${JSON.stringify(key)} is not a valid NATS KV key ([-/_=.A-Za-z0-9]+, no leading, trailing or doubled '.')`);
+  }
+}
+
+/**
+ * IdentityKv on a NATS JetStream KV bucket (@nats-io/kv). Revisions are stream sequences; CAS is the
+ * publish header Nats-Expected-Last-Subject-Sequence, whose failure is API error 10071. Deletes are
+ * delete markers in the stream: they read as absent here and `create` writes over them.
+ *
+ * Keys hold `/` and are one subject token except at dots, so no subject filter can select a key
+ * prefix: list and watch read the whole bucket and filter by prefix in the client.
+ */
+export class JetStreamKv implements IdentityKv {
+  readonly backend = "jetstream";
+  private connected = true;
+  private readonly boundary: KvBoundary;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly kv: KV,
+    private readonly stream: string,
+    private readonly bucket: string,
+    private readonly log: Logger,
+    timeoutMs: number,
+  ) {
+    // A call made while disconnected would sit in nats.js's reconnect buffer and might be sent much
+    // later; refusing it up front makes the outcome certain (never sent).
+    this.boundary = new KvBoundary("jetstream", timeoutMs, (e) => e instanceof NotConnected || isNoResponders(e));
+    void this.followStatus();
+  }
+
+  /** Connects, creates the bucket when missing, and checks it answers. */
+  static async open(options: JetStreamKvOptions): Promise<JetStreamKv> {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const log = options.log ?? silentLogger;
+    const servers = typeof options.servers === "string" ? options.servers.split(",").map((s) => s.trim()) : [...options.servers];
+    let nc: NatsConnection;
+    try {
+      // Reconnect forever: the service outlives outages; calls fail fast while disconnected.
+      nc = await connect({ servers, timeout: timeoutMs, maxReconnectAttempts: -1, name: "identity-map" });
+    } catch (e) {
+      throw new KvUnavailable(`jetstream: cannot connect to ${servers.join(",")}: ${describe(e)}`, { cause: e });
+    }
+    try {
+      const js = jetstream(nc, { timeout: timeoutMs });
+      const jsm = await js.jetstreamManager();
+      const history = options.history ?? 1;
+      const replicas = options.replicas ?? 1;
+      const maxBytes = options.maxBytes ?? -1;
+      const kv = await new Kvm(js).create(options.bucket, { history, replicas, max_bytes: maxBytes, timeout: timeoutMs });
+      const status = await kv.status();
+      if (status.history !== history || status.replicas !== replicas || status.max_bytes !== maxBytes) {
+        log.warn(
+          { bucket: options.bucket, want: { history, replicas, maxBytes }, have: { history: status.history, replicas: status.replicas, maxBytes: status.max_bytes } },
+          "existing JetStream KV bucket has other settings than configured; keeping the bucket's",
+        );
+      }
+      return new JetStreamKv(nc, js, jsm, kv, status.streamInfo.config.name, options.bucket, log, timeoutMs);
+    } catch (e) {
+      await nc.close().catch(() => {});
+      throw new KvUnavailable(`jetstream: cannot open bucket ${options.bucket}: ${describe(e)}`, { cause: e });
+    }
+  }
+
+  async get(key: string): Promise<KvEntry | null> {
+    validateNatsKey(key);
+    return this.boundary.read("get", async () => {
+      this.checkConnected();
+      return toEntry(key, await this.kv.get(key));
+    });
+  }
+
+  /** NATS 2.9 has no multi-key read: one direct get per distinct key, up to 256 in flight at once. */
+  async getMany(keys: readonly string[]): Promise<(KvEntry | null)[]> {
+    keys.forEach(validateNatsKey);
+    if (keys.length === 0) return [];
+    const unique = [...new Set(keys)];
+    const got = await this.boundary.read("get_many", async () => {
+      this.checkConnected();
+      return mapConcurrent(unique, 256, async (k) => [k, toEntry(k, await this.kv.get(k))] as const);
+    });
+    const byKey = new Map(got);
+    return keys.map((k) => byKey.get(k) ?? null);
+  }
+
+  async create(key: string, value: Uint8Array): Promise<Revision> {
+    validateNatsKey(key);
+    // kv.create expects sequence 0 and, when the key's last message is a delete marker, retries once
+    // expecting the marker's sequence: a deleted key can be created again.
+    return this.boundary.write("create", async () => {
+      this.checkConnected();
+      return conflictOn(key, () => this.kv.create(key, value));
+    });
+  }
+
+  async update(key: string, value: Uint8Array, revision: Revision): Promise<Revision> {
+    validateNatsKey(key);
+    if (!isRevision(revision)) throw new RevisionConflict(key);
+    return this.boundary.write("update", async () => {
+      this.checkConnected();
+      return conflictOn(key, () => this.kv.update(key, value, revision));
+    });
+  }
+
+  async delete(key: string, revision: Revision): Promise<void> {
+    validateNatsKey(key);
+    // kv.delete sends no expectation for a falsy previousSeq: that would be an unconditional delete.
+    if (!isRevision(revision)) throw new RevisionConflict(key);
+    await this.boundary.write("delete", async () => {
+      this.checkConnected();
+      await conflictOn(key, () => this.kv.delete(key, { previousSeq: revision }));
+    });
+  }
+
+  /**
+   * The stream's last sequence is read first, then the last message of every key: whatever the
+   * listing shows is at least as new as that sequence, so a watch after it misses nothing (it may
+   * repeat a change the listing already showed).
+   */
+  async list(prefix: string): Promise<{ entries: KvEntry[]; revision: Revision }> {
+    return this.boundary.read("list", async () => {
+      this.checkConnected();
+      const info = await this.jsm.streams.info(this.stream);
+      const revision = info.state.last_seq;
+      const consumer = await this.js.consumers.getPushConsumer(this.stream, {
+        filter_subjects: `$KV.${this.bucket}.>`,
+        deliver_policy: DeliverPolicy.LastPerSubject,
+      });
+      const entries: KvEntry[] = [];
+      let remaining = (await consumer.info(true)).num_pending;
+      if (remaining > 0) {
+        const subjectPrefix = `$KV.${this.bucket}.`.length;
+        const messages = await consumer.consume();
+        for await (const m of messages) {
+          const key = m.subject.substring(subjectPrefix);
+          const op = m.headers?.get("KV-Operation") ?? "";
+          if (key.startsWith(prefix) && op !== "DEL" && op !== "PURGE") entries.push({ key, value: m.data, revision: m.seq });
+          // The count taken at creation ends the listing; `pending` covers a message removed meanwhile.
+          if (--remaining <= 0 || m.info.pending === 0) break;
+        }
+        messages.stop();
+      }
+      // The ordered consumer would expire on its own after 5 minutes of inactivity; do not wait.
+      void consumer.delete().catch(() => {});
+      entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      return { entries, revision };
+    });
+  }
+
+  /**
+   * An ordered push consumer from sequence `afterRevision + 1` over the whole bucket (see the class
+   * comment), filtered here by prefix. With history 1 only the latest message of each key is kept,
+   * so a resumed watch delivers the latest state of what changed, which is what a cache needs.
+   */
+  async watch(
+    prefix: string,
+    afterRevision: Revision,
+    onChange: (c: KvChange) => void,
+    onError: (e: Error) => void,
+  ): Promise<WatchHandle> {
+    const iter = await this.boundary.read("watch", async () => {
+      this.checkConnected();
+      return this.kv.watch({
+        key: ">",
+        include: KvWatchInclude.AllHistory,
+        ...(afterRevision > 0 ? { resumeFromRevision: afterRevision + 1 } : {}),
+      });
+    });
+    let stopped = false;
+    const done = (async () => {
+      try {
+        for await (const e of iter) {
+          if (stopped) break;
+          if (e.revision <= afterRevision || !e.key.startsWith(prefix)) continue;
+          const deleted = e.operation === "DEL" || e.operation === "PURGE";
+          onChange({ key: e.key, value: deleted ? null : e.value, revision: e.revision });
+        }
+        if (!stopped) onError(new KvUnavailable(`jetstream: watch of bucket ${this.bucket} ended (bucket deleted or connection closed)`));
+      } catch (e) {
+        if (!stopped) onError(new KvUnavailable(`jetstream: watch of bucket ${this.bucket} failed: ${describe(e)}`, { cause: e }));
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        iter.stop();
+        await done;
+      },
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.boundary.read("ping", async () => {
+      this.checkConnected();
+      await this.jsm.streams.info(this.stream);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.close();
+  }
+
+  /** Deletes the bucket and everything in it (tests, benchmarks). */
+  async destroy(): Promise<void> {
+    await this.boundary.read("destroy", () => this.kv.destroy());
+  }
+
+  private checkConnected(): void {
+    if (this.nc.isClosed()) throw new NotConnected("connection closed");
+    if (!this.connected) throw new NotConnected("disconnected from the server, reconnecting");
+  }
+
+  private async followStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === "disconnect") {
+        this.connected = false;
+        this.log.warn({ backend: "jetstream", server: s.server }, "disconnected from NATS");
+      } else if (s.type === "reconnect") {
+        this.connected = true;
+        this.log.info({ backend: "jetstream", server: s.server }, "reconnected to NATS");
+      }
+    }
+  }
+}
+
+class NotConnected extends Error {
+  override readonly name = "NotConnected";
+}
+
+function isNoResponders(e: unknown): boolean {
+  if (e instanceof NoRespondersError || (e instanceof RequestError && e.isNoResponders())) return true;
+  // nats.js reports a publish nobody answered as JetStreamNotEnabled (not exported) caused by no-responders.
+  return e instanceof Error && e.cause !== e && e.cause !== undefined && isNoResponders(e.cause);
+}
+
+/** Entry or null; delete markers read as absent. */
+function toEntry(key: string, e: NatsEntry | null): KvEntry | null {
+  if (!e || e.operation === "DEL" || e.operation === "PURGE") return null;
+  return { key, value: e.value, revision: e.revision };
+}
+
+/** Wrong-last-sequence answers are CAS conflicts; nothing else is. */
+async function conflictOn<T>(key: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (
+      e instanceof JetStreamApiError &&
+      (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+    ) {
+      throw new RevisionConflict(key, { cause: e });
+    }
+    throw e;
+  }
+}
+
+export async function openJetStreamKv(config: Config, log: Logger): Promise<IdentityKv> {
+  return JetStreamKv.open({
+    servers: config.natsUrl,
+    bucket: config.kvBucket,
+    replicas: config.kvReplicas,
+    history: config.kvHistory,
+    maxBytes: config.kvMaxBytes,
+    timeoutMs: config.requestTimeoutMs,
+    log,
+  });
+}

@@ -1,0 +1,286 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AuditEntry, DeviceRow, DeviceStore } from "../../src/ports/device-store.js";
+import type { IdentityKv } from "../../src/ports/identity-kv.js";
+import { kvContract } from "./kv.contract.js";
+
+export interface DeviceStoreFixture {
+  /** Opens a store on this run's database (created on first use); every call is another client. */
+  open(): Promise<DeviceStore>;
+  /** Drops this run's database; called once, after every suite of the fixture. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * The DeviceStore contract, and the IdentityKv contract on its relational binding table. Device ids
+ * are unique per run, so the suite would also pass on a shared database.
+ */
+export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): void {
+  describe(`DeviceStore: ${name}`, () => {
+    afterAll(async () => {
+      await fixture.dispose();
+    });
+
+    describe("devices, identities and audit", () => {
+      let store: DeviceStore;
+      const run = `ds${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+      let n = 0;
+      const id = (label = "dev") => `${run}-${label}-${++n}`;
+      /** An address no other test (or run) uses; the store treats addresses as text. */
+      const ip = () => `${run}.ip${++n}`;
+
+      const row = (over: Partial<DeviceRow> & { deviceId: string }): DeviceRow => ({
+        canonicalDeviceId: over.deviceId,
+        mergedInto: null,
+        partition: "",
+        ip: "",
+        macs: [],
+        armisId: "",
+        netboxIds: [],
+        hostname: "",
+        source: "test",
+        firstSeenMs: 1_000,
+        lastSeenMs: 1_000,
+        metadata: {},
+        ...over,
+      });
+
+      beforeAll(async () => {
+        store = await fixture.open();
+        await store.migrate();
+      });
+      afterAll(async () => {
+        await store?.close();
+      });
+
+      it("migrates again without change and answers ping", async () => {
+        await store.migrate();
+        await store.ping();
+        expect(["sqlite", "postgres"]).toContain(store.dialect);
+      });
+
+      it("round-trips every field of a row; an unknown id is null", async () => {
+        const r = row({
+          deviceId: id(),
+          canonicalDeviceId: `${run}-canonical`,
+          partition: "tenant-a",
+          ip: "192.0.2.10",
+          macs: ["AA:BB:CC:DD:EE:01", "AA:BB:CC:DD:EE:02"],
+          armisId: `${run}-armis`,
+          netboxIds: [`${run}-nb1`, `${run}-nb2`],
+          hostname: "host-ä.example",
+          source: "armis",
+          firstSeenMs: 1_700_000_000_123,
+          lastSeenMs: 1_700_000_999_456,
+          metadata: { site: "berlin", note: "quote \" and unicode ✓" },
+        });
+        await store.upsertDevices([r]);
+        expect(await store.getDevice(r.deviceId)).toEqual(r);
+        expect(await store.getDevice(id("missing"))).toBeNull();
+        await store.upsertDevices([]);
+      });
+
+      it("replaces a row by device id, keeping the earliest first sighting; the last row of a batch wins", async () => {
+        const deviceId = id();
+        await store.upsertDevices([row({ deviceId, hostname: "one", firstSeenMs: 2_000, lastSeenMs: 2_000 })]);
+        await store.upsertDevices([
+          row({ deviceId, hostname: "two", firstSeenMs: 5_000, lastSeenMs: 5_000 }),
+          row({ deviceId, hostname: "three", firstSeenMs: 6_000, lastSeenMs: 6_000, metadata: { k: "v" } }),
+        ]);
+        const got = await store.getDevice(deviceId);
+        expect(got).toMatchObject({ hostname: "three", firstSeenMs: 2_000, lastSeenMs: 6_000, metadata: { k: "v" } });
+        // A backfilled older sighting moves the first sighting back.
+        await store.upsertDevices([row({ deviceId, hostname: "three", firstSeenMs: 1_500, lastSeenMs: 6_000 })]);
+        expect((await store.getDevice(deviceId))!.firstSeenMs).toBe(1_500);
+      });
+
+      it("finds a device by each identity it carries", async () => {
+        const addr = ip();
+        const r = row({
+          deviceId: id(),
+          partition: `${run}-p`,
+          ip: addr,
+          macs: [`${run}-mac-1`, `${run}-mac-2`],
+          armisId: `${run}-armis-find`,
+          netboxIds: [`${run}-netbox-find`],
+        });
+        await store.upsertDevices([r]);
+        const keys = [
+          { kind: "armis-id", value: r.armisId },
+          { kind: "netbox-id", value: r.netboxIds[0]! },
+          { kind: "mac", value: r.macs[0]! },
+          { kind: "mac", value: r.macs[1]! },
+          { kind: "ip", value: addr },
+          { kind: "partition-ip", value: `${r.partition}:${addr}` },
+          { kind: "device-id", value: r.deviceId },
+        ] as const;
+        for (const key of keys) expect((await store.findByIdentity(key))?.deviceId, `${key.kind} ${key.value}`).toBe(r.deviceId);
+        expect(await store.findByIdentity({ kind: "mac", value: `${run}-mac-none` })).toBeNull();
+        expect(await store.findByIdentity({ kind: "partition-ip", value: addr })).toBeNull();
+      });
+
+      it("keys a device without a partition by its bare address", async () => {
+        const addr = ip();
+        const r = row({ deviceId: id(), ip: addr });
+        await store.upsertDevices([r]);
+        expect((await store.findByIdentity({ kind: "partition-ip", value: addr }))?.deviceId).toBe(r.deviceId);
+      });
+
+      it("finds the newest live device for an identity; merged rows and addresses left behind do not match", async () => {
+        const mac = `${run}-mac-shared`;
+        const addr = ip();
+        const older = row({ deviceId: id("older"), macs: [mac], ip: addr, lastSeenMs: 10_000 });
+        const newer = row({ deviceId: id("newer"), macs: [mac], ip: addr, lastSeenMs: 20_000 });
+        await store.upsertDevices([older, newer]);
+        expect((await store.findByIdentity({ kind: "mac", value: mac }))?.deviceId).toBe(newer.deviceId);
+
+        await store.upsertDevices([{ ...newer, mergedInto: older.deviceId, canonicalDeviceId: older.deviceId }]);
+        expect((await store.findByIdentity({ kind: "mac", value: mac }))?.deviceId).toBe(older.deviceId);
+        // The merged row itself is still there, by id, as a tombstone.
+        expect(await store.getDevice(newer.deviceId)).toMatchObject({ mergedInto: older.deviceId });
+
+        // The older device moves to another address: the address it left no longer finds it.
+        const moved = ip();
+        await store.upsertDevices([{ ...older, ip: moved, lastSeenMs: 30_000 }]);
+        expect(await store.findByIdentity({ kind: "ip", value: addr })).toBeNull();
+        expect(await store.findByIdentity({ kind: "partition-ip", value: addr })).toBeNull();
+        expect((await store.findByIdentity({ kind: "ip", value: moved }))?.deviceId).toBe(older.deviceId);
+        expect((await store.findByIdentity({ kind: "mac", value: mac }))?.deviceId).toBe(older.deviceId);
+      });
+
+      it("lists devices in id order, by page, optionally by partition", async () => {
+        const partition = `${run}-list`;
+        const rows = Array.from({ length: 7 }, (_, i) => row({ deviceId: `${run}-list-${String(i).padStart(2, "0")}`, partition }));
+        await store.upsertDevices([...rows].reverse());
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.listDevices({ limit: 3, partition, ...(after !== undefined ? { afterDeviceId: after } : {}) });
+          if (page.length === 0) break;
+          expect(page.length).toBeLessThanOrEqual(3);
+          seen.push(...page.map((r) => r.deviceId));
+          after = page[page.length - 1]!.deviceId;
+        }
+        expect(seen).toEqual(rows.map((r) => r.deviceId));
+        const unfiltered = await store.listDevices({ limit: 1000, afterDeviceId: `${run}-list-` });
+        expect(unfiltered.slice(0, 7).map((r) => r.deviceId)).toEqual(seen);
+      });
+
+      it("upserts and audits large batches", async () => {
+        const rows = Array.from({ length: 650 }, (_, i) => row({ deviceId: `${run}-bulk-${String(i).padStart(4, "0")}`, macs: [`${run}-bulk-mac-${i}`] }));
+        await store.upsertDevices(rows);
+        const listed = await store.listDevices({ limit: 1000, afterDeviceId: `${run}-bulk-` });
+        expect(listed.filter((r) => r.deviceId.startsWith(`${run}-bulk-`))).toHaveLength(650);
+        expect((await store.findByIdentity({ kind: "mac", value: `${run}-bulk-mac-649` }))?.deviceId).toBe(rows[649]!.deviceId);
+        const device = id("bulk-audit");
+        const audit: AuditEntry[] = Array.from({ length: 1_100 }, (_, i) => ({
+          atMs: i,
+          actor: "bulk",
+          key: { kind: "mac", value: `m${i}` },
+          fromDeviceId: null,
+          toDeviceId: device,
+          revision: i + 1,
+          reason: "create",
+        }));
+        await store.appendAudit(audit);
+        const page = await store.history(device, { limit: 2_000 });
+        expect(page.entries).toHaveLength(1_100);
+        expect(page.next).toBeUndefined();
+      });
+
+      it("records tombstones: the retired row and rows merged into it point at the survivor; idempotent", async () => {
+        const survivor = id("survivor");
+        const retired = id("retired");
+        const earlier = id("earlier");
+        await store.upsertDevices([row({ deviceId: survivor }), row({ deviceId: retired }), row({ deviceId: earlier, mergedInto: retired, canonicalDeviceId: retired })]);
+        const entry = { deviceId: retired, mergedInto: survivor, key: { kind: "armis-id", value: `${run}-a` } as const, atMs: 7, actor: "backfill" };
+        await store.recordTombstones([entry]);
+        await store.recordTombstones([entry]);
+        await store.recordTombstones([]);
+        expect(await store.getDevice(retired)).toMatchObject({ mergedInto: survivor, canonicalDeviceId: survivor });
+        expect(await store.getDevice(earlier)).toMatchObject({ mergedInto: survivor, canonicalDeviceId: survivor });
+        expect(await store.getDevice(survivor)).toMatchObject({ mergedInto: null });
+
+        const unkeyed = { deviceId: `${retired}-x`, mergedInto: survivor, key: null, atMs: 8, actor: "backfill" };
+        await store.recordTombstones([unkeyed]);
+        const listed = await store.listTombstones({ limit: 10, afterDeviceId: retired.slice(0, -1) });
+        expect(listed.filter((t) => t.deviceId.startsWith(retired))).toEqual([entry, unkeyed]);
+        expect(await store.listTombstones({ limit: 1, afterDeviceId: retired })).toEqual([unkeyed]);
+      });
+
+      it("keeps a job's state until it is cleared", async () => {
+        const job = id("job");
+        expect(await store.getJobState(job)).toBeNull();
+        await store.putJobState(job, '{"after":"a"}', 1);
+        await store.putJobState(job, '{"after":"b"}', 2);
+        expect(await store.getJobState(job)).toBe('{"after":"b"}');
+        await store.putJobState(job, null, 3);
+        expect(await store.getJobState(job)).toBeNull();
+      });
+
+      it("keeps the audit trail of a device, newest first, in pages", async () => {
+        const a = id("audit-a");
+        const b = id("audit-b");
+        const entries: AuditEntry[] = [
+          { atMs: 1, actor: "writer-1", key: { kind: "mac", value: "AA:AA:AA:AA:AA:01" }, fromDeviceId: null, toDeviceId: a, revision: 11, reason: "create" },
+          { atMs: 2, actor: "writer-1", key: { kind: "ip", value: "192.0.2.1" }, fromDeviceId: a, toDeviceId: b, revision: 12, reason: "rebind" },
+          { atMs: 3, actor: "compactor", key: { kind: "ip", value: "192.0.2.2" }, fromDeviceId: b, toDeviceId: null, revision: null, reason: "expire" },
+          { atMs: 4, actor: "writer-2", key: { kind: "device-id", value: a }, fromDeviceId: a, toDeviceId: b, revision: 14, reason: "merge" },
+          { atMs: 5, actor: "other", key: { kind: "mac", value: "AA:AA:AA:AA:AA:09" }, fromDeviceId: null, toDeviceId: id("unrelated"), revision: 15, reason: "create" },
+        ];
+        await store.appendAudit(entries);
+        await store.appendAudit([]);
+
+        const all = await store.history(b, { limit: 10 });
+        expect(all.entries.map((e) => e.atMs)).toEqual([4, 3, 2]);
+        expect(all.next).toBeUndefined();
+        const { id: _id, ...newest } = all.entries[0]!;
+        expect(newest).toEqual(entries[3]);
+        expect(all.entries[1]).toMatchObject({ toDeviceId: null, revision: null, reason: "expire" });
+
+        const first = await store.history(a, { limit: 2 });
+        expect(first.entries.map((e) => e.atMs)).toEqual([4, 2]);
+        expect(first.next).toBeDefined();
+        const second = await store.history(a, { limit: 2, before: first.next! });
+        expect(second.entries.map((e) => e.atMs)).toEqual([1]);
+        expect(second.next).toBeUndefined();
+        expect((await store.history(id("nobody"), { limit: 5 })).entries).toEqual([]);
+      });
+    });
+
+    kvContract(
+      `${name} relational binding table`,
+      async () => {
+        const store = await fixture.open();
+        await store.migrate();
+        return { kv: store.bindings(), cleanup: () => store.close() };
+      },
+      {
+        // Another client on the same database: its watch must see writes the first one made.
+        secondClient: async () => {
+          const other = await fixture.open();
+          return closingWith(other.bindings(), () => other.close());
+        },
+      },
+    );
+  });
+}
+
+/** The binding table of a store opened only for it: closing it closes the store. */
+function closingWith(kv: IdentityKv, close: () => Promise<void>): IdentityKv {
+  return {
+    backend: kv.backend,
+    get: (k) => kv.get(k),
+    getMany: (k) => kv.getMany(k),
+    create: (k, v, o) => kv.create(k, v, o),
+    update: (k, v, r, o) => kv.update(k, v, r, o),
+    delete: (k, r) => kv.delete(k, r),
+    list: (p) => kv.list(p),
+    watch: (p, r, c, e) => kv.watch(p, r, c, e),
+    ping: () => kv.ping(),
+    close: async () => {
+      await kv.close();
+      await close();
+    },
+  };
+}
