@@ -1,34 +1,10 @@
 import type { DeviceUpdate } from "../domain/device-update.js";
 import type { IdentityKind } from "../domain/identity-kind.js";
-import type { RejectedIdentifier } from "../domain/rejection.js";
 
-/** JSON shapes of the REST API (design.md §5), as the client sees them. */
-export interface Tombstone {
-  readonly device_id: string;
-  readonly merged_into: string;
-}
-
-export interface PublishResult {
-  readonly device_id: string;
-  readonly canonical_device_id: string | null;
-  readonly matched_by: IdentityKind | null;
-  readonly outcome: "created" | "updated" | "unchanged" | "rejected" | "failed";
-  readonly tombstone?: Tombstone;
-  readonly merged_device_ids?: readonly string[];
-  readonly rejected_identifiers?: readonly RejectedIdentifier[];
-  readonly error?: { readonly code: string; readonly message: string; readonly keys?: readonly string[] };
-}
-
-/** A resolve answer: the canonical device as the map holds it now, or nulls when publish would create one. */
-export interface ResolveResult {
-  readonly device_id: string;
-  readonly canonical_device_id: string | null;
-  readonly canonical_partition: string | null;
-  readonly canonical_metadata_hash: string | null;
-  readonly canonical_revision: number | null;
-  readonly matched_by: IdentityKind | null;
-  readonly rejected_identifiers?: readonly RejectedIdentifier[];
-}
+/** JSON shapes of the REST API (design.md §5), as the client sees them: the service's own types. */
+export type { PublishResult, ResolveResult } from "../app/publish-service.js";
+export type { Tombstone } from "../domain/resolution.js";
+import type { PublishResult, ResolveResult } from "../app/publish-service.js";
 
 export interface CanonicalRecord {
   readonly canonical_device_id: string;
