@@ -1,11 +1,11 @@
 import type { Binding, KeyWrite, Revision } from "../domain/binding.js";
-import { RevisionConflict, WriteOutcomeUnknown } from "../domain/errors.js";
+import { KvUnavailable, RevisionConflict, WriteOutcomeUnknown } from "../domain/errors.js";
 import { isAddressKind } from "../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../domain/identity-key.js";
 import { keyPath } from "../domain/key-path.js";
 import type { CanonicalRecord } from "../domain/record.js";
 import { CorruptRecord, decodeRecord, encodeRecord } from "../adapters/proto/record-codec.js";
-import type { IdentityKv, KvOp } from "../ports/index.js";
+import type { IdentityKv, KvEntry, KvOp } from "../ports/index.js";
 import type { Metrics } from "../ports/metrics.js";
 import type { BindingCache } from "./binding-cache.js";
 
@@ -43,6 +43,8 @@ export class BindingStore {
     readonly namespace: string,
     readonly cache: BindingCache | undefined,
     private readonly metrics: Metrics,
+    /** How long a write whose reply was lost may wait for the store to answer the re-read that settles it. */
+    private readonly settleBudgetMs = 5_000,
   ) {}
 
   path(key: IdentityKey): string {
@@ -108,7 +110,7 @@ export class BindingStore {
 
   /** After a lost reply: our write is there (success), or it is not (a conflict to re-decide). */
   private async settle(w: KeyWrite, path: string, cause: WriteOutcomeUnknown): Promise<Revision | null> {
-    const e = await this.measure("get", () => this.kv.get(path));
+    const e = await this.reread(path, cause);
     if (w.op === "delete") {
       if (!e) return null;
       throw new RevisionConflict(path, { cause });
@@ -121,6 +123,26 @@ export class BindingStore {
       }
     }
     throw new RevisionConflict(path, { cause });
+  }
+
+  /**
+   * The re-read that settles a lost reply. The reply is usually lost because the connection dropped,
+   * and the client is reconnecting at that moment (it refuses calls until then), or because the
+   * server stalled (the read times out too): retry with backoff while the store cannot answer, for
+   * up to `settleBudgetMs`. Giving up leaves the outcome unknown, which is what the caller learns.
+   */
+  private async reread(path: string, cause: WriteOutcomeUnknown): Promise<KvEntry | null> {
+    const deadline = performance.now() + this.settleBudgetMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.measure("get", () => this.kv.get(path));
+      } catch (e) {
+        if (!(e instanceof KvUnavailable)) throw e;
+        const delay = Math.min(1_000, 50 * 2 ** attempt);
+        if (performance.now() + delay > deadline) throw cause;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   private async measure<T>(op: KvOp, f: () => Promise<T>, keys = 1): Promise<T> {

@@ -8,6 +8,7 @@ import { keyId, type IdentityKey } from "../domain/identity-key.js";
 import { normalizeIp } from "../domain/ip.js";
 import { validateNamespace } from "../domain/key-path.js";
 import { normalizeMac } from "../domain/mac.js";
+import { LIMITS, utf8Length } from "../domain/rejection.js";
 import { attributesOf, identityHash, type CanonicalRecord } from "../domain/record.js";
 import type { ResolutionPolicy } from "../domain/resolution.js";
 import type { Clock, DeviceRow, DeviceStore, LookupVia, Metrics } from "../ports/index.js";
@@ -134,6 +135,9 @@ export class LookupService {
     for (const key of keys) {
       const row = await this.deps.devices.findByIdentity(key);
       if (!row) continue;
+      // An address not seen for the weak-key TTL reads as absent everywhere, here too: answering it
+      // would also hydrate it back into the map, fresh, once compaction had removed it.
+      if (isAddressKind(key.kind) && row.lastSeenMs + this.deps.policy.weakKeyTtlMs <= now) continue;
       const record = recordFromRow(row, key.kind, now, this.deps.policy);
       const hydrated = this.deps.hydrate && kvFailure === undefined ? await this.hydrate(store, key, record) : false;
       return { found: true, record, matchedKey: key, revision: 0, hydrated, resolvedVia: "db" };
@@ -203,11 +207,17 @@ function validateNs(ns: string): string {
   }
 }
 
+/** The longest canonical IP text (an IPv6 address with an embedded IPv4 one). */
+const MAX_IP_TEXT = 45;
+
 /** Lookup values are normalized like published ones, so `aa-bb-cc-dd-ee-ff` finds `AA:BB:...`. */
 export function normalizeKeyValue(kind: IdentityKind, raw: string, field: string): string {
   const v = raw.trim();
   if (v === "") throw new InvalidArgument(field, "must not be empty");
-  if (v.length > 1024) throw new InvalidArgument(field, "longer than 1024 characters");
+  // The publish limit (design.md §3): no longer value can be in the map, and an overlong key must
+  // never reach a backend (NATS drops the whole connection on a subject over 4 KiB).
+  const max = kind === "partition-ip" ? LIMITS.identifierBytes + 1 + MAX_IP_TEXT : LIMITS.identifierBytes;
+  if (utf8Length(v) > max) throw new InvalidArgument(field, `longer than ${max} bytes`);
   switch (kind) {
     case "mac": {
       const r = normalizeMac(v);

@@ -2,9 +2,10 @@ import { randomBytes } from "node:crypto";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../domain/backoff.js";
 import type { Binding, Revision } from "../domain/binding.js";
 import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../domain/device-update.js";
-import { IdentityMapError, RetryExhausted, RevisionConflict } from "../domain/errors.js";
+import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown } from "../domain/errors.js";
 import type { IdentityKind } from "../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../domain/identity-key.js";
+import { parseKeyPath } from "../domain/key-path.js";
 import { identityOf } from "../domain/record.js";
 import type { RejectedIdentifier } from "../domain/rejection.js";
 import { decide, type Resolved, type ResolutionPolicy, type Tombstone } from "../domain/resolution.js";
@@ -168,19 +169,35 @@ export class PublishService {
     const cost = { reads: 0, writes: 0 };
     let conflicts = 0;
     let conflictKey = "";
+    // Operation ids of this update's attempts, and the key of the last conflict, not counted yet.
+    // A conflict is counted once the fresh re-read shows whose record the key holds. One of our own
+    // (a write whose reply was lost and that landed after the re-read that settled it: etcd can
+    // answer a read before applying a write it received earlier) is not a conflict with anyone;
+    // nor is an absent key after a lost reply (our write did not land, or has not yet).
+    const ownOperations = new Set<string>();
+    let unsettled: { key: IdentityKey; lostReply: boolean } | undefined;
     for (let attempt = 1; ; attempt++) {
       const view = new Map<string, Binding | null>();
       const d = (await this.decideLoaded(u, view, fresh, cost))!;
+      if (unsettled) {
+        const { key, lostReply } = unsettled;
+        unsettled = undefined;
+        if (!view.has(keyId(key))) cost.reads += await this.deps.store.load([key], view, true);
+        const holder = view.get(keyId(key));
+        const ours = holder ? ownOperations.has(holder.record.operationId) : lostReply;
+        if (!ours) this.deps.metrics.conflict("revision_mismatch");
+      }
+      for (const step of d.steps) for (const w of step) if (w.op !== "delete") ownOperations.add(w.record.operationId);
       let revisions: Map<string, Revision | null>;
       try {
         revisions = await this.applySteps(d, cost);
       } catch (e) {
         if (!(e instanceof RevisionConflict)) throw e;
-        this.deps.metrics.conflict("revision_mismatch");
         conflicts++;
         conflictKey = e.key;
         const delay = backoffDelay(attempt, Math.random(), this.backoff);
         if (performance.now() + delay > deadline) {
+          this.deps.metrics.conflict("revision_mismatch");
           this.deps.metrics.conflict("retry_exhausted");
           this.deps.metrics.publishKvOperations("failed", cost.reads, cost.writes);
           const err = new RetryExhausted([e.key], { cause: e });
@@ -192,6 +209,9 @@ export class PublishService {
             result: { ...base, canonical_device_id: null, matched_by: null, outcome: "failed", error: { code: err.code, message: err.message, keys: err.keys } },
           };
         }
+        const key = keyOf(e.key, this.deps.store.namespace);
+        unsettled = key && { key, lostReply: e.cause instanceof WriteOutcomeUnknown };
+        if (!unsettled) this.deps.metrics.conflict("revision_mismatch");
         await sleep(delay);
         fresh = true;
         continue;
@@ -392,6 +412,16 @@ function countOutcomes(applied: readonly Applied[]): Record<string, number> {
     c["cas_conflicts"]! += a.casConflicts?.count ?? 0;
   }
   return c;
+}
+
+/** The identity key of a binding path of this namespace, or undefined. */
+function keyOf(path: string, namespace: string): IdentityKey | undefined {
+  try {
+    const parsed = parseKeyPath(path);
+    return parsed.namespace === namespace ? parsed.key : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** How stale a device row's last-seen time may get before a steady sighting rewrites it. */

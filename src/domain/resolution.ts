@@ -136,12 +136,24 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     if (!b) continue;
     const dev = b.record.canonicalDeviceId;
     if (vetoed.has(dev)) continue;
-    const fresh = t - b.record.updatedAtMs <= policy.freshnessWindowMs || b.record.authority;
-    // An address-derived id names whoever held the address: after a DHCP move it is a stale
-    // address, so it links only while fresh. An address key links a new strong identity only while
-    // fresh; a weak sighting (only an address) follows it for as long as the binding lives.
-    const staleName = k.kind === "device-id" && !stableId && !fresh;
-    if (staleName || (uStrong && isAddressKind(k.kind) && !fresh)) {
+    // An address-derived id names whoever held the address, so it links only while that address is
+    // still bound to the same device, and then like the address itself: a device that moved away
+    // must not be found again through its old name (design.md §3, per-source pruning).
+    let link = b;
+    if (k.kind === "device-id" && !stableId) {
+      const addr = addressKeyOfId(k.value);
+      const ab = addr ? live(reader.get(addr)) : null;
+      reader.checkpoint();
+      if (!ab || ab.record.canonicalDeviceId !== dev) {
+        staleLinks++;
+        continue;
+      }
+      link = ab;
+    }
+    // An address links a new strong identity only while fresh (or asserted by an address
+    // authority); a weak sighting (only an address) follows it for as long as the binding lives.
+    const fresh = t - link.record.updatedAtMs <= policy.freshnessWindowMs || link.record.authority;
+    if (uStrong && (isAddressKind(k.kind) || link !== b) && !fresh) {
       staleLinks++;
       continue;
     }
@@ -168,14 +180,24 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     const seed = `${ranked[0]!.kind}:${ranked[0]!.value}`;
     canonical = natural;
     deviceBinding = reader.get(deviceKey(natural)) ?? null;
+    reader.checkpoint();
     // Ids are permanent: a taken id is never reused; the new device gets a deterministic derived id.
-    for (const len of [8, 16, 32, 64]) {
-      if (!live(deviceBinding)) break;
+    // A taken id whose device carries this update's strong identity is this device, created a moment
+    // ago by a concurrent writer whose keys are not bound yet: join it rather than fork a second one.
+    for (const len of [8, 16, 32, 64, 0]) {
+      const taken = live(deviceBinding);
+      if (!taken) break;
+      if (uStrong && sameDevice(identityOf(taken.record), uIdentity)) {
+        chosen = { deviceId: taken.record.canonicalDeviceId, kind: "device-id", binding: taken };
+        canonical = chosen.deviceId;
+        deviceBinding = reader.get(deviceKey(canonical)) ?? null;
+        break;
+      }
+      if (len === 0) throw new Error(`no free derived id for ${natural}`);
       canonical = `${natural}~${shortHash(seed, len)}`;
       deviceBinding = reader.get(deviceKey(canonical)) ?? null;
       reader.checkpoint();
     }
-    if (live(deviceBinding)) throw new Error(`no free derived id for ${natural}`);
   }
   reader.checkpoint();
   const deviceRecord = live(deviceBinding)?.record;
@@ -183,6 +205,8 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
   // The update's own id, when it is not the canonical one: a redirect, a merge, or nothing.
   let tombstone: Tombstone | undefined;
   let redirect: IdentityKey | undefined;
+  /** An existing redirect of the update's id: it belongs in the index (and in step with the identity). */
+  let listedRedirect: IdentityKey | undefined;
   let mergeFrom: { id: string; record: CanonicalRecord | undefined } | undefined;
   const baseIdentity = deviceRecord ? identityOf(deviceRecord) : chosen ? identityOf(chosen.binding.record) : EMPTY_IDENTITY;
   if (u.deviceId !== "" && u.deviceId !== canonical) {
@@ -192,6 +216,7 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
       redirect = deviceKey(u.deviceId);
     } else if (own.record.canonicalDeviceId === canonical) {
       tombstone = { device_id: u.deviceId, merged_into: canonical };
+      listedRedirect = deviceKey(u.deviceId);
     } else {
       const z = own.record.canonicalDeviceId;
       const zRecord = live(reader.get(deviceKey(z)))?.record ?? own.record;
@@ -298,9 +323,14 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
 
   // The update's keys.
   const index = new Map<string, IndexedKey>();
+  // The index is a hint, kept unless the key now belongs to another device: a key that is absent
+  // may be one a concurrent writer is about to bind (it writes this record first). An address no
+  // source asserts any more is dropped once it is gone.
   for (const e of oldIndex) {
     const b = live(reader.get(e));
-    if (b && belongs(b.record.canonicalDeviceId)) index.set(keyId(e), e);
+    if (b && !belongs(b.record.canonicalDeviceId)) continue;
+    if (!b && isAddressKind(e.kind) && e.sources.length === 0) continue;
+    index.set(keyId(e), e);
   }
   for (const k of kept) {
     const prior = reader.get(k);
@@ -326,6 +356,8 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     const gainsAuthority = address && isAuthority && !r.authority && t >= r.updatedAtMs;
     if (r.metadataHash !== hash || refresh || gainsAuthority) put(k, prior, recordFor(k, b, false));
   }
+
+  if (listedRedirect && !index.has(keyId(listedRedirect))) index.set(keyId(listedRedirect), { ...listedRedirect, sources: [] });
 
   // The update's own id: a redirect to the canonical device.
   if (redirect) {
@@ -411,7 +443,12 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     if (!deviceRecord) changes.unshift({ key: k, fromDeviceId: expiredOwner(devicePrior), toDeviceId: canonical, reason: "create" });
   }
 
-  const steps = [deviceSteps, writes, deletes].filter((s) => s.length > 0);
+  // A new device claims its id first, so no key ever names an id another device might take. For a
+  // known device the record goes last: its conditional write is the commit point, and a writer that
+  // changed the device meanwhile makes it fail, so this decision is made again on the new record
+  // (rewriting any key just bound with the old identity, and listing it in the index).
+  const claim = !deviceRecord;
+  const steps = (claim ? [deviceSteps, writes, deletes] : [writes, deviceSteps, deletes]).filter((s) => s.length > 0);
   const outcome = !chosen ? "created" : steps.length > 0 ? "updated" : "unchanged";
   return {
     status: "decided",
@@ -448,6 +485,18 @@ function naturalId(u: NormalizedUpdate, ranked: readonly IdentityKey[]): string 
   if (u.deviceId !== "") return u.deviceId;
   if (u.ip !== "") return partitionIp(u.partition, u.ip);
   return `${ranked[0]!.kind}:${ranked[0]!.value}`;
+}
+
+/** The partition-ip key an address-derived id names (`p:10.0.0.1` -> partition-ip `p:10.0.0.1`). */
+function addressKeyOfId(id: string): IdentityKey | undefined {
+  if (isIp(id)) return { kind: "partition-ip", value: id };
+  const colon = id.indexOf(":");
+  return colon > 0 && isIp(id.slice(colon + 1)) ? { kind: "partition-ip", value: id } : undefined;
+}
+
+/** Two identities that share a strong identifier and contradict each other in none but MACs. */
+function sameDevice(a: Identity, b: Identity): boolean {
+  return sharesStrongIdentifier(a, b) && conflictingKinds(a, b).every((c) => c === "mac");
 }
 
 /** `10.0.0.1`, `tenant-a:10.0.0.1`, `p:fe80::1`: names that come from an address and move with it. */

@@ -1,4 +1,4 @@
-import { ClientClosedError, Etcd3, type IDuplexStream, type IKeyValue, type IOptions, type IWatchRequest, type IWatchResponse } from "etcd3";
+import { ClientClosedError, Etcd3, GRPCUnavailableError, type IDuplexStream, type IKeyValue, type IOptions, type IWatchRequest, type IWatchResponse } from "etcd3";
 import type { Revision } from "../../domain/binding.js";
 import { KvUnavailable, RevisionConflict } from "../../domain/errors.js";
 import type { IdentityKv, KvChange, KvEntry, WatchHandle, WriteOptions } from "../../ports/identity-kv.js";
@@ -26,7 +26,10 @@ const LIST_PAGE = 1000;
  * transaction whose reply was lost that re-sends a write that may have been applied, and the retry
  * then reports a conflict with itself (or, for a create, "failed" although applied). This policy runs
  * each call once; a lost reply surfaces as WriteOutcomeUnknown and the caller re-reads. The per-host
- * circuit breaker stays: it only skips hosts, it never re-sends a call that went through.
+ * circuit breaker stays on a cluster of several endpoints: it only skips hosts, it never re-sends a
+ * call that went through. With a single endpoint there is nothing to skip to, and the breaker only
+ * prolongs an outage: after three consecutive failures (a stalled server: a write and two re-reads
+ * timing out) it refused every call for 5 s after etcd answered again. There, calls run once too.
  */
 const runOnce = { execute: (fn: (context: { signal: AbortSignal }) => unknown) => Promise.resolve().then(() => fn({ signal: new AbortController().signal })) };
 
@@ -55,10 +58,12 @@ export class EtcdKv implements IdentityKv {
       dialTimeout: timeoutMs,
       // Unary calls carry a deadline; watch streams live until stopped.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
-      faultHandling: { global: runOnce as unknown as NonNullable<IOptions["faultHandling"]>["global"] },
+      faultHandling: {
+        global: runOnce as unknown as NonNullable<IOptions["faultHandling"]>["global"],
+        ...(options.endpoints.length === 1 ? { host: () => runOnce as unknown as ReturnType<NonNullable<NonNullable<IOptions["faultHandling"]>["host"]>> } : {}),
+      },
     });
-    // A closed client or an open circuit breaker refuses a call before sending it.
-    this.boundary = new KvBoundary("etcd", timeoutMs, (e) => e instanceof ClientClosedError || (e as { isBrokenCircuitError?: boolean })?.isBrokenCircuitError === true);
+    this.boundary = new KvBoundary("etcd", timeoutMs, neverSent);
   }
 
   /** Creates the client and checks the cluster answers. */
@@ -307,6 +312,18 @@ export class EtcdKv implements IdentityKv {
     if (!kv) return null;
     return { key: kv.key.toString("utf8").slice(this.prefix.length), value: new Uint8Array(kv.value), revision: Number(kv.mod_revision) };
   }
+}
+
+/**
+ * Errors that prove a call never left the process: a closed client, an open circuit breaker, and
+ * grpc-js's "No connection established" (no connection was ready to carry the call: etcd is down or
+ * unreachable). Only those make a failed write certainly not applied (KvUnavailable, answered at
+ * once); any other failure of a write leaves its outcome unknown, to be settled by re-reading.
+ */
+function neverSent(e: unknown): boolean {
+  if (e instanceof ClientClosedError || (e as { isBrokenCircuitError?: boolean })?.isBrokenCircuitError === true) return true;
+  // grpc-js has no structured flag for it; this is its picker's message when no subchannel is ready.
+  return e instanceof GRPCUnavailableError && e.message.includes("No connection established");
 }
 
 /** The smallest key after every key that starts with `prefix` (etcd's range_end for a prefix). */

@@ -27,10 +27,20 @@ export interface JetStreamKvOptions {
 /** NATS KV keys: subject-safe characters, no empty token (leading, trailing or doubled dot). */
 const VALID_KEY = /^[-/_=.A-Za-z0-9]+$/;
 
+/**
+ * The longest key sent. A request's subject (`$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>`)
+ * must fit the server's control line (max_control_line, 4 KiB by default): over it, the server
+ * drops the whole connection, and every call in flight with it. Keys the service makes stay far
+ * below (an identifier of 256 bytes encodes to at most 768).
+ */
+export const MAX_NATS_KEY_BYTES = 2_048;
+
 export function validateNatsKey(key: string): void {
   if (!VALID_KEY.test(key) || key.startsWith(".") || key.endsWith(".") || key.includes("..")) {
     throw new InvalidArgument("key", `${JSON.stringify(key)} is not a valid NATS KV key ([-/_=.A-Za-z0-9]+, no leading, trailing or doubled '.')`);
   }
+  // VALID_KEY admits ASCII only: length is bytes.
+  if (key.length > MAX_NATS_KEY_BYTES) throw new InvalidArgument("key", `a NATS KV key of ${key.length} bytes is longer than ${MAX_NATS_KEY_BYTES}`);
 }
 
 /**
@@ -45,6 +55,8 @@ export class JetStreamKv implements IdentityKv {
   readonly backend = "jetstream";
   private connected = true;
   private readonly boundary: KvBoundary;
+  /** Calls waiting for a reply: failed at once when the connection drops (see `untilDisconnect`). */
+  private readonly inFlight = new Set<(e: Error) => void>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -69,8 +81,10 @@ export class JetStreamKv implements IdentityKv {
     const servers = typeof options.servers === "string" ? options.servers.split(",").map((s) => s.trim()) : [...options.servers];
     let nc: NatsConnection;
     try {
-      // Reconnect forever: the service outlives outages; calls fail fast while disconnected.
-      nc = await connect({ servers, timeout: timeoutMs, maxReconnectAttempts: -1, name: "identity-map" });
+      // Reconnect forever: the service outlives outages; calls fail fast while disconnected. Every
+      // 250 ms rather than nats.js's 2 s: a write whose reply a dropped connection lost is settled by
+      // a re-read, which waits for the reconnect and must fit in the request's time.
+      nc = await connect({ servers, timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "identity-map" });
     } catch (e) {
       throw new KvUnavailable(`jetstream: cannot connect to ${servers.join(",")}: ${describe(e)}`, { cause: e });
     }
@@ -99,7 +113,7 @@ export class JetStreamKv implements IdentityKv {
     validateNatsKey(key);
     return this.boundary.read("get", async () => {
       this.checkConnected();
-      return toEntry(key, await this.kv.get(key));
+      return toEntry(key, await this.untilDisconnect(() => this.kv.get(key)));
     });
   }
 
@@ -110,7 +124,7 @@ export class JetStreamKv implements IdentityKv {
     const unique = [...new Set(keys)];
     const got = await this.boundary.read("get_many", async () => {
       this.checkConnected();
-      return mapConcurrent(unique, 256, async (k) => [k, toEntry(k, await this.kv.get(k))] as const);
+      return this.untilDisconnect(() => mapConcurrent(unique, 256, async (k) => [k, toEntry(k, await this.kv.get(k))] as const));
     });
     const byKey = new Map(got);
     return keys.map((k) => byKey.get(k) ?? null);
@@ -122,7 +136,7 @@ export class JetStreamKv implements IdentityKv {
     // expecting the marker's sequence: a deleted key can be created again.
     return this.boundary.write("create", async () => {
       this.checkConnected();
-      return conflictOn(key, () => this.kv.create(key, value));
+      return this.untilDisconnect(() => conflictOn(key, () => this.kv.create(key, value)));
     });
   }
 
@@ -131,7 +145,7 @@ export class JetStreamKv implements IdentityKv {
     if (!isRevision(revision)) throw new RevisionConflict(key);
     return this.boundary.write("update", async () => {
       this.checkConnected();
-      return conflictOn(key, () => this.kv.update(key, value, revision));
+      return this.untilDisconnect(() => conflictOn(key, () => this.kv.update(key, value, revision)));
     });
   }
 
@@ -141,7 +155,7 @@ export class JetStreamKv implements IdentityKv {
     if (!isRevision(revision)) throw new RevisionConflict(key);
     await this.boundary.write("delete", async () => {
       this.checkConnected();
-      await conflictOn(key, () => this.kv.delete(key, { previousSeq: revision }));
+      await this.untilDisconnect(() => conflictOn(key, () => this.kv.delete(key, { previousSeq: revision })));
     });
   }
 
@@ -238,6 +252,21 @@ export class JetStreamKv implements IdentityKv {
     await this.boundary.read("destroy", () => this.kv.destroy());
   }
 
+  /**
+   * Runs `f`, failing it as soon as the connection drops. nats.js keeps a request whose connection
+   * dropped waiting for its full timeout, although its reply is usually gone with the connection: a
+   * write then became `WriteOutcomeUnknown` only after IDMAP_REQUEST_TIMEOUT, too late for its
+   * re-read to settle it within the request. Failing at the drop settles it in time (a reply that
+   * still arrives after the reconnect changes nothing: the re-read finds the write either way).
+   */
+  private untilDisconnect<T>(f: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const abort = (e: Error) => reject(e);
+      this.inFlight.add(abort);
+      f().then(resolve, reject).finally(() => this.inFlight.delete(abort));
+    });
+  }
+
   private checkConnected(): void {
     if (this.nc.isClosed()) throw new NotConnected("connection closed");
     if (!this.connected) throw new NotConnected("disconnected from the server, reconnecting");
@@ -247,6 +276,9 @@ export class JetStreamKv implements IdentityKv {
     for await (const s of this.nc.status()) {
       if (s.type === "disconnect") {
         this.connected = false;
+        const lost = new ConnectionLost(`connection to ${s.server} lost with the request in flight`);
+        for (const abort of this.inFlight) abort(lost);
+        this.inFlight.clear();
         this.log.warn({ backend: "jetstream", server: s.server }, "disconnected from NATS");
       } else if (s.type === "reconnect") {
         this.connected = true;
@@ -258,6 +290,10 @@ export class JetStreamKv implements IdentityKv {
 
 class NotConnected extends Error {
   override readonly name = "NotConnected";
+}
+
+class ConnectionLost extends Error {
+  override readonly name = "ConnectionLost";
 }
 
 function isNoResponders(e: unknown): boolean {

@@ -134,13 +134,18 @@ export class RedisKv implements IdentityKv {
     const conn = this.redis.duplicate({ ...connectionOptions(this.timeoutMs + blockMs), lazyConnect: true });
     conn.on("error", () => {}); // reported through the read loop
     let cursor = afterRevision;
+    // The change at `cursor` as the stream held it: after a reconnect it must still be there, or
+    // the store lost changes (a restart without persistence) and revisions are being handed out again.
+    let mark: Buffer[] | undefined;
     let stopped = false;
     let wake: (() => void) | undefined;
     let compacted: string | null;
     try {
       compacted = await this.boundary.read("watch", async () => {
         await conn.connect();
-        return this.compactedReason(conn, cursor);
+        const check = await this.resumeCheck(conn, cursor, undefined);
+        mark = check.mark;
+        return check.reason;
       });
     } catch (e) {
       conn.disconnect();
@@ -159,7 +164,7 @@ export class RedisKv implements IdentityKv {
       while (!stopped) {
         try {
           if (recheck) {
-            const reason = await this.compactedReason(conn, cursor);
+            const { reason } = await this.resumeCheck(conn, cursor, mark);
             if (reason) {
               stopped = true;
               onError(new KvUnavailable(`redis: ${reason}`));
@@ -175,6 +180,7 @@ export class RedisKv implements IdentityKv {
             if (stopped) return;
             const revision = Number.parseInt(id.toString(), 10);
             cursor = revision;
+            mark = fields;
             const change = fromFields(fields, revision);
             if (change.key.startsWith(prefix)) onChange(change);
           }
@@ -269,12 +275,28 @@ export class RedisKv implements IdentityKv {
     return found;
   }
 
-  /** Why a watch cannot resume from `after` (its changes were trimmed from the stream), or null. */
-  private async compactedReason(conn: Redis, after: Revision): Promise<string | null> {
-    const [first, head] = await Promise.all([conn.xrange(this.streamKey, "-", "+", "COUNT", 1), conn.get(this.counterKey)]);
+  /**
+   * Why a watch cannot resume from `after`, or null; and the change at `after` as the stream holds it
+   * now. Its changes may have been trimmed from the stream (compacted), or the store may have lost
+   * them: a Redis restarted without persistence starts its counter again, hands out revisions the
+   * watcher has already seen, and a watch resuming from its cursor would silently miss every change
+   * until the counter passed it. `mark` (the change the watcher saw at `after`) tells the two apart.
+   */
+  private async resumeCheck(conn: Redis, after: Revision, mark: Buffer[] | undefined): Promise<{ reason: string | null; mark?: Buffer[] }> {
+    const [first, head, at] = await Promise.all([
+      conn.xrange(this.streamKey, "-", "+", "COUNT", 1),
+      conn.get(this.counterKey),
+      after > 0 ? conn.xrangeBuffer(this.streamKey, `${after}-0`, `${after}-0`) : Promise.resolve([] as [Buffer, Buffer[]][]),
+    ]);
     const current = Number(head ?? 0);
     const oldest = first[0] ? Number.parseInt(first[0][0], 10) : current + 1;
-    return after < current && after < oldest - 1 ? `revision ${after} is compacted (oldest kept ${oldest})` : null;
+    const fields = at[0]?.[1];
+    if (after > current) return { reason: `revision ${after} is ahead of the store's ${current}: the store lost changes (restarted without persistence?)` };
+    if (after < current && after < oldest - 1) return { reason: `revision ${after} is compacted (oldest kept ${oldest})` };
+    if (mark && after >= oldest && !(fields && sameFields(fields, mark))) {
+      return { reason: `revision ${after} now names another change than the one delivered: the store lost changes (restarted without persistence?)` };
+    }
+    return { reason: null, ...(fields ? { mark: fields } : {}) };
   }
 
   private checkConnected(): void {
@@ -298,6 +320,10 @@ function connectionOptions(timeoutMs: number): RedisOptions {
     // Keep reconnecting for as long as the service runs.
     retryStrategy: (attempt: number) => Math.min(2_000, attempt * 100),
   };
+}
+
+function sameFields(a: readonly Buffer[], b: readonly Buffer[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.equals(b[i]!));
 }
 
 function toEntry(key: string, reply: (Buffer | null)[]): KvEntry | null {

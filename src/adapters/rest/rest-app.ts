@@ -83,6 +83,13 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     if (req.url.startsWith("/v1/")) authorize(req, "reader");
   });
 
+  // JSON can carry text that is not Unicode (a lone UTF-16 surrogate, `"\ud800"`); no identifier can
+  // be that: the protobuf record cannot hold it (it would read back as corrupt), nor can a database.
+  f.addHook("preHandler", async (req) => {
+    const field = illFormedField({ body: req.body, query: req.query, params: req.params });
+    if (field) throw new InvalidArgument(field, "is not valid Unicode text (a lone UTF-16 surrogate)");
+  });
+
   const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 413: ErrorSchema, 503: ErrorSchema };
   const deadline = <T>(p: Promise<T>): Promise<T> => withDeadline(p, config.requestTimeoutMs);
 
@@ -215,6 +222,29 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
   return f;
 }
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** The path of the first string (or object key) holding a lone surrogate, e.g. `updates[0].device_id`; undefined when there is none. */
+function illFormedField(value: unknown, path = ""): string | undefined {
+  if (typeof value === "string") return LONE_SURROGATE.test(value) ? path : undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = illFormedField(value[i], `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      const at = path === "" || path === "body" ? k : `${path}.${k}`;
+      if (LONE_SURROGATE.test(k)) return at;
+      const found = illFormedField(v, at);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
 function limit(field: string, size: number, max: number): void {
   if (size > max) throw new BatchTooLarge(field, size, max);
 }
@@ -246,7 +276,8 @@ export function recordJson(r: CanonicalRecord) {
     partition: r.partition,
     metadata_hash: r.metadataHash,
     updated_at_unix_millis: r.updatedAtMs,
-    attributes: { ...r.attributes },
+    // Serialized by the response schema, which copies what it declares: no copy needed here.
+    attributes: r.attributes,
   };
 }
 
