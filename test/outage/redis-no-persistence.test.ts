@@ -26,7 +26,7 @@ forBackend("redis", () => {
       const r = (result = await serverOutage({ backend: "redis", server, address: server.url, outageMs: 1_500 }));
       report("redis without persistence", { ackedBeforeKill: r.ackedBeforeKill, missing: r.missing.length, msToRecover: Math.round(r.msToRecover) });
       expect(r.ackedBeforeKill).toBeGreaterThan(0);
-      expect(r.missing.length).toBe(r.ackedBeforeKill);
+      expect(r.missing.length).toBeGreaterThan(0);
 
       // The service noticed the store went back in time (its cache re-listed instead of trusting
       // stale entries): republishing the lost updates writes them again instead of answering
@@ -38,6 +38,10 @@ forBackend("redis", () => {
           .filter((q) => q.status === 200 && q.start >= r.tReady)
           .flatMap((q) => batch(r.run, q.batch).map((u) => u.metadata.armis_device_id)),
       );
+      // Every acknowledged update is gone, except those the publisher happened to send again once
+      // Redis was back (under load the stream can resend some): the check sees the whole loss.
+      const ackedIds = [...r.acked.keys()];
+      expect(ackedIds.filter((a) => !touched.has(a)).every((a) => r.missing.includes(a))).toBe(true);
       const untouched = r.missing.filter((a) => !touched.has(a));
       expect(untouched.length).toBeGreaterThan(0);
       const firstSightings = new Map(Array.from({ length: r.publisher.ackedBatches + 8 }, (_, b) => batch(r.run, b)).flat().reverse().map((u) => [u.metadata.armis_device_id, u]));
