@@ -8,6 +8,7 @@ import { compact } from "./compaction.js";
 import { loadConfig, type Config } from "./config.js";
 import { createApp } from "./container.js";
 import { startServer } from "./server.js";
+import { simulateCommand } from "../sim/command.js";
 
 const program = new Command()
   .name("idmap")
@@ -91,6 +92,8 @@ program
       await app.close();
     }
   });
+
+program.addCommand(simulateCommand());
 
 registerBackfill(program, config);
 

@@ -293,7 +293,8 @@ export class PublishService {
   private async record(applied: readonly Applied[], actor: string, now: number): Promise<void> {
     const rows: DeviceRow[] = [];
     const fresh = (r: DeviceRow): boolean => {
-      const sig = `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}|${r.source}`;
+      // The reporting source is not part of it: sources taking turns must not rewrite the row.
+      const sig = `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}`;
       const last = this.rowsWritten.get(r.deviceId);
       if (last && last.sig === sig && r.lastSeenMs - last.lastSeenMs < ROW_REFRESH_MS && r.lastSeenMs >= last.lastSeenMs) return true;
       this.rowsWritten.set(r.deviceId, { sig, lastSeenMs: r.lastSeenMs });

@@ -152,15 +152,22 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     }
     // An address links a new strong identity only while fresh (or asserted by an address
     // authority); a weak sighting (only an address) follows it for as long as the binding lives.
-    const fresh = t - link.record.updatedAtMs <= policy.freshnessWindowMs || link.record.authority;
+    // An address authority reporting its own static address links through it whatever its age.
+    const fresh = t - link.record.updatedAtMs <= policy.freshnessWindowMs || link.record.authority || isAuthority;
     if (uStrong && (isAddressKind(k.kind) || link !== b) && !fresh) {
       staleLinks++;
       continue;
     }
-    const stronger = conflictingKinds(uIdentity, identityOf(b.record)).filter(
-      (c) => !isStrongKind(k.kind) || kindRank(c) < kindRank(k.kind),
-    );
-    if (stronger.length > 0) {
+    // Conflicts that veto: strong kinds stronger than the deciding key; for a stable id, which ranks
+    // between NetBox ids and MACs, only Armis and NetBox ids.
+    const rank = k.kind === "device-id" && stableId ? kindRank("mac") : isStrongKind(k.kind) ? kindRank(k.kind) : Infinity;
+    const stronger = conflictingKinds(uIdentity, identityOf(b.record)).filter((c) => kindRank(c) < rank);
+    // A stable id is the source's own name for its device, stronger than a MAC (NICs move between
+    // machines): when it already names another live device, a MAC or an address cannot pull the
+    // sighting onto a different one. Inventory ids (Armis, NetBox) still outrank it.
+    const ownDevice = stableId ? live(reader.get(deviceKey(u.deviceId)))?.record.canonicalDeviceId : undefined;
+    const namedElsewhere = ownDevice !== undefined && ownDevice !== dev && kindRank(k.kind) >= kindRank("mac");
+    if (stronger.length > 0 || namedElsewhere) {
       vetoed.add(dev);
       vetoes++;
       continue;
@@ -240,6 +247,7 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
   reader.checkpoint();
 
   const conflicts: { key: IdentityKey; reason: ConflictReason }[] = [];
+  const half = policy.weakKeyTtlMs / 2;
   const belongs = (dev: string) => dev === canonical || dev === mergeFrom?.id;
 
   // A source's address report older than what the device record already knows from that source
@@ -270,9 +278,14 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
       conflicts.push({ key: k, reason: "weaker_assertion" });
       continue;
     }
+    // The bare ip is shared by every partition: a device of another partition keeps it while it
+    // refreshes it, so two partitions using one address do not take it from each other on every report.
+    if (k.kind === "ip" && b.record.partition !== u.partition && t - b.record.updatedAtMs < half) continue;
     // Moving a key to another device needs a strictly newer observation: equal times would let two
-    // claims flip the key back and forth on every replay. IPs follow their latest strong owner.
-    if (t <= b.record.updatedAtMs) {
+    // claims flip the key back and forth on every replay. IPs follow their latest strong owner. A
+    // binding only a weak sighting made (a sweep's device) does not shield an older strong report.
+    const weaklyHeld = uStrong && !isStrongKind(b.record.assertedBy ?? k.kind);
+    if (t <= b.record.updatedAtMs && !weaklyHeld) {
       conflicts.push({ key: k, reason: "out_of_order" });
       continue;
     }
@@ -292,7 +305,6 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
   const attributes = attributesOf(identity);
   const hash = identityHash(canonical, partition, attributes);
   const weakDevice = !hasStrongIdentity(identity);
-  const half = policy.weakKeyTtlMs / 2;
 
   const base = { canonicalDeviceId: canonical, partition, metadataHash: hash, attributes, operationId };
   const changes: BindingChange[] = [];

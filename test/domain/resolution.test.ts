@@ -257,3 +257,69 @@ describe("hard cases (design.md §3)", () => {
     expect(() => w.publish({ mac: "00:00:5e:00:01:01", hostname: "h" }, T0)).toThrow(/rejected/);
   });
 });
+
+describe("found by the churn simulator (idmap simulate)", () => {
+  it("F1 false merge: a NIC moved into a machine whose agent has a stable id takes the agent's sightings to the NIC's old device", () => {
+    const w = new World();
+    w.publish({ device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0);
+    w.publish({ device_id: "agent-2", ip: "10.0.0.2", partition: "p", mac: M2, source: "agent" }, T0);
+    // The NIC with M1 now sits in agent-2's machine.
+    const d = w.publish({ device_id: "agent-2", ip: "10.0.0.2", partition: "p", mac: M1, source: "agent" }, T0 + HOUR);
+    expect(d.canonicalDeviceId).toBe("agent-2");
+    expect(w.owner("partition-ip", "p:10.0.0.2")).toBe("agent-2");
+  });
+
+  it("F2 duplicate + write ping-pong: NetBox reporting its static address after Armis (no MAC on record) makes a second device", () => {
+    const w = new World();
+    const a = { device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" };
+    const n = { device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", metadata: netbox("N1"), source: "netbox" };
+    w.publish(a, T0);
+    const first = w.publish(n, T0 + HOUR);
+    expect(first.canonicalDeviceId).toBe("p:10.0.0.1");
+    const writes = w.writes;
+    w.publish(a, T0 + 2 * HOUR);
+    w.publish(n, T0 + 3 * HOUR);
+    expect(w.writes).toBe(writes);
+  });
+
+  it("F2b duplicate: a sweep of a static address before NetBox reports it leaves NetBox a derived id", () => {
+    const w = new World();
+    w.publish({ ip: "10.0.0.1", partition: "p", source: "sweep" }, T0);
+    const d = w.publish({ device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", metadata: netbox("N1"), source: "netbox" }, T0 + HOUR);
+    expect(d.canonicalDeviceId).toBe("p:10.0.0.1");
+  });
+
+  it("F3 a sweep's device at an address a strong device reaches later is not merged into it (no shared strong id)", () => {
+    // design.md §3: a tombstone only for an id that is unknown, already redirects, or whose device shares
+    // a strong identifier with the update. The sweep's device keeps no binding and expires with its address.
+    const w = new World();
+    w.publish({ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0);
+    const s = w.publish({ ip: "10.0.0.9", partition: "p", source: "sweep" }, T0 + 5 * HOUR);
+    const a = w.publish({ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0 + 6 * HOUR);
+    expect(a.canonicalDeviceId).toBe("p:10.0.0.5");
+    expect(a.tombstone).toBeUndefined();
+    expect(w.owner("partition-ip", "p:10.0.0.9")).toBe("p:10.0.0.5");
+    expect(w.owner("device-id", s.canonicalDeviceId, T0 + 6 * HOUR + 25 * HOUR)).toBeUndefined();
+  });
+
+  it("F4 write amplification: the bare ip key flips between two partitions that use the same address on every report", () => {
+    const w = new World();
+    const hq = { device_id: "hq:10.0.0.5", ip: "10.0.0.5", partition: "hq", metadata: armis("A1"), source: "armis" };
+    const br = { device_id: "branch:10.0.0.5", ip: "10.0.0.5", partition: "branch", metadata: armis("A2"), source: "armis" };
+    w.publish(hq, T0);
+    w.publish(br, T0);
+    const writes = w.writes;
+    const outcomes = [1, 2, 3, 4].map((i) => w.publish(i % 2 ? hq : br, T0 + i * HOUR).outcome);
+    expect(outcomes).toEqual(["unchanged", "unchanged", "unchanged", "unchanged"]);
+    expect(w.writes).toBe(writes);
+  });
+
+  it("F5 a strong report older than a sweep's device at the same address is refused as out of order; the device is left with no address", () => {
+    const w = new World();
+    w.publish({ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0);
+    w.publish({ ip: "10.0.0.9", partition: "p", source: "sweep" }, T0 + 2 * HOUR); // the device, seen at its new address
+    // Armis saw it there at 1:30, before the sweep, and delivers at 3:00.
+    w.publish({ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", mac: M1, metadata: armis("A1"), source: "armis", timestamp: T0 + 90 * MIN }, T0 + 3 * HOUR);
+    expect(w.owner("partition-ip", "p:10.0.0.9")).toBe("p:10.0.0.5");
+  });
+});

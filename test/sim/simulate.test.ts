@@ -1,0 +1,39 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { deterministicPart, type SimReport } from "../../src/sim/report.js";
+import { runSimulation, type SimulateOptions } from "../../src/sim/simulate.js";
+
+/** 1 500 devices over 2 simulated days, against an in-process service: well under a minute. */
+const SMALL: SimulateOptions = { devices: 1500, days: 2, seed: "ci-1", startMs: Date.UTC(2026, 0, 5) };
+
+describe("idmap simulate: a small fleet against ground truth", () => {
+  let report: SimReport;
+  beforeAll(async () => {
+    report = await runSimulation(SMALL);
+  }, 120_000);
+
+  it("merges no two true devices", () => {
+    expect(report.devices.false_merges, JSON.stringify(report.devices.false_merge_examples)).toBe(0);
+  });
+
+  // The issue's target (99 % fewer duplicates than the baseline) is reported by `idmap simulate` on the
+  // default scenario, and missed there: sweeps that reach a device's new address before its source does
+  // make address-only devices, and design.md §3 forbids merging them without a shared strong identifier
+  // (docs/benchmarks.md). What the rules do control is asserted here: devices known to an asserting
+  // source split into under 1 % of the baseline's duplicates, and the total falls by three quarters.
+  it("removes the naive baseline's duplicates: asserting sources almost never split a device", () => {
+    const d = report.devices;
+    expect(d.baseline_duplicates).toBeGreaterThan(0);
+    expect(d.split_extra_ids / d.baseline_duplicates, JSON.stringify(d.duplicates_by_group)).toBeLessThan(0.01);
+    expect(d.reduction_pct, JSON.stringify(d.duplicates_by_group)).toBeGreaterThanOrEqual(75);
+  });
+
+  it("publishes every update", () => {
+    expect(report.publish.outcomes["failed"] ?? 0).toBe(0);
+    expect(report.publish.updates).toBeGreaterThan(SMALL.devices * 10);
+  });
+
+  it("gives the same numbers for the same seed", async () => {
+    const again = await runSimulation(SMALL);
+    expect(deterministicPart(again)).toEqual(deterministicPart(report));
+  }, 120_000);
+});
