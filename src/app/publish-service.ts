@@ -6,12 +6,13 @@ import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown
 import type { IdentityKind } from "../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../domain/identity-key.js";
 import { parseKeyPath } from "../domain/key-path.js";
-import { identityOf } from "../domain/record.js";
 import type { RejectedIdentifier } from "../domain/rejection.js";
 import { decide, type Resolved, type ResolutionPolicy, type Tombstone } from "../domain/resolution.js";
-import type { AuditEntry, Clock, DeviceRow, DeviceStore, Metrics } from "../ports/index.js";
+import type { Clock, DeviceStore, Metrics } from "../ports/index.js";
 import type { BindingStore } from "./binding-store.js";
+import { DeviceRecorder } from "./device-recorder.js";
 import type { Logger } from "./logger.js";
+import { groupUpdates, runGroups } from "./publish-groups.js";
 
 export interface PublishResult {
   readonly device_id: string;
@@ -75,11 +76,11 @@ export class PublishService {
   private readonly backoff: BackoffPolicy;
   private readonly instance = randomBytes(6).toString("hex");
   private seq = 0;
-  /** What each device row said when last written (a short signature), to skip rewriting it. */
-  private readonly rowsWritten = new Map<string, { sig: string; lastSeenMs: number }>();
+  private readonly recorder: DeviceRecorder;
 
   constructor(private readonly deps: PublishDeps) {
     this.backoff = deps.backoff ?? DEFAULT_BACKOFF;
+    this.recorder = new DeviceRecorder(deps.devices, deps.log);
   }
 
   async publish(updates: readonly DeviceUpdate[], actor: string): Promise<PublishResult[]> {
@@ -90,16 +91,16 @@ export class PublishService {
     let recording = false;
     try {
       const normalized = updates.map((u) => normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }));
-      await runGroups(this.group(normalized), this.deps.concurrency ?? 32, async (i) => {
+      await runGroups(groupUpdates(normalized, (k) => this.deps.store.cache?.peek(this.deps.store.path(k))?.record.canonicalDeviceId), this.deps.concurrency ?? 32, async (i) => {
         applied[i] = await this.publishOne(normalized[i]!);
       });
       recording = true;
-      await this.record(applied, actor, now);
+      await this.recorder.record(applied, actor, now);
     } catch (e) {
       // Updates applied before the failure changed bindings: they are still audited (best effort:
       // when the database is what failed, this fails too, and the log says so).
       if (!recording) {
-        await this.record(applied.filter((a) => a !== undefined), actor, now).catch((err: unknown) =>
+        await this.recorder.record(applied.filter((a) => a !== undefined), actor, now).catch((err: unknown) =>
           this.deps.log.error({ actor, err: err instanceof Error ? err.message : String(err) }, "audit of a failed batch's applied updates failed"),
         );
       }
@@ -286,122 +287,6 @@ export class PublishService {
     for (const c of d.changes) m.bindingChange(c.reason, c.key.kind);
   }
 
-  /**
-   * Device rows and the audit trail, one batch per publish. A row that says what it said last time is
-   * only rewritten once its last-seen time is ROW_REFRESH_MS old, so steady sightings cost no database write.
-   */
-  private async record(applied: readonly Applied[], actor: string, now: number): Promise<void> {
-    const rows: DeviceRow[] = [];
-    const fresh = (r: DeviceRow): boolean => {
-      // The reporting source is not part of it: sources taking turns must not rewrite the row.
-      const sig = `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}`;
-      const last = this.rowsWritten.get(r.deviceId);
-      if (last && last.sig === sig && r.lastSeenMs - last.lastSeenMs < ROW_REFRESH_MS && r.lastSeenMs >= last.lastSeenMs) return true;
-      this.rowsWritten.set(r.deviceId, { sig, lastSeenMs: r.lastSeenMs });
-      return false;
-    };
-    const audit: AuditEntry[] = [];
-    for (const a of applied) {
-      const d = a.decision;
-      if (!d) continue;
-      const u = a.update;
-      const id = identityOf(d.record);
-      rows.push({
-        deviceId: d.canonicalDeviceId,
-        canonicalDeviceId: d.canonicalDeviceId,
-        mergedInto: null,
-        partition: d.partition,
-        ip: u.ip,
-        macs: id.macs,
-        armisId: id.armisId,
-        netboxIds: id.netboxIds,
-        hostname: id.hostname,
-        source: u.source,
-        firstSeenMs: u.timeMs,
-        lastSeenMs: u.timeMs,
-        metadata: {},
-      });
-      const retired = [...(d.tombstone ? [d.tombstone.device_id] : []), ...d.mergedDeviceIds];
-      for (const r of retired) {
-        if (r === d.canonicalDeviceId) continue;
-        rows.push({ ...rows[rows.length - 1]!, deviceId: r, mergedInto: d.canonicalDeviceId });
-      }
-      for (const c of d.changes) {
-        audit.push({
-          atMs: now,
-          actor,
-          key: c.key,
-          fromDeviceId: c.fromDeviceId,
-          toDeviceId: c.toDeviceId,
-          revision: a.revisions.get(keyId(c.key)) ?? null,
-          reason: c.reason,
-        });
-        this.deps.log.info(
-          { audit: true, actor, kind: c.key.kind, key: c.key.value, from: c.fromDeviceId, to: c.toDeviceId, revision: a.revisions.get(keyId(c.key)) ?? null, reason: c.reason },
-          "binding change",
-        );
-      }
-    }
-    const changed = rows.filter((r) => !fresh(r));
-    try {
-      await this.deps.devices.upsertDevices(changed);
-      await this.deps.devices.appendAudit(audit);
-    } catch (e) {
-      for (const r of changed) this.rowsWritten.delete(r.deviceId);
-      throw e;
-    }
-  }
-
-  /**
-   * Groups updates that may touch the same bindings: they share a key, or their keys are bound to
-   * the same device now. Groups run concurrently; inside a group, in request order.
-   */
-  private group(updates: readonly NormalizedUpdate[]): number[][] {
-    const parent = updates.map((_, i) => i);
-    const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
-    const owner = new Map<string, number>();
-    const link = (token: string, i: number) => {
-      const j = owner.get(token);
-      if (j === undefined) owner.set(token, i);
-      else parent[find(i)] = find(j);
-    };
-    updates.forEach((u, i) => {
-      for (const k of u.keys) {
-        link(keyId(k), i);
-        const b = this.deps.store.cache?.peek(this.deps.store.path(k));
-        if (b) link(`device|${b.record.canonicalDeviceId}`, i);
-      }
-    });
-    const groups = new Map<number, number[]>();
-    updates.forEach((_, i) => {
-      const r = find(i);
-      const g = groups.get(r);
-      if (g) g.push(i);
-      else groups.set(r, [i]);
-    });
-    return [...groups.values()];
-  }
-}
-
-/**
- * Runs the groups with bounded concurrency. When one fails, no new group starts and the others finish
- * what they are doing before the error surfaces, so every applied write is still recorded.
- */
-async function runGroups(groups: number[][], concurrency: number, f: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (next < groups.length && !failure) {
-      const g = groups[next++]!;
-      try {
-        for (const i of g) await f(i);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
-  if (failure) throw failure.error;
 }
 
 function countOutcomes(applied: readonly Applied[]): Record<string, number> {
@@ -424,9 +309,6 @@ function keyOf(path: string, namespace: string): IdentityKey | undefined {
     return undefined;
   }
 }
-
-/** How stale a device row's last-seen time may get before a steady sighting rewrites it. */
-const ROW_REFRESH_MS = 5 * 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
