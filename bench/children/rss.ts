@@ -1,0 +1,97 @@
+/**
+ * Memory of the service with many bindings (run with --expose-gc). The service runs in this process
+ * as `idmap serve` would (both front-ends listening); devices are published in-process through the
+ * publish service until the local cache (which mirrors every binding) holds each target count, and
+ * the process's RSS is read after full garbage collections. With `seed: false` it only starts on the
+ * data directory it is given and reports what a freshly started instance holds.
+ */
+import { loadConfig } from "../../src/app/config.js";
+import { createApp } from "../../src/app/container.js";
+import type { Logger } from "../../src/app/logger.js";
+import { startServer } from "../../src/app/server.js";
+import { batches } from "../lib/workload.js";
+
+interface Start {
+  type: "start";
+  seed: boolean;
+  fromDevice: number;
+  targets: number[];
+  batchSize: number;
+}
+
+const send = (m: object) => process.send?.(m);
+const gc = (globalThis as { gc?: () => void }).gc;
+
+async function settle(): Promise<NodeJS.MemoryUsage> {
+  if (!gc) throw new Error("run with --expose-gc");
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return process.memoryUsage();
+}
+
+process.once("message", (m: Start) => {
+  run(m).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      send({ type: "error", error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      process.exit(1);
+    },
+  );
+});
+
+async function run(m: Start): Promise<void> {
+  const started = performance.now();
+  const config = loadConfig(process.env);
+  // Warnings and errors go to the parent (the cache failing to load would make the numbers meaningless).
+  const forward = (level: string) => (obj: object, msg: string) => send({ type: "log", level, msg, ...obj });
+  const log: Logger = { info() {}, debug() {}, warn: forward("warn"), error: forward("error") };
+  const server = await startServer(config, await createApp(config, { logger: log }));
+  const cache = server.app.store.cache;
+  if (!cache) throw new Error("the service has no binding cache (is CANONICAL_IDENTITY_MAP_ENABLED on?)");
+  // A cache whose first load failed retries in the background: wait for it, up to five minutes.
+  while (!cache.isSynced) {
+    if (performance.now() - started > 300_000) throw new Error("the binding cache did not sync within 5 minutes");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const startMs = performance.now() - started;
+  const sample = async (label: string) => {
+    const mem = await settle();
+    // Prometheus scrapes: the bindings gauges count the whole cache at scrape time (binding-census.ts).
+    // The first one after new bindings arrived costs more (it learns which device-id bindings are redirects).
+    const scrape = async () => {
+      const t = performance.now();
+      await server.app.metrics.registry.metrics();
+      return performance.now() - t;
+    };
+    const firstScrapeMs = await scrape();
+    const scrapeMs = await scrape();
+    send({ type: "sample", label, bindings: cache.size, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, startMs, firstScrapeMs, scrapeMs });
+  };
+  await sample(m.seed ? "before seeding" : "fresh start");
+  if (!m.seed) {
+    await server.close();
+    return;
+  }
+  let device = m.fromDevice;
+  const t0 = performance.now();
+  let lastReport = t0;
+  for (const target of m.targets) {
+    while (cache.size < target) {
+      const per = 5; // bindings per new device (workload.ts)
+      const n = Math.max(1, Math.min(m.batchSize, Math.ceil((target - cache.size) / per)));
+      const [batch] = batches(device, n, 0, n);
+      const results = await server.app.publish.publish(batch!, "bench-seed");
+      if (results.some((r) => r.outcome !== "created")) throw new Error(`seeding: unexpected outcome ${results.find((r) => r.outcome !== "created")?.outcome}`);
+      device += n;
+      if (performance.now() - lastReport > 5_000) {
+        lastReport = performance.now();
+        send({ type: "progress", bindings: cache.size, target, perSecond: Math.round((device - m.fromDevice) / ((lastReport - t0) / 1000)) });
+      }
+    }
+    await sample(`seeded ${target}`);
+  }
+  send({ type: "seeded", nextDevice: device, seedSeconds: (performance.now() - t0) / 1000 });
+  await server.close();
+}
