@@ -19,19 +19,90 @@ const namesItself = new WeakMap<Binding, boolean>();
  * million bindings, counts kept by the cache itself as entries change would be the next step.
  */
 export function bindingCensus(cache: BindingCache, namespace: string, nowMs: number): BindingCensus {
-  const live = zero();
-  const expired = zero();
-  let devices = 0;
-  const start = namespace.length + 1;
-  for (const [path, b] of cache.all()) {
+  const tally = new Tally(namespace, nowMs);
+  for (const [path, b] of cache.all()) tally.add(path, b);
+  return tally.result(cache.isSynced);
+}
+
+/** Counts bindings as they are fed; the synchronous census and the background one share it. */
+class Tally {
+  readonly live = zero();
+  readonly expired = zero();
+  devices = 0;
+  private readonly start: number;
+  constructor(
+    private readonly namespace: string,
+    private readonly nowMs: number,
+  ) {
+    this.start = namespace.length + 1;
+  }
+  add(path: string, b: Binding): void {
+    const { start, namespace, nowMs, live, expired } = this;
     // Paths are `<namespace>/<kind>/<encoded value>`.
     const k = BY_FIRST_CHAR.get(path.charCodeAt(start));
-    if (!k || !path.startsWith(k.segment, start)) continue;
+    if (!k || !path.startsWith(k.segment, start)) return;
     const alive = isLive(b, nowMs);
     (alive ? live : expired)[k.kind]++;
-    if (alive && k.kind === "device-id" && ownsItself(path, b, namespace)) devices++;
+    if (alive && k.kind === "device-id" && ownsItself(path, b, namespace)) this.devices++;
   }
-  return { synced: cache.isSynced, live, expired, devices };
+  result(synced: boolean): BindingCensus {
+    return { synced, live: this.live, expired: this.expired, devices: this.devices };
+  }
+}
+
+/** Below this many cached bindings a scrape counts on the spot (a few milliseconds); above, in the background. */
+const SYNC_CENSUS_LIMIT = 50_000;
+
+/**
+ * The census for the gauges without blocking the event loop on a big map: small maps are counted at
+ * scrape time; big ones every `intervalMs` in slices of 20 000 bindings with a yield between slices,
+ * and a scrape reads the last finished count (so lookups never wait behind a scrape).
+ */
+export class CensusRefresher {
+  private last: BindingCensus | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+
+  constructor(
+    private readonly cache: BindingCache,
+    private readonly namespace: string,
+    private readonly now: () => number,
+    private readonly intervalMs = 15_000,
+  ) {}
+
+  current(): BindingCensus {
+    if (this.cache.size <= SYNC_CENSUS_LIMIT) return bindingCensus(this.cache, this.namespace, this.now());
+    if (!this.timer && !this.stopped) this.schedule(0);
+    return this.last ?? { synced: this.cache.isSynced, live: zero(), expired: zero(), devices: 0 };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => void this.refresh(), ms);
+    this.timer.unref?.();
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    try {
+      const tally = new Tally(this.namespace, this.now());
+      let n = 0;
+      for (const [path, b] of this.cache.all()) {
+        tally.add(path, b);
+        if (++n % 20_000 === 0) await new Promise((r) => setImmediate(r));
+      }
+      this.last = tally.result(this.cache.isSynced);
+    } finally {
+      this.running = false;
+      if (!this.stopped) this.schedule(this.intervalMs);
+    }
+  }
 }
 
 function ownsItself(path: string, b: Binding, namespace: string): boolean {

@@ -7,7 +7,7 @@ import { systemClock, type Clock } from "../ports/clock.js";
 import type { DeviceStore, IdentityKv, Metrics } from "../ports/index.js";
 import { openDeviceStore, openKv } from "./adapters.js";
 import { BindingCache } from "./binding-cache.js";
-import { bindingCensus } from "./binding-census.js";
+import { CensusRefresher } from "./binding-census.js";
 import { BindingStore, decodeBinding } from "./binding-store.js";
 import type { Config } from "./config.js";
 import { appLogger, type Logger } from "./logger.js";
@@ -124,7 +124,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const clock = c.get<Clock>(TOKENS.Clock);
   // The bindings gauges count the local cache (it mirrors the namespace) at scrape time.
   const cache = store.cache;
-  if (cache) metrics.observeBindings(() => bindingCensus(cache, store.namespace, clock.nowMs()));
+  const census = cache ? new CensusRefresher(cache, store.namespace, () => clock.nowMs()) : undefined;
+  if (census) metrics.observeBindings(() => census.current());
   return {
     config,
     log,
@@ -143,6 +144,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       return { kv: k, db: d };
     },
     async close() {
+      census?.stop();
       await store.cache?.stop();
       await shadow?.stop();
       await kv.close();

@@ -14,7 +14,14 @@ export const MAC_LIST_SEPARATORS = /[,;\s]+/;
  * upper-case colon form. Unlike the reference (Go's net.ParseMAC), bare hex is accepted: inventories
  * export it. Values that cannot identify a device are refused with their own reason.
  */
+const CANONICAL = /^[0-9A-F]{2}(?::[0-9A-F]{2}){5}$/;
+
 export function normalizeMac(raw: string, denied: ReadonlySet<string> = EMPTY): MacResult {
+  // Fast path: a value already in canonical form (what lookups and most sources send).
+  if (raw.length === 17 && CANONICAL.test(raw)) {
+    const why = nonIdentifying(raw, denied);
+    return why ? { ok: false, reason: why } : { ok: true, mac: raw };
+  }
   const s = raw.trim();
   let hex: string;
   const sep = SEPARATED.exec(s);
@@ -26,7 +33,7 @@ export function normalizeMac(raw: string, denied: ReadonlySet<string> = EMPTY): 
     hex = c[1]! + c[2]! + c[3]!;
   }
   hex = hex.toUpperCase();
-  const mac = hex.replace(/(..)(?!$)/g, "$1:");
+  const mac = `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`;
   const why = nonIdentifying(mac, denied);
   return why ? { ok: false, reason: why } : { ok: true, mac };
 }
