@@ -3,23 +3,14 @@ import { EtcdKv } from "../../src/adapters/kv/etcd-kv.js";
 import { KvUnavailable } from "../../src/domain/errors.js";
 import type { KvChange } from "../../src/ports/identity-kv.js";
 import { kvContract, waitFor } from "../contract/kv.contract.js";
-import { forBackend, testServers, uniqueName } from "../support/backends.js";
+import { destroyAfter, forBackend, testServers, uniqueName } from "../support/backends.js";
 
 forBackend("etcd", () => {
   const keyPrefix = `${uniqueName("idmap_test")}/`;
   const open = () => EtcdKv.open({ endpoints: testServers.etcdEndpoints, keyPrefix, timeoutMs: 5_000 });
   kvContract(
     "etcd",
-    async () => {
-      const kv = await open();
-      return {
-        kv,
-        cleanup: async () => {
-          await kv.destroy();
-          await kv.close();
-        },
-      };
-    },
+    destroyAfter(open),
     { secondClient: () => open() },
   );
 

@@ -2,23 +2,14 @@ import { describe, expect, it } from "vitest";
 import { JetStreamKv } from "../../src/adapters/kv/jetstream-kv.js";
 import { InvalidArgument, KvUnavailable } from "../../src/domain/errors.js";
 import { kvContract } from "../contract/kv.contract.js";
-import { forBackend, testServers, uniqueName } from "../support/backends.js";
+import { destroyAfter, forBackend, testServers, uniqueName } from "../support/backends.js";
 
 forBackend("jetstream", () => {
   const bucket = uniqueName("idmap_test");
   const open = () => JetStreamKv.open({ servers: testServers.natsUrl, bucket, timeoutMs: 5_000 });
   kvContract(
     "jetstream (NATS KV)",
-    async () => {
-      const kv = await open();
-      return {
-        kv,
-        cleanup: async () => {
-          await kv.destroy();
-          await kv.close();
-        },
-      };
-    },
+    destroyAfter(open),
     { secondClient: () => open() },
   );
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { RedisKv } from "../../src/adapters/kv/redis-kv.js";
 import { KvUnavailable } from "../../src/domain/errors.js";
 import { kvContract, waitFor } from "../contract/kv.contract.js";
-import { forBackend, testServers, uniqueName } from "../support/backends.js";
+import { destroyAfter, forBackend, testServers, uniqueName } from "../support/backends.js";
 
 forBackend("redis", () => {
   const keyPrefix = `${uniqueName("idmap_test")}:`;
@@ -12,16 +12,7 @@ forBackend("redis", () => {
     RedisKv.open({ url: testServers.redisUrl, keyPrefix: `${uniqueName("idmap_test")}:`, timeoutMs: 5_000, ...(changeLogMaxLen ? { changeLogMaxLen } : {}) });
   kvContract(
     "redis",
-    async () => {
-      const kv = await open();
-      return {
-        kv,
-        cleanup: async () => {
-          await kv.destroy();
-          await kv.close();
-        },
-      };
-    },
+    destroyAfter(open),
     { secondClient: () => open() },
   );
 

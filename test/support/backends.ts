@@ -1,3 +1,4 @@
+import type { IdentityKv } from "../../src/ports/identity-kv.js";
 import { randomUUID } from "node:crypto";
 import { describe, it } from "vitest";
 
@@ -44,4 +45,18 @@ export const testServers = {
 /** A name no other run uses: buckets, key prefixes and databases are per run, servers are shared. */
 export function uniqueName(prefix: string): string {
   return `${prefix}_${randomUUID().replace(/-/g, "").slice(0, 16)}`;
+}
+
+/** The contract suite's factory for an adapter that can drop what it created (`destroy()`) before closing. */
+export function destroyAfter<K extends IdentityKv & { destroy(): Promise<void> }>(open: () => Promise<K>): () => Promise<{ kv: K; cleanup(): Promise<void> }> {
+  return async () => {
+    const kv = await open();
+    return {
+      kv,
+      cleanup: async () => {
+        await kv.destroy();
+        await kv.close();
+      },
+    };
+  };
 }
