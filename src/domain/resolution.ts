@@ -139,8 +139,10 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     // An address-derived id names whoever held the address, so it links only while that address is
     // still bound to the same device, and then like the address itself: a device that moved away
     // must not be found again through its old name (design.md §3, per-source pruning).
+    // An update that carries no address has only the name to go by, and the name is permanent: it
+    // links to the device it names (else the same update would make a new device every time).
     let link = b;
-    if (k.kind === "device-id" && !stableId) {
+    if (k.kind === "device-id" && !stableId && u.ip !== "") {
       const addr = addressKeyOfId(k.value);
       const ab = addr ? live(reader.get(addr)) : null;
       reader.checkpoint();

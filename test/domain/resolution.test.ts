@@ -323,3 +323,25 @@ describe("found by the churn simulator (idmap simulate)", () => {
     expect(w.owner("partition-ip", "p:10.0.0.9")).toBe("p:10.0.0.5");
   });
 });
+
+describe("address-derived ids without an address", () => {
+  it("an update that carries only an address-derived id is the same device every time", () => {
+    const w = new World();
+    const u = { device_id: "::ffff", source: "s" };
+    const first = w.publish(u, T0);
+    const again = w.publish(u, T0 + MIN);
+    expect([first.outcome, again.outcome]).toEqual(["created", "unchanged"]);
+    expect(again.canonicalDeviceId).toBe(first.canonicalDeviceId);
+  });
+});
+
+describe("address-derived ids without an address (found by the hostile-key tests)", () => {
+  it("repeating an id-only update never makes a new device, even when the name's address went to another device", () => {
+    const w = new World();
+    w.publish({ device_id: "::ffff", source: "s" }, T0);
+    w.publish({ device_id: "other", ip: "::ffff", metadata: armis("A1"), source: "armis" }, T0 + MIN);
+    const again = [1, 2, 3].map((i) => w.publish({ device_id: "::ffff", source: "s" }, T0 + (i + 1) * MIN));
+    expect(again.map((d) => d.canonicalDeviceId)).toEqual(["::ffff", "::ffff", "::ffff"]);
+    expect(again.map((d) => d.outcome)).toEqual(["unchanged", "unchanged", "unchanged"]);
+  });
+});
