@@ -1,22 +1,11 @@
+import type { DeviceRow } from "../ports/device-store.js";
 import { partitionIp, type DeviceUpdate } from "../domain/device-update.js";
 import type { IdentityKey } from "../domain/identity-key.js";
 import { isAddressDerived } from "../domain/resolution.js";
 import { claimedIps, identityFields, sightings } from "./backfill-sightings.js";
 
 /** One historical device: its newest sighting, from a relational row or a line of `--from`. */
-export interface Candidate {
-  readonly deviceId: string;
-  readonly partition: string;
-  readonly ip: string;
-  readonly macs: readonly string[];
-  readonly armisId: string;
-  readonly netboxIds: readonly string[];
-  readonly hostname: string;
-  readonly source: string;
-  readonly lastSeenMs: number;
-  readonly metadata: Readonly<Record<string, string>>;
-  /** The relational store's merge of this id, if any. */
-  readonly mergedInto: string | null;
+export interface Candidate extends Omit<DeviceRow, "canonicalDeviceId" | "firstSeenMs"> {
   /** False for an id only the `--from` file knows: the relational store gets a row for it. */
   readonly inStore: boolean;
 }

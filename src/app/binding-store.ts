@@ -68,15 +68,20 @@ export class BindingStore {
       else into.set(keyId(k), c);
     }
     if (misses.length === 0) return 0;
-    const paths = misses.map((k) => this.path(k));
-    const got = await this.measure("get_many", () => this.kv.getMany(paths), paths.length);
+    const got = await this.getMany(misses);
     misses.forEach((k, i) => {
-      const e = got[i];
-      const b = e ? decodeBinding(e.value, e.revision) : null;
+      const b = got[i] ?? null;
       into.set(keyId(k), b);
-      if (b) this.cache?.note(paths[i]!, b, b.revision);
+      if (b) this.cache?.note(this.path(k), b, b.revision);
     });
     return 1;
+  }
+
+  /** Bindings of `keys` from the store (not the cache), in order, in one batch read. */
+  async getMany(keys: readonly IdentityKey[]): Promise<(Binding | null)[]> {
+    const paths = keys.map((k) => this.path(k));
+    const got = await this.measure("get_many", () => this.kv.getMany(paths), paths.length);
+    return got.map((e) => (e ? decodeBinding(e.value, e.revision) : null));
   }
 
   async get(key: IdentityKey): Promise<Binding | null> {

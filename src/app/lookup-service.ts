@@ -11,9 +11,9 @@ import { normalizeMac } from "../domain/mac.js";
 import { LIMITS, utf8Length } from "../domain/rejection.js";
 import { attributesOf, identityHash, type CanonicalRecord } from "../domain/record.js";
 import type { ResolutionPolicy } from "../domain/resolution.js";
-import type { Clock, DeviceRow, DeviceStore, LookupVia, Metrics } from "../ports/index.js";
+import type { DeviceRow, LookupVia } from "../ports/index.js";
 import { BindingStore } from "./binding-store.js";
-import type { Logger } from "./logger.js";
+import type { ServiceDeps } from "./service-deps.js";
 
 export interface LookupRequest {
   readonly identityKeys: readonly { readonly kind: string; readonly value: string }[];
@@ -40,13 +40,7 @@ export interface DeviceView {
   readonly redirectedTo?: string;
 }
 
-export interface LookupDeps {
-  readonly store: BindingStore;
-  readonly devices: DeviceStore;
-  readonly clock: Clock;
-  readonly metrics: Metrics;
-  readonly log: Logger;
-  readonly policy: ResolutionPolicy;
+export interface LookupDeps extends ServiceDeps {
   /** Write relational answers back to the map (flag on). */
   readonly hydrate: boolean;
   /** Builds a store for a namespace other than the configured one (no cache). */
@@ -81,11 +75,16 @@ export class LookupService {
   }
 
   async lookup(req: LookupRequest): Promise<LookupResult> {
+    return this.measured(() => this.lookupKeys(LookupService.parseKeys(req), req.namespace));
+  }
+
+  /** Runs one lookup and counts it: where the answer came from, and how long it took. */
+  private async measured(run: () => Promise<LookupResult>): Promise<LookupResult> {
     const start = performance.now();
     let via: LookupVia = "error";
     let found = false;
     try {
-      const r = await this.lookupKeys(LookupService.parseKeys(req), req.namespace);
+      const r = await run();
       via = r.resolvedVia;
       found = r.found;
       return r;
@@ -103,34 +102,43 @@ export class LookupService {
    * fails the request cleanly; its fields are named `lookups[i].…`.
    */
   async lookupMany(reqs: readonly LookupRequest[]): Promise<LookupResult[]> {
-    reqs.forEach((r, i) => {
+    const parsed = reqs.map((r, i) => {
       try {
-        LookupService.parseKeys(r);
+        return LookupService.parseKeys(r);
       } catch (e) {
         if (e instanceof InvalidArgument) throw new InvalidArgument(`lookups[${i}].${e.field}`, e.message.slice(e.field.length + 2));
         throw e;
       }
     });
-    return Promise.all(reqs.map((r) => this.lookup(r)));
+    return Promise.all(reqs.map((r, i) => this.measured(() => this.lookupKeys(parsed[i]!, r.namespace))));
   }
 
   private async lookupKeys(keys: readonly IdentityKey[], namespace: string | undefined): Promise<LookupResult> {
     const store = namespace && validateNs(namespace) !== this.deps.store.namespace ? this.deps.storeFor(validateNs(namespace)) : this.deps.store;
     const now = this.deps.clock.nowMs();
+    // Keys answer in the order given. The first key the cache holds live ends the search; the keys
+    // before it that the cache does not know are asked of the store in one batch read.
     let kvFailure: unknown;
-    for (const key of keys) {
-      const cached = store.cache?.peek(store.path(key));
-      if (isLive(cached, now)) return { found: true, record: cached.record, matchedKey: key, revision: cached.revision, hydrated: false, resolvedVia: "cache" };
+    const paths = keys.map((k) => store.path(k));
+    const firstCached = paths.findIndex((p) => isLive(store.cache?.peek(p), now));
+    const ask = firstCached < 0 ? keys.length : firstCached;
+    if (ask > 0) {
       try {
-        const b = await store.get(key);
-        if (isLive(b, now)) {
-          store.cache?.note(store.path(key), b, b.revision);
-          return { found: true, record: b.record, matchedKey: key, revision: b.revision, hydrated: false, resolvedVia: "kv" };
+        const found = await store.getMany(keys.slice(0, ask));
+        for (let i = 0; i < ask; i++) {
+          const b = found[i];
+          if (!isLive(b, now)) continue;
+          store.cache?.note(paths[i]!, b, b.revision);
+          return { found: true, record: b.record, matchedKey: keys[i]!, revision: b.revision, hydrated: false, resolvedVia: "kv" };
         }
       } catch (e) {
-        kvFailure ??= e;
-        this.deps.log.warn({ err: String(e), kind: key.kind }, "identity KV lookup failed; trying the relational store");
+        kvFailure = e;
+        this.deps.log.warn({ err: String(e), keys: ask }, "identity KV lookup failed; trying the relational store");
       }
+    }
+    if (firstCached >= 0) {
+      const cached = store.cache!.peek(paths[firstCached]!)!;
+      return { found: true, record: cached.record, matchedKey: keys[firstCached]!, revision: cached.revision, hydrated: false, resolvedVia: "cache" };
     }
     for (const key of keys) {
       const row = await this.deps.devices.findByIdentity(key);

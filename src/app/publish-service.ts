@@ -7,11 +7,9 @@ import type { IdentityKind } from "../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../domain/identity-key.js";
 import { parseKeyPath } from "../domain/key-path.js";
 import type { RejectedIdentifier } from "../domain/rejection.js";
-import { decide, type Resolved, type ResolutionPolicy, type Tombstone } from "../domain/resolution.js";
-import type { Clock, DeviceStore, Metrics } from "../ports/index.js";
-import type { BindingStore } from "./binding-store.js";
+import { decide, type Resolved, type Tombstone } from "../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
-import type { Logger } from "./logger.js";
+import type { ServiceDeps } from "./service-deps.js";
 import { groupUpdates, runGroups } from "./publish-groups.js";
 
 export interface PublishResult {
@@ -35,13 +33,7 @@ export interface ResolveResult {
   readonly rejected_identifiers?: readonly RejectedIdentifier[];
 }
 
-export interface PublishDeps {
-  readonly store: BindingStore;
-  readonly devices: DeviceStore;
-  readonly clock: Clock;
-  readonly metrics: Metrics;
-  readonly log: Logger;
-  readonly policy: ResolutionPolicy;
+export interface PublishDeps extends ServiceDeps {
   readonly backoff?: BackoffPolicy;
   readonly deniedMacs?: ReadonlySet<string>;
   /** Groups of related updates resolved at once. */

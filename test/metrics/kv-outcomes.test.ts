@@ -102,7 +102,8 @@ describe("KV outcomes in the metrics", () => {
       expect(seriesOf(s, "identitymap_kv_publish_total")).toMatchObject({ "outcome=failed": 2, "outcome=created": 0 });
       expect(sampleValue(s, "identitymap_publish_batch_size_count")).toBe(1);
       expect(sampleValue(s, "identitymap_kv_operations_total", { op: "create", backend: "memory", result: "error" })).toBeGreaterThanOrEqual(1);
-      expect(sampleValue(s, "identitymap_kv_operations_total", { op: "get", backend: "memory", result: "error" })).toBe(1);
+      // The lookup asked the store once (one batch read for its keys), and that read failed.
+      expect(sampleValue(s, "identitymap_kv_operations_total", { op: "get_many", backend: "memory", result: "error" })).toBe(1);
       expect(seriesOf(s, "identitymap_lookup_total")).toMatchObject({ "result=miss": 1, "result=error": 0 });
       expect(logs.lines().find((l) => l.msg === "publish batch failed")).toMatchObject({ level: 50, batch: 2, code: "kv_unavailable" });
     } finally {
