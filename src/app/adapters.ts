@@ -24,12 +24,26 @@ export async function openKv(config: Config, log: Logger): Promise<IdentityKv> {
       };
       return kv;
     }
-    case "jetstream":
-      return (await import("../adapters/kv/jetstream-kv.js")).openJetStreamKv(config, log);
-    case "etcd":
-      return (await import("../adapters/kv/etcd-kv.js")).openEtcdKv(config, log);
-    case "redis":
-      return (await import("../adapters/kv/redis-kv.js")).openRedisKv(config, log);
+    case "jetstream": {
+      const { JetStreamKv } = await import("../adapters/kv/jetstream-kv.js");
+      return JetStreamKv.open({
+        servers: config.natsUrl,
+        bucket: config.kvBucket,
+        replicas: config.kvReplicas,
+        history: config.kvHistory,
+        maxBytes: config.kvMaxBytes,
+        timeoutMs: config.requestTimeoutMs,
+        log,
+      });
+    }
+    case "etcd": {
+      const { EtcdKv } = await import("../adapters/kv/etcd-kv.js");
+      return EtcdKv.open({ endpoints: config.etcdEndpoints, keyPrefix: `${config.kvBucket}/`, timeoutMs: config.requestTimeoutMs, log });
+    }
+    case "redis": {
+      const { RedisKv } = await import("../adapters/kv/redis-kv.js");
+      return RedisKv.open({ url: config.redisUrl, keyPrefix: `${config.kvBucket}:`, timeoutMs: config.requestTimeoutMs, log });
+    }
     default: {
       const never: never = backend;
       throw new Error(`unknown KV backend ${String(never)}`);

@@ -3,12 +3,12 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import type { DeviceUpdate } from "../domain/device-update.js";
 import { IdentityMapError } from "../domain/errors.js";
-import { registerBackfill } from "./backfill-cli.js";
-import { compact } from "./compaction.js";
+import { registerBackfill } from "./backfill/backfill-cli.js";
+import { compact } from "./bindings/compaction.js";
 import { loadConfig, type Config } from "./config.js";
 import { createApp } from "./container.js";
 import { startServer } from "./server.js";
-import { simulateCommand } from "../sim/command.js";
+import { simulateCommand } from "./simulate/command.js";
 
 const program = new Command()
   .name("idmap")

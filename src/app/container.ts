@@ -6,14 +6,14 @@ import { PromMetrics } from "../adapters/metrics/prom-metrics.js";
 import { systemClock, type Clock } from "../ports/clock.js";
 import type { DeviceStore, IdentityKv, Metrics } from "../ports/index.js";
 import { openDeviceStore, openKv } from "./adapters.js";
-import { BindingCache } from "./binding-cache.js";
-import { CensusRefresher } from "./binding-census.js";
-import { BindingStore, decodeBinding } from "./binding-store.js";
+import { BindingCache } from "./bindings/binding-cache.js";
+import { CensusRefresher } from "./bindings/binding-census.js";
+import { BindingStore, decodeBinding } from "./bindings/binding-store.js";
 import type { Config } from "./config.js";
 import { appLogger, type Logger } from "./logger.js";
-import { LookupService } from "./lookup-service.js";
-import { PublishService } from "./publish-service.js";
-import { startKvShadow, type KvShadow } from "./shadow.js";
+import { LookupService } from "./lookup/lookup-service.js";
+import { PublishService } from "./publish/publish-service.js";
+import { startKvShadow, type KvShadow } from "./publish/shadow.js";
 
 /** Container tokens. Only the composition root knows them; nothing below src/app imports inversify. */
 export const TOKENS = {

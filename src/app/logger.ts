@@ -1,13 +1,6 @@
 import pino from "pino";
 import type { Config } from "./config.js";
 
-/** The structured logger every part of the app takes (pino's shape, so tests can pass a silent one). */
-export interface Logger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
 
 export interface LoggerOptions {
   /** Where lines go (stdout by default); tests capture them here. */
@@ -79,4 +72,4 @@ function scrub(line: string, needles: readonly string[]): string {
   return out;
 }
 
-export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+export { silentLogger, type Logger } from "../ports/logger.js";

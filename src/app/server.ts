@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { buildRestApp } from "../adapters/rest/rest-app.js";
 import { assertSafeExposure, Authenticator } from "./auth.js";
-import { compact } from "./compaction.js";
+import { compact } from "./bindings/compaction.js";
 import type { Config } from "./config.js";
 import { createApp, type App } from "./container.js";
 import { loadTls } from "./tls.js";

@@ -1,6 +1,6 @@
 import type { ResolutionPolicy } from "../domain/resolution.js";
 import type { Clock, DeviceStore, Metrics } from "../ports/index.js";
-import type { BindingStore } from "./binding-store.js";
+import type { BindingStore } from "./bindings/binding-store.js";
 import type { Logger } from "./logger.js";
 
 /** What the publish and lookup services both run on. */

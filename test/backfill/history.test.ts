@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
-import { runBackfill, type BackfillReport } from "../../src/app/backfill.js";
+import { runBackfill, type BackfillReport } from "../../src/app/backfill/backfill.js";
 import type { App } from "../../src/app/container.js";
 import { keyPath } from "../../src/domain/key-path.js";
 import { countingKv } from "../support/app.js";

@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
-import { TokenBucket } from "../../src/app/backfill-kv.js";
-import { runBackfill } from "../../src/app/backfill.js";
+import { TokenBucket } from "../../src/app/backfill/backfill-kv.js";
+import { runBackfill } from "../../src/app/backfill/backfill.js";
 import type { App } from "../../src/app/container.js";
 import { InvalidArgument } from "../../src/domain/errors.js";
 import { countingKv, testApp } from "../support/app.js";

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { runBackfill } from "../../src/app/backfill.js";
+import { runBackfill } from "../../src/app/backfill/backfill.js";
 import type { IdentityKv } from "../../src/ports/identity-kv.js";
 import { generateHistory } from "./history.js";
 import { appsOn, removeScratch, tmpFile } from "./support.js";

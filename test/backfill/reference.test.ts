@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
-import { runBackfill } from "../../src/app/backfill.js";
+import { runBackfill } from "../../src/app/backfill/backfill.js";
 import type { App } from "../../src/app/container.js";
 import { countingKv, testApp } from "../support/app.js";
 import { HOUR, NOW, owner, readJsonLines, removeScratch, row, tmpFile } from "./support.js";

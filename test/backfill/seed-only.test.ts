@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { runBackfill } from "../../src/app/backfill.js";
+import { runBackfill } from "../../src/app/backfill/backfill.js";
 import { keyPath } from "../../src/domain/key-path.js";
 import { generateHistory } from "./history.js";
 import { appsOn, owners, removeScratch, tmpFile, tombstonePairs } from "./support.js";

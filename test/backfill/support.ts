@@ -5,7 +5,7 @@ import { SqlDeviceStore } from "../../src/adapters/db/sql-device-store.js";
 import { openSqlite } from "../../src/adapters/db/sqlite.js";
 import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
 import type { App } from "../../src/app/container.js";
-import { decodeBinding } from "../../src/app/binding-store.js";
+import { decodeBinding } from "../../src/app/bindings/binding-store.js";
 import type { IdentityKey } from "../../src/domain/identity-key.js";
 import { keyPath } from "../../src/domain/key-path.js";
 import type { DeviceRow } from "../../src/ports/device-store.js";

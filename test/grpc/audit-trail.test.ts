@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGrpcServer, type GrpcServer } from "../../src/adapters/grpc/grpc-server.js";
 import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
 import { buildRestApp } from "../../src/adapters/rest/rest-app.js";
-import { compact } from "../../src/app/compaction.js";
+import { compact } from "../../src/app/bindings/compaction.js";
 import { loadConfig } from "../../src/app/config.js";
 import { createApp, type App } from "../../src/app/container.js";
 import type { Logger } from "../../src/app/logger.js";

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
 import { encodeRecord } from "../../src/adapters/proto/record-codec.js";
-import { BindingCache } from "../../src/app/binding-cache.js";
-import { CensusRefresher } from "../../src/app/binding-census.js";
-import { decodeBinding } from "../../src/app/binding-store.js";
+import { BindingCache } from "../../src/app/bindings/binding-cache.js";
+import { CensusRefresher } from "../../src/app/bindings/binding-census.js";
+import { decodeBinding } from "../../src/app/bindings/binding-store.js";
 import { silentLogger } from "../../src/app/logger.js";
 import { keyPath } from "../../src/domain/key-path.js";
 import type { CanonicalRecord } from "../../src/domain/record.js";

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { buildRestApp } from "../../src/adapters/rest/rest-app.js";
 import { loadConfig } from "../../src/app/config.js";
 import { createApp, type App } from "../../src/app/container.js";
-import { PublishService } from "../../src/app/publish-service.js";
+import { PublishService } from "../../src/app/publish/publish-service.js";
 import { ManualClock } from "../support/app.js";
 import { capturedLogger } from "./capture.js";
 import { parseExposition, sampleValue, seriesOf } from "./exposition.js";
@@ -115,7 +115,7 @@ describe("KV outcomes in the metrics", () => {
 describe("compaction metrics", () => {
   it("counts expired and compacted bindings by kind, with an audit log line each", async () => {
     const { app, logs, scrape } = await faultyApp();
-    const { compact } = await import("../../src/app/compaction.js");
+    const { compact } = await import("../../src/app/bindings/compaction.js");
     await app.publish.publish([{ ip: "10.9.0.1", partition: "p", source: "sweep" }], "test");
     (app.clock as ManualClock).advance(25 * 3_600_000);
     const before = await scrape();

@@ -1,8 +1,8 @@
 import { loadConfig } from "../../src/app/config.js";
-import { compact } from "../../src/app/compaction.js";
+import { compact } from "../../src/app/bindings/compaction.js";
 import { createApp } from "../../src/app/container.js";
 import { silentLogger } from "../../src/app/logger.js";
-import { PublishService } from "../../src/app/publish-service.js";
+import { PublishService } from "../../src/app/publish/publish-service.js";
 import { ManualClock } from "../support/app.js";
 import { parseExposition, type Sample } from "../metrics/exposition.js";
 import { FaultyKv } from "../metrics/faults.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
-import { runBackfill } from "../../src/app/backfill.js";
+import { runBackfill } from "../../src/app/backfill/backfill.js";
 import type { App } from "../../src/app/container.js";
 import type { Logger } from "../../src/app/logger.js";
 import { loadConfig } from "../../src/app/config.js";

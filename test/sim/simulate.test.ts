@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { deterministicPart, type SimReport } from "../../src/sim/report.js";
-import { runSimulation, type SimulateOptions } from "../../src/sim/simulate.js";
+import { deterministicPart, type SimReport } from "../../src/app/simulate/report.js";
+import { runSimulation, type SimulateOptions } from "../../src/app/simulate/simulate.js";
 
 /** 1 500 devices over 2 simulated days, against an in-process service: well under a minute. */
 const SMALL: SimulateOptions = { devices: 1500, days: 2, seed: "ci-1", startMs: Date.UTC(2026, 0, 5) };

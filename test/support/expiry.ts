@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
-import { compact } from "../../src/app/compaction.js";
+import { compact } from "../../src/app/bindings/compaction.js";
 import { silentLogger } from "../../src/app/logger.js";
 import type { IdentityKey } from "../../src/domain/identity-key.js";
 import type { IdentityKv } from "../../src/ports/identity-kv.js";

@@ -1,4 +1,4 @@
-import { decodeBinding } from "../../src/app/binding-store.js";
+import { decodeBinding } from "../../src/app/bindings/binding-store.js";
 import { isLive, type Binding } from "../../src/domain/binding.js";
 import { keyId } from "../../src/domain/identity-key.js";
 import { parseKeyPath } from "../../src/domain/key-path.js";

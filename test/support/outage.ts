@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { IdentityKey } from "../../src/domain/identity-key.js";
 import { keyPath } from "../../src/domain/key-path.js";
 import type { IdentityKv } from "../../src/ports/identity-kv.js";
-import { decodeBinding } from "../../src/app/binding-store.js";
+import { decodeBinding } from "../../src/app/bindings/binding-store.js";
 import { postUpdates, type Timed } from "./service.js";
 import { sleep } from "./servers.js";
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildRestApp } from "../../src/adapters/rest/rest-app.js";
 import { openKv } from "../../src/app/adapters.js";
-import { decodeBinding } from "../../src/app/binding-store.js";
+import { decodeBinding } from "../../src/app/bindings/binding-store.js";
 import { loadConfig, type Config } from "../../src/app/config.js";
 import { createApp, type App, type AppOverrides } from "../../src/app/container.js";
 import { silentLogger } from "../../src/app/logger.js";

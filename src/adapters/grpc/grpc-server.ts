@@ -3,7 +3,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { Authenticator, type Principal } from "../../app/auth.js";
 import type { Role } from "../../app/config.js";
 import type { App } from "../../app/container.js";
-import { deviceHistory } from "../../app/device-history.js";
+import { deviceHistory } from "../../app/lookup/device-history.js";
 import { loadTls, type TlsMaterial } from "../../app/tls.js";
 import { BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
 import { withDeadline } from "../deadline.js";

@@ -2,9 +2,7 @@ import { ClientClosedError, Etcd3, GRPCUnavailableError, type IDuplexStream, typ
 import type { Revision } from "../../domain/binding.js";
 import { KvUnavailable, RevisionConflict } from "../../domain/errors.js";
 import type { IdentityKv, KvChange, KvEntry, WatchHandle, WriteOptions } from "../../ports/identity-kv.js";
-import type { Config } from "../../app/config.js";
-import type { Logger } from "../../app/logger.js";
-import { silentLogger } from "../../app/logger.js";
+import { silentLogger, type Logger } from "../../ports/logger.js";
 import { isRevision, KvBoundary, mapConcurrent } from "./kv-boundary.js";
 
 export interface EtcdKvOptions {
@@ -338,6 +336,3 @@ function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]); // every key: the whole keyspace
 }
 
-export async function openEtcdKv(config: Config, log: Logger): Promise<IdentityKv> {
-  return EtcdKv.open({ endpoints: config.etcdEndpoints, keyPrefix: `${config.kvBucket}/`, timeoutMs: config.requestTimeoutMs, log });
-}

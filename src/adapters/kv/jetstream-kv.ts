@@ -4,9 +4,7 @@ import { connect, NoRespondersError, RequestError, type NatsConnection } from "@
 import type { Revision } from "../../domain/binding.js";
 import { InvalidArgument, KvUnavailable, RevisionConflict } from "../../domain/errors.js";
 import type { IdentityKv, KvChange, KvEntry, WatchHandle } from "../../ports/identity-kv.js";
-import type { Config } from "../../app/config.js";
-import type { Logger } from "../../app/logger.js";
-import { silentLogger } from "../../app/logger.js";
+import { silentLogger, type Logger } from "../../ports/logger.js";
 import { describe, isRevision, KvBoundary, mapConcurrent } from "./kv-boundary.js";
 
 export interface JetStreamKvOptions {
@@ -323,14 +321,3 @@ async function conflictOn<T>(key: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function openJetStreamKv(config: Config, log: Logger): Promise<IdentityKv> {
-  return JetStreamKv.open({
-    servers: config.natsUrl,
-    bucket: config.kvBucket,
-    replicas: config.kvReplicas,
-    history: config.kvHistory,
-    maxBytes: config.kvMaxBytes,
-    timeoutMs: config.requestTimeoutMs,
-    log,
-  });
-}

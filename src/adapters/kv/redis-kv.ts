@@ -2,9 +2,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import type { Revision } from "../../domain/binding.js";
 import { KvUnavailable, RevisionConflict } from "../../domain/errors.js";
 import type { IdentityKv, KvChange, KvEntry, WatchHandle, WriteOptions } from "../../ports/identity-kv.js";
-import type { Config } from "../../app/config.js";
-import type { Logger } from "../../app/logger.js";
-import { silentLogger } from "../../app/logger.js";
+import { silentLogger, type Logger } from "../../ports/logger.js";
 import { describe, isRevision, KvBoundary } from "./kv-boundary.js";
 import { CREATE, DELETE, UPDATE, type Script } from "./redis-scripts.js";
 
@@ -359,6 +357,3 @@ function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, "//***@");
 }
 
-export async function openRedisKv(config: Config, log: Logger): Promise<IdentityKv> {
-  return RedisKv.open({ url: config.redisUrl, keyPrefix: `${config.kvBucket}:`, timeoutMs: config.requestTimeoutMs, log });
-}

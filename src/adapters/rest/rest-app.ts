@@ -6,8 +6,8 @@ import type { Static } from "typebox";
 import { BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
 import type { CanonicalRecord } from "../../domain/record.js";
 import type { App } from "../../app/container.js";
-import { deviceHistory } from "../../app/device-history.js";
-import type { LookupRequest, LookupResult } from "../../app/lookup-service.js";
+import { deviceHistory } from "../../app/lookup/device-history.js";
+import type { LookupRequest, LookupResult } from "../../app/lookup/lookup-service.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import {

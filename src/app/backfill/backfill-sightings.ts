@@ -1,6 +1,6 @@
-import type { DeviceUpdate } from "../domain/device-update.js";
-import type { IdentityKey } from "../domain/identity-key.js";
-import { normalizeIp } from "../domain/ip.js";
+import type { DeviceUpdate } from "../../domain/device-update.js";
+import type { IdentityKey } from "../../domain/identity-key.js";
+import { normalizeIp } from "../../domain/ip.js";
 import type { Candidate } from "./backfill-plan.js";
 
 /**

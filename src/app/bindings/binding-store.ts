@@ -1,12 +1,12 @@
-import type { Binding, KeyWrite, Revision } from "../domain/binding.js";
-import { KvUnavailable, RevisionConflict, WriteOutcomeUnknown } from "../domain/errors.js";
-import { isAddressKind } from "../domain/identity-kind.js";
-import { keyId, type IdentityKey } from "../domain/identity-key.js";
-import { keyPath } from "../domain/key-path.js";
-import type { CanonicalRecord } from "../domain/record.js";
-import { CorruptRecord, decodeRecord, encodeRecord } from "../adapters/proto/record-codec.js";
-import type { IdentityKv, KvEntry, KvOp } from "../ports/index.js";
-import type { Metrics } from "../ports/metrics.js";
+import type { Binding, KeyWrite, Revision } from "../../domain/binding.js";
+import { KvUnavailable, RevisionConflict, WriteOutcomeUnknown } from "../../domain/errors.js";
+import { isAddressKind } from "../../domain/identity-kind.js";
+import { keyId, type IdentityKey } from "../../domain/identity-key.js";
+import { keyPath } from "../../domain/key-path.js";
+import type { CanonicalRecord } from "../../domain/record.js";
+import { CorruptRecord, decodeRecord, encodeRecord } from "../../adapters/proto/record-codec.js";
+import type { IdentityKv, KvEntry, KvOp } from "../../ports/index.js";
+import type { Metrics } from "../../ports/metrics.js";
 import type { BindingCache } from "./binding-cache.js";
 
 /** A record that could not be decoded: not live, but its revision lets a writer replace it. */

@@ -1,6 +1,6 @@
-import type { Revision } from "../domain/binding.js";
-import { RevisionConflict } from "../domain/errors.js";
-import type { IdentityKv, KvChange, KvEntry, WatchHandle } from "../ports/identity-kv.js";
+import type { Revision } from "../../domain/binding.js";
+import { RevisionConflict } from "../../domain/errors.js";
+import type { IdentityKv, KvChange, KvEntry, WatchHandle } from "../../ports/identity-kv.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

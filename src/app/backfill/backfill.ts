@@ -1,19 +1,19 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { DEFAULT_BACKOFF } from "../domain/backoff.js";
-import { ConfigError } from "../domain/errors.js";
-import type { DeviceStore } from "../ports/device-store.js";
-import type { IdentityKv } from "../ports/index.js";
-import { noopMetrics } from "../ports/metrics.js";
+import { DEFAULT_BACKOFF } from "../../domain/backoff.js";
+import { ConfigError } from "../../domain/errors.js";
+import type { DeviceStore } from "../../ports/device-store.js";
+import type { IdentityKv } from "../../ports/index.js";
+import { noopMetrics } from "../../ports/metrics.js";
 import { backfillDevices, countingConflicts, CountingStore, processChunk, quiet, type ChunkContext, type Counters } from "./backfill-chunk.js";
 import { RateLimitedKv, ScratchKv, TokenBucket } from "./backfill-kv.js";
 import { compareUnits, planBackfill } from "./backfill-plan.js";
 import { readCandidates } from "./backfill-source.js";
 import { defaultTombstonesPath, TombstoneFile } from "./backfill-tombstones.js";
-import { BindingCache } from "./binding-cache.js";
-import { decodeBinding } from "./binding-store.js";
-import type { App } from "./container.js";
-import { PublishService } from "./publish-service.js";
+import { BindingCache } from "../bindings/binding-cache.js";
+import { decodeBinding } from "../bindings/binding-store.js";
+import type { App } from "../container.js";
+import { PublishService } from "../publish/publish-service.js";
 
 export interface BackfillOptions {
   /** Seed the map, emit no tombstones (and publish no retired ids). */

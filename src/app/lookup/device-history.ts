@@ -1,5 +1,5 @@
-import { InvalidArgument, NotFound } from "../domain/errors.js";
-import type { DeviceStore, HistoryPage } from "../ports/index.js";
+import { InvalidArgument, NotFound } from "../../domain/errors.js";
+import type { DeviceStore, HistoryPage } from "../../ports/index.js";
 
 export const HISTORY_DEFAULT_LIMIT = 50;
 export const HISTORY_MAX_LIMIT = 500;

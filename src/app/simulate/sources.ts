@@ -1,4 +1,4 @@
-import type { DeviceUpdate } from "../domain/device-update.js";
+import type { DeviceUpdate } from "../../domain/device-update.js";
 import type { Device } from "./fleet.js";
 import type { Prng } from "./prng.js";
 

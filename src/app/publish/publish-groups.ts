@@ -1,5 +1,5 @@
-import type { NormalizedUpdate } from "../domain/device-update.js";
-import { keyId, type IdentityKey } from "../domain/identity-key.js";
+import type { NormalizedUpdate } from "../../domain/device-update.js";
+import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 
 /**
  * Groups updates that may touch the same bindings: they share a key, or their keys are bound to

@@ -1,15 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../domain/backoff.js";
-import type { Binding, Revision } from "../domain/binding.js";
-import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../domain/device-update.js";
-import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown } from "../domain/errors.js";
-import type { IdentityKind } from "../domain/identity-kind.js";
-import { keyId, type IdentityKey } from "../domain/identity-key.js";
-import { parseKeyPath } from "../domain/key-path.js";
-import type { RejectedIdentifier } from "../domain/rejection.js";
-import { decide, type Resolved, type Tombstone } from "../domain/resolution.js";
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../../domain/backoff.js";
+import type { Binding, Revision } from "../../domain/binding.js";
+import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../../domain/device-update.js";
+import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown } from "../../domain/errors.js";
+import type { IdentityKind } from "../../domain/identity-kind.js";
+import { keyId, type IdentityKey } from "../../domain/identity-key.js";
+import { parseKeyPath } from "../../domain/key-path.js";
+import type { RejectedIdentifier } from "../../domain/rejection.js";
+import { decide, type Resolved, type Tombstone } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
-import type { ServiceDeps } from "./service-deps.js";
+import type { ServiceDeps } from "../service-deps.js";
 import { groupUpdates, runGroups } from "./publish-groups.js";
 
 export interface PublishResult {

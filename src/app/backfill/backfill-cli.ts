@@ -2,9 +2,9 @@ import cliProgress from "cli-progress";
 import { Command, InvalidArgumentError } from "commander";
 import pino from "pino";
 import { runBackfill, type BackfillOptions, type BackfillProgress, type BackfillReport } from "./backfill.js";
-import type { Config } from "./config.js";
-import { createApp } from "./container.js";
-import type { Logger } from "./logger.js";
+import type { Config } from "../config.js";
+import { createApp } from "../container.js";
+import type { Logger } from "../logger.js";
 
 interface CliOptions {
   seedKvOnly?: boolean;

@@ -1,9 +1,9 @@
-import { RevisionConflict } from "../domain/errors.js";
-import { isLive } from "../domain/binding.js";
-import { kindPrefix, parseKeyPath } from "../domain/key-path.js";
-import type { AuditEntry, DeviceStore, Metrics } from "../ports/index.js";
+import { RevisionConflict } from "../../domain/errors.js";
+import { isLive } from "../../domain/binding.js";
+import { kindPrefix, parseKeyPath } from "../../domain/key-path.js";
+import type { AuditEntry, DeviceStore, Metrics } from "../../ports/index.js";
 import { decodeBinding, type BindingStore } from "./binding-store.js";
-import type { Logger } from "./logger.js";
+import type { Logger } from "../logger.js";
 
 export interface CompactionSummary {
   readonly scanned: number;

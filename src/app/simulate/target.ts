@@ -2,15 +2,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { buildRestApp } from "../adapters/rest/rest-app.js";
-import { decodeBinding } from "../app/binding-store.js";
-import { compact } from "../app/compaction.js";
-import { loadConfig } from "../app/config.js";
-import { createApp, type App } from "../app/container.js";
-import { isLive } from "../domain/binding.js";
-import type { DeviceUpdate } from "../domain/device-update.js";
-import { parseKeyPath } from "../domain/key-path.js";
-import type { Clock } from "../ports/clock.js";
+import { buildRestApp } from "../../adapters/rest/rest-app.js";
+import { decodeBinding } from "../bindings/binding-store.js";
+import { compact } from "../bindings/compaction.js";
+import { loadConfig } from "../config.js";
+import { createApp, type App } from "../container.js";
+import { isLive } from "../../domain/binding.js";
+import type { DeviceUpdate } from "../../domain/device-update.js";
+import { parseKeyPath } from "../../domain/key-path.js";
+import type { Clock } from "../../ports/clock.js";
 import type { PublishResultJson } from "./truth.js";
 
 export interface LookupJson {

@@ -1,19 +1,19 @@
 import { randomUUID } from "node:crypto";
-import type { Binding, Revision } from "../domain/binding.js";
-import { isLive } from "../domain/binding.js";
-import { partitionIp } from "../domain/device-update.js";
-import { InvalidArgument, NotFound } from "../domain/errors.js";
-import { isAddressKind, parseKind, type IdentityKind } from "../domain/identity-kind.js";
-import { keyId, type IdentityKey } from "../domain/identity-key.js";
-import { normalizeIp } from "../domain/ip.js";
-import { validateNamespace } from "../domain/key-path.js";
-import { normalizeMac } from "../domain/mac.js";
-import { LIMITS, utf8Length } from "../domain/rejection.js";
-import { attributesOf, identityHash, type CanonicalRecord } from "../domain/record.js";
-import type { ResolutionPolicy } from "../domain/resolution.js";
-import type { DeviceRow, LookupVia } from "../ports/index.js";
-import { BindingStore } from "./binding-store.js";
-import type { ServiceDeps } from "./service-deps.js";
+import type { Binding, Revision } from "../../domain/binding.js";
+import { isLive } from "../../domain/binding.js";
+import { partitionIp } from "../../domain/device-update.js";
+import { InvalidArgument, NotFound } from "../../domain/errors.js";
+import { isAddressKind, parseKind, type IdentityKind } from "../../domain/identity-kind.js";
+import { keyId, type IdentityKey } from "../../domain/identity-key.js";
+import { normalizeIp } from "../../domain/ip.js";
+import { validateNamespace } from "../../domain/key-path.js";
+import { normalizeMac } from "../../domain/mac.js";
+import { LIMITS, utf8Length } from "../../domain/rejection.js";
+import { attributesOf, identityHash, type CanonicalRecord } from "../../domain/record.js";
+import type { ResolutionPolicy } from "../../domain/resolution.js";
+import type { DeviceRow, LookupVia } from "../../ports/index.js";
+import { BindingStore } from "../bindings/binding-store.js";
+import type { ServiceDeps } from "../service-deps.js";
 
 export interface LookupRequest {
   readonly identityKeys: readonly { readonly kind: string; readonly value: string }[];

@@ -1,7 +1,7 @@
-import type { DeviceRow } from "../ports/device-store.js";
-import { partitionIp, type DeviceUpdate } from "../domain/device-update.js";
-import type { IdentityKey } from "../domain/identity-key.js";
-import { isAddressDerived } from "../domain/resolution.js";
+import type { DeviceRow } from "../../ports/device-store.js";
+import { partitionIp, type DeviceUpdate } from "../../domain/device-update.js";
+import type { IdentityKey } from "../../domain/identity-key.js";
+import { isAddressDerived } from "../../domain/resolution.js";
 import { claimedIps, identityFields, sightings } from "./backfill-sightings.js";
 
 /** One historical device: its newest sighting, from a relational row or a line of `--from`. */

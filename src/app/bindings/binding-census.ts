@@ -1,7 +1,7 @@
-import { isLive, type Binding } from "../domain/binding.js";
-import { IDENTITY_KINDS, type IdentityKind } from "../domain/identity-kind.js";
-import { keyPath } from "../domain/key-path.js";
-import type { BindingCensus } from "../adapters/metrics/prom-metrics.js";
+import { isLive, type Binding } from "../../domain/binding.js";
+import { IDENTITY_KINDS, type IdentityKind } from "../../domain/identity-kind.js";
+import { keyPath } from "../../domain/key-path.js";
+import type { BindingCensus } from "../../adapters/metrics/prom-metrics.js";
 import type { BindingCache } from "./binding-cache.js";
 
 /** Every kind starts with its own letter, so one character picks the kind without slicing the path. */

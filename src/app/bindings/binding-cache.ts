@@ -1,5 +1,5 @@
-import type { Binding, Revision } from "../domain/binding.js";
-import type { IdentityKv, KvChange, WatchHandle } from "../ports/identity-kv.js";
+import type { Binding, Revision } from "../../domain/binding.js";
+import type { IdentityKv, KvChange, WatchHandle } from "../../ports/identity-kv.js";
 
 export interface CacheLogger {
   warn(obj: object, msg: string): void;

@@ -1,16 +1,16 @@
-import { isLive, type Binding, type KeyWrite, type Revision } from "../domain/binding.js";
-import { normalizeUpdate, type DeviceUpdate } from "../domain/device-update.js";
-import { keyId, type IdentityKey } from "../domain/identity-key.js";
-import type { DeviceStore, TombstoneEntry } from "../ports/device-store.js";
-import type { Clock, IdentityKv, Metrics } from "../ports/index.js";
-import { noopMetrics } from "../ports/metrics.js";
+import { isLive, type Binding, type KeyWrite, type Revision } from "../../domain/binding.js";
+import { normalizeUpdate, type DeviceUpdate } from "../../domain/device-update.js";
+import { keyId, type IdentityKey } from "../../domain/identity-key.js";
+import type { DeviceStore, TombstoneEntry } from "../../ports/device-store.js";
+import type { Clock, IdentityKv, Metrics } from "../../ports/index.js";
+import { noopMetrics } from "../../ports/metrics.js";
 import type { Candidate, Unit } from "./backfill-plan.js";
 import { rowFor } from "./backfill-source.js";
 import type { TombstoneFile } from "./backfill-tombstones.js";
-import type { BindingCache } from "./binding-cache.js";
-import { BindingStore } from "./binding-store.js";
-import type { Logger } from "./logger.js";
-import type { PublishResult, PublishService } from "./publish-service.js";
+import type { BindingCache } from "../bindings/binding-cache.js";
+import { BindingStore } from "../bindings/binding-store.js";
+import type { Logger } from "../logger.js";
+import type { PublishResult, PublishService } from "../publish/publish-service.js";
 
 /** What a backfill run has done so far (kept in the checkpoint, so a resumed run reports the whole run). */
 export interface Counters {

@@ -1,6 +1,6 @@
 import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ConfigError } from "../domain/errors.js";
+import { ConfigError } from "../../domain/errors.js";
 
 /** `<data dir>/backfill/tombstones-<start time>.jsonl`: one file per run (a resumed run keeps its own). */
 export function defaultTombstonesPath(dataDir: string, nowMs: number): string {

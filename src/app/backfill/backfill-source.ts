@@ -1,8 +1,8 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { normalizeUpdate, type DeviceUpdate } from "../domain/device-update.js";
-import { InvalidArgument } from "../domain/errors.js";
-import type { DeviceRow, DeviceStore } from "../ports/device-store.js";
+import { normalizeUpdate, type DeviceUpdate } from "../../domain/device-update.js";
+import { InvalidArgument } from "../../domain/errors.js";
+import type { DeviceRow, DeviceStore } from "../../ports/device-store.js";
 import type { Candidate } from "./backfill-plan.js";
 
 export interface SourceCounts {

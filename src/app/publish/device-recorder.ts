@@ -1,10 +1,10 @@
-import { keyId } from "../domain/identity-key.js";
-import type { NormalizedUpdate } from "../domain/device-update.js";
-import type { Revision } from "../domain/binding.js";
-import { identityOf } from "../domain/record.js";
-import type { Resolved } from "../domain/resolution.js";
-import type { AuditEntry, DeviceRow, DeviceStore } from "../ports/index.js";
-import type { Logger } from "./logger.js";
+import { keyId } from "../../domain/identity-key.js";
+import type { NormalizedUpdate } from "../../domain/device-update.js";
+import type { Revision } from "../../domain/binding.js";
+import { identityOf } from "../../domain/record.js";
+import type { Resolved } from "../../domain/resolution.js";
+import type { AuditEntry, DeviceRow, DeviceStore } from "../../ports/index.js";
+import type { Logger } from "../logger.js";
 
 /** One published update as the recorder needs it: the decision (absent when none was applied). */
 export interface RecordedUpdate {

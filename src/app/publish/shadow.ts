@@ -1,11 +1,11 @@
-import type { Binding } from "../domain/binding.js";
-import type { NormalizedUpdate } from "../domain/device-update.js";
-import { keyId, type IdentityKey } from "../domain/identity-key.js";
-import { decide, type Resolved, type ResolutionPolicy } from "../domain/resolution.js";
-import type { IdentityKv, Metrics } from "../ports/index.js";
-import { BindingCache } from "./binding-cache.js";
-import { BindingStore, decodeBinding } from "./binding-store.js";
-import type { Logger } from "./logger.js";
+import type { Binding } from "../../domain/binding.js";
+import type { NormalizedUpdate } from "../../domain/device-update.js";
+import { keyId, type IdentityKey } from "../../domain/identity-key.js";
+import { decide, type Resolved, type ResolutionPolicy } from "../../domain/resolution.js";
+import type { IdentityKv, Metrics } from "../../ports/index.js";
+import { BindingCache } from "../bindings/binding-cache.js";
+import { BindingStore, decodeBinding } from "../bindings/binding-store.js";
+import type { Logger } from "../logger.js";
 import type { ShadowComparator } from "./publish-service.js";
 
 /** Why a shadow decision differs from the primary one (the `reason` label; a bounded set). */
