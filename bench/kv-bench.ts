@@ -142,7 +142,10 @@ async function rawEtcd(prefix: string): Promise<Target> {
     get: async (w) => void (await client.get(key(w)).exec()),
     cas: async (w) => {
       const r = await client.get(key(w)).exec();
-      const t = await client.if(key(w), "Mod", "==", r.kvs[0]!.mod_revision).then(client.put(key(w)).value(Buffer.from(VALUE))).commit();
+      const t = await client
+        .if(key(w), "Mod", "==", r.kvs[0]!.mod_revision)
+        .then(client.put(key(w)).value(Buffer.from(VALUE)))
+        .commit();
       return t.succeeded;
     },
     close: async () => {
@@ -154,7 +157,9 @@ async function rawEtcd(prefix: string): Promise<Target> {
 
 /** A hash {v, r} and the smallest CAS script: compare r, bump it, set v. */
 async function rawRedis(prefix: string): Promise<Target> {
-  const redis = new Redis(SERVERS.redis) as Redis & { cas(key: string, value: Buffer, expected: string): Promise<number> };
+  const redis = new Redis(SERVERS.redis) as Redis & {
+    cas(key: string, value: Buffer, expected: string): Promise<number>;
+  };
   redis.defineCommand("cas", {
     numberOfKeys: 1,
     lua: `if redis.call('HGET', KEYS[1], 'r') ~= ARGV[2] then return 0 end
@@ -273,7 +278,9 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const duration = Number(args.find((a) => a.startsWith("--duration="))?.split("=")[1] ?? 1500);
   const picked = args.filter((a) => !a.startsWith("--"));
-  for (const p of picked) if (!(BACKENDS as readonly string[]).includes(p)) throw new Error(`unknown backend ${p} (expected ${BACKENDS.join(", ")})`);
+  for (const p of picked)
+    if (!(BACKENDS as readonly string[]).includes(p))
+      throw new Error(`unknown backend ${p} (expected ${BACKENDS.join(", ")})`);
   const backends = picked.length > 0 ? (picked as Backend[]) : [...BACKENDS];
   const run = `idmap_bench_${randomUUID().slice(0, 8)}`;
   const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "unknown CPU"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
@@ -299,10 +306,22 @@ async function main(): Promise<void> {
           // Adapter and raw client take turns, three rounds each, and each keeps its median round: on a
           // small shared machine this cancels most of the drift between two back-to-back measurements.
           const rounds: { a: Rate; r: Rate }[] = [];
-          for (let i = 0; i < 3; i++) rounds.push({ a: await measure(pair.adapter, op, inFlight, duration / 3), r: await measure(pair.raw, op, inFlight, duration / 3) });
+          for (let i = 0; i < 3; i++)
+            rounds.push({
+              a: await measure(pair.adapter, op, inFlight, duration / 3),
+              r: await measure(pair.raw, op, inFlight, duration / 3),
+            });
           const a = median(rounds.map((x) => x.a));
           const r = median(rounds.map((x) => x.r));
-          results.push({ backend, op, inFlight, adapter: a.rate, raw: r.rate, rawLabel: pair.rawLabel, conflicts: a.conflicts + r.conflicts });
+          results.push({
+            backend,
+            op,
+            inFlight,
+            adapter: a.rate,
+            raw: r.rate,
+            rawLabel: pair.rawLabel,
+            conflicts: a.conflicts + r.conflicts,
+          });
           console.log(
             `[${backend}] ${op.padEnd(3)} x${String(inFlight).padEnd(2)}  adapter ${fmt(a.rate).padStart(9)}/s  ${pair.rawLabel} ${fmt(r.rate).padStart(9)}/s  ratio ${(a.rate / r.rate).toFixed(2)}`,
           );
@@ -318,10 +337,15 @@ async function main(): Promise<void> {
   console.log(`| backend | op | in flight | adapter ops/s | raw ops/s (client) | adapter/raw |`);
   console.log(`|---|---|---:|---:|---:|---:|`);
   for (const r of results) {
-    console.log(`| ${r.backend} | ${r.op} | ${r.inFlight} | ${fmt(r.adapter)} | ${fmt(r.raw)} (${r.rawLabel}) | ${(r.adapter / r.raw).toFixed(2)} |`);
+    console.log(
+      `| ${r.backend} | ${r.op} | ${r.inFlight} | ${fmt(r.adapter)} | ${fmt(r.raw)} (${r.rawLabel}) | ${(r.adapter / r.raw).toFixed(2)} |`,
+    );
   }
   const conflicted = results.filter((r) => r.conflicts > 0);
-  if (conflicted.length > 0) console.log(`\nunexpected CAS conflicts: ${conflicted.map((r) => `${r.backend} ${r.op} x${r.inFlight}: ${r.conflicts}`).join("; ")}`);
+  if (conflicted.length > 0)
+    console.log(
+      `\nunexpected CAS conflicts: ${conflicted.map((r) => `${r.backend} ${r.op} x${r.inFlight}: ${r.conflicts}`).join("; ")}`,
+    );
   if (skipped.length > 0) console.log(`\nskipped: ${skipped.join("; ")}`);
 }
 

@@ -30,25 +30,63 @@ function parse(argv: readonly string[]): { opts: BenchOptions; out: string } {
       flags.set(eq < 0 ? a.slice(2) : a.slice(2, eq), eq < 0 ? "" : a.slice(eq + 1));
     }
   }
-  const known = ["quick", "backends", "frontends", "sections", "updates", "batch", "in-flight", "raw-in-flight", "rounds", "duration", "keys", "memory", "memory-backends", "log-level", "profile", "out"];
-  for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.map((x) => `--${x}`).join(", ")})`);
-  const listOf = <T extends string>(name: string, value: string | undefined, allowed: readonly T[], dflt: readonly T[]): T[] => {
-    const items = value === undefined || value === "" ? [...dflt] : value.split(",").map((s) => s.trim()).filter(Boolean);
-    for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new Error(`--${name}: unknown ${JSON.stringify(i)} (expected ${allowed.join(", ")})`);
+  const known = [
+    "quick",
+    "backends",
+    "frontends",
+    "sections",
+    "updates",
+    "batch",
+    "in-flight",
+    "raw-in-flight",
+    "rounds",
+    "duration",
+    "keys",
+    "memory",
+    "memory-backends",
+    "log-level",
+    "profile",
+    "out",
+  ];
+  for (const k of flags.keys())
+    if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.map((x) => `--${x}`).join(", ")})`);
+  const listOf = <T extends string>(
+    name: string,
+    value: string | undefined,
+    allowed: readonly T[],
+    dflt: readonly T[],
+  ): T[] => {
+    const items =
+      value === undefined || value === ""
+        ? [...dflt]
+        : value
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean);
+    for (const i of items)
+      if (!(allowed as readonly string[]).includes(i))
+        throw new Error(`--${name}: unknown ${JSON.stringify(i)} (expected ${allowed.join(", ")})`);
     return items as T[];
   };
   const num = (name: string, dflt: number): number => {
     const v = flags.get(name);
     if (v === undefined || v === "") return dflt;
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: expected a positive number, got ${JSON.stringify(v)}`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new Error(`--${name}: expected a positive number, got ${JSON.stringify(v)}`);
     return n;
   };
   const quick = flags.has("quick");
-  const backends = listOf<BackendName>("backends", positional.length ? positional.join(",") : flags.get("backends"), BACKENDS, BACKENDS);
+  const backends = listOf<BackendName>(
+    "backends",
+    positional.length ? positional.join(",") : flags.get("backends"),
+    BACKENDS,
+    BACKENDS,
+  );
   const rounds = num("rounds", quick ? 1 : 3);
   const memoryTargets = (flags.get("memory") || (quick ? "100000" : "100000,1000000")).split(",").map(Number);
-  if (memoryTargets.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error("--memory: expected binding counts, e.g. 100000,1000000");
+  if (memoryTargets.some((n) => !Number.isInteger(n) || n <= 0))
+    throw new Error("--memory: expected binding counts, e.g. 100000,1000000");
   const profile = flags.get("profile");
   const stamp = new Date().toISOString().slice(0, 16).replace(/:/g, "-");
   const opts: BenchOptions = {
@@ -56,9 +94,21 @@ function parse(argv: readonly string[]): { opts: BenchOptions; out: string } {
     frontends: listOf<FrontendName>("frontends", flags.get("frontends"), FRONTENDS, FRONTENDS),
     sections: listOf<Section>("sections", flags.get("sections"), SECTIONS, SECTIONS),
     servers: serversFromEnv(),
-    publish: { updatesPerRound: num("updates", quick ? 1000 : 3000), batchSize: num("batch", 1000), batchesInFlight: num("in-flight", 2), rounds, rawInFlight: num("raw-in-flight", 64) },
+    publish: {
+      updatesPerRound: num("updates", quick ? 1000 : 3000),
+      batchSize: num("batch", 1000),
+      batchesInFlight: num("in-flight", 2),
+      rounds,
+      rawInFlight: num("raw-in-flight", 64),
+    },
     lookup: { concurrency: [1, 64], durationMs: num("duration", quick ? 700 : 2000), rounds, keys: num("keys", 1000) },
-    memory: { targets: memoryTargets, backends: listOf<BackendName>("memory-backends", flags.get("memory-backends"), BACKENDS, ["embedded", "memory"]).filter((b) => backends.includes(b) || flags.has("memory-backends")) },
+    memory: {
+      targets: memoryTargets,
+      backends: listOf<BackendName>("memory-backends", flags.get("memory-backends"), BACKENDS, [
+        "embedded",
+        "memory",
+      ]).filter((b) => backends.includes(b) || flags.has("memory-backends")),
+    },
     logLevel: flags.get("log-level") || "info",
     ...(profile !== undefined ? { profileDir: profile || join(RESULTS_DIR, "profiles", stamp) } : {}),
   };
@@ -69,7 +119,9 @@ async function main(): Promise<void> {
   const { opts, out } = parse(process.argv.slice(2));
   const t0 = performance.now();
   const log = (line: string) => console.log(`${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s ${line}`);
-  log(`benchmark: backends ${opts.backends.join(", ")}; front-ends ${opts.frontends.join(", ")}; sections ${opts.sections.join(", ")}`);
+  log(
+    `benchmark: backends ${opts.backends.join(", ")}; front-ends ${opts.frontends.join(", ")}; sections ${opts.sections.join(", ")}`,
+  );
   const report = await runBench(opts, log);
   console.log(`\n${summary(report)}\n`);
   mkdirSync(dirname(out), { recursive: true });

@@ -5,5 +5,10 @@
 export { createApp, type App, type AppOverrides } from "./app/container.js";
 export { loadConfig, type Config } from "./app/config.js";
 export { startServer } from "./app/server.js";
-export { runBackfill, type BackfillOptions, type BackfillReport, type BackfillSummary } from "./app/backfill/backfill.js";
+export {
+  runBackfill,
+  type BackfillOptions,
+  type BackfillReport,
+  type BackfillSummary,
+} from "./app/backfill/backfill.js";
 export * from "./client/keys.js";

@@ -35,7 +35,10 @@ async function start(m: Start): Promise<{ restPort: number; grpcPort: number }> 
   const f = Fastify({ logger: false });
   f.get("/v1/canonical-devices/lookup", async (req, reply) => {
     const r = restReplies.get((req.query as { mac?: string }).mac ?? "");
-    if (!r) return reply.status(404).send({ error: { code: "not_found", message: "no device matches the given identities" } });
+    if (!r)
+      return reply
+        .status(404)
+        .send({ error: { code: "not_found", message: "no device matches the given identities" } });
     return r;
   });
   await f.listen({ host: "127.0.0.1", port: 0 });
@@ -43,18 +46,32 @@ async function start(m: Start): Promise<{ restPort: number; grpcPort: number }> 
   const restPort = typeof addr === "object" && addr ? addr.port : 0;
 
   // The service's loader settings (grpc-server.ts), so both encode the same message the same way.
-  const def = protoLoader.loadSync(["identitymap/v1/identity_map_service.proto"], { keepCase: true, longs: Number, enums: Number, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { identitymap: { v1: { IdentityMapService: grpc.ServiceClientConstructor } } };
+  const def = protoLoader.loadSync(["identitymap/v1/identity_map_service.proto"], {
+    keepCase: true,
+    longs: Number,
+    enums: Number,
+    defaults: true,
+    oneofs: true,
+    includeDirs: [PROTO_DIR],
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    identitymap: { v1: { IdentityMapService: grpc.ServiceClientConstructor } };
+  };
   const grpcReplies = new Map(Object.entries(m.grpc));
   const server = new grpc.Server();
   server.addService(pkg.identitymap.v1.IdentityMapService.service, {
-    GetCanonicalDevice: (call: grpc.ServerUnaryCall<{ identity_keys: { value: string }[] }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+    GetCanonicalDevice: (
+      call: grpc.ServerUnaryCall<{ identity_keys: { value: string }[] }, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
       const r = grpcReplies.get(call.request.identity_keys[0]?.value ?? "");
       callback(null, r ?? { found: false, revision: 0, hydrated: false });
     },
   });
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
 
   const stop = () => {

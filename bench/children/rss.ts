@@ -67,7 +67,18 @@ async function run(m: Start): Promise<void> {
     };
     const firstScrapeMs = await scrape();
     const scrapeMs = await scrape();
-    send({ type: "sample", label, bindings: cache.size, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, startMs, firstScrapeMs, scrapeMs });
+    send({
+      type: "sample",
+      label,
+      bindings: cache.size,
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      external: mem.external,
+      arrayBuffers: mem.arrayBuffers,
+      startMs,
+      firstScrapeMs,
+      scrapeMs,
+    });
   };
   await sample(m.seed ? "before seeding" : "fresh start");
   if (!m.seed) {
@@ -83,11 +94,17 @@ async function run(m: Start): Promise<void> {
       const n = Math.max(1, Math.min(m.batchSize, Math.ceil((target - cache.size) / per)));
       const [batch] = batches(device, n, 0, n);
       const results = await server.app.publish.publish(batch!, "bench-seed");
-      if (results.some((r) => r.outcome !== "created")) throw new Error(`seeding: unexpected outcome ${results.find((r) => r.outcome !== "created")?.outcome}`);
+      if (results.some((r) => r.outcome !== "created"))
+        throw new Error(`seeding: unexpected outcome ${results.find((r) => r.outcome !== "created")?.outcome}`);
       device += n;
       if (performance.now() - lastReport > 5_000) {
         lastReport = performance.now();
-        send({ type: "progress", bindings: cache.size, target, perSecond: Math.round((device - m.fromDevice) / ((lastReport - t0) / 1000)) });
+        send({
+          type: "progress",
+          bindings: cache.size,
+          target,
+          perSecond: Math.round((device - m.fromDevice) / ((lastReport - t0) / 1000)),
+        });
       }
     }
     await sample(`seeded ${target}`);

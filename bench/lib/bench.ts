@@ -24,8 +24,19 @@ export interface BenchOptions {
   readonly frontends: readonly FrontendName[];
   readonly sections: readonly Section[];
   readonly servers: Servers;
-  readonly publish: { readonly updatesPerRound: number; readonly batchSize: number; readonly batchesInFlight: number; readonly rounds: number; readonly rawInFlight: number };
-  readonly lookup: { readonly concurrency: readonly number[]; readonly durationMs: number; readonly rounds: number; readonly keys: number };
+  readonly publish: {
+    readonly updatesPerRound: number;
+    readonly batchSize: number;
+    readonly batchesInFlight: number;
+    readonly rounds: number;
+    readonly rawInFlight: number;
+  };
+  readonly lookup: {
+    readonly concurrency: readonly number[];
+    readonly durationMs: number;
+    readonly rounds: number;
+    readonly keys: number;
+  };
   readonly memory: { readonly targets: readonly number[]; readonly backends: readonly BackendName[] };
   /** The service's IDMAP_LOG_LEVEL (its default, info, unless told). */
   readonly logLevel: string;
@@ -33,12 +44,20 @@ export interface BenchOptions {
   readonly profileDir?: string;
 }
 
-async function startService(env: Record<string, string>, profileDir: string | undefined, backend: string): Promise<{ child: Child; restPort: number; grpcPort: number }> {
+async function startService(
+  env: Record<string, string>,
+  profileDir: string | undefined,
+  backend: string,
+): Promise<{ child: Child; restPort: number; grpcPort: number }> {
   // One directory per service: node writes a profile per thread (tsx runs its loader in a worker); the largest is the main thread.
   const execArgv = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, `service-${backend}`)}`] : [];
   const child = spawnChild("service.ts", { env, execArgv });
   try {
-    const ready = await withTimeout(child.next<{ restPort: number; grpcPort: number }>("ready"), 90_000, "the service did not start within 90 s");
+    const ready = await withTimeout(
+      child.next<{ restPort: number; grpcPort: number }>("ready"),
+      90_000,
+      "the service did not start within 90 s",
+    );
     return { child, ...ready };
   } catch (e) {
     await child.stop(2_000);
@@ -48,11 +67,17 @@ async function startService(env: Record<string, string>, profileDir: string | un
 
 function withTimeout<T>(p: Promise<T>, ms: number, why: string): Promise<T> {
   let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error(why)), ms)))]).finally(() => clearTimeout(t));
+  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error(why)), ms)))]).finally(
+    () => clearTimeout(t),
+  );
 }
 
 /** The service's answers for the lookup keys, over both front-ends: the ceiling serves exactly these. */
-async function payloads(restPort: number, grpcPort: number, macs: readonly string[]): Promise<{ rest: Record<string, unknown>; grpc: Record<string, unknown> }> {
+async function payloads(
+  restPort: number,
+  grpcPort: number,
+  macs: readonly string[],
+): Promise<{ rest: Record<string, unknown>; grpc: Record<string, unknown> }> {
   const rest: Record<string, unknown> = {};
   const grpc: Record<string, unknown> = {};
   const client = grpcClient(grpcPort);
@@ -101,7 +126,17 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
       if (wants("publish")) {
         const raw = await openRawKv(backend, opts.servers, `${run}_${backend}`);
         try {
-          publish.push(...(await benchPublish(backend, service.restPort, service.child.proc.pid ?? 0, raw, { ...opts.publish }, 0, progress)));
+          publish.push(
+            ...(await benchPublish(
+              backend,
+              service.restPort,
+              service.child.proc.pid ?? 0,
+              raw,
+              { ...opts.publish },
+              0,
+              progress,
+            )),
+          );
         } finally {
           await raw.close();
         }
@@ -113,20 +148,41 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
         const macs = Array.from({ length: keys }, (_, i) => deviceMac(i));
         ceiling = spawnChild("ceiling.ts");
         ceiling.send({ type: "start", ...(await payloads(service.restPort, service.grpcPort, macs)) });
-        const c = await withTimeout(ceiling.next<{ restPort: number; grpcPort: number }>("ready"), 60_000, "the ceiling servers did not start");
-        lookup.push(...(await benchLookups(backend, { ...service, pid: service.child.proc.pid ?? 0 }, { ...c, pid: ceiling.proc.pid ?? 0 }, macs, { frontends: opts.frontends, concurrency: opts.lookup.concurrency, durationMs: opts.lookup.durationMs, rounds: opts.lookup.rounds }, progress)));
+        const c = await withTimeout(
+          ceiling.next<{ restPort: number; grpcPort: number }>("ready"),
+          60_000,
+          "the ceiling servers did not start",
+        );
+        lookup.push(
+          ...(await benchLookups(
+            backend,
+            { ...service, pid: service.child.proc.pid ?? 0 },
+            { ...c, pid: ceiling.proc.pid ?? 0 },
+            macs,
+            {
+              frontends: opts.frontends,
+              concurrency: opts.lookup.concurrency,
+              durationMs: opts.lookup.durationMs,
+              rounds: opts.lookup.rounds,
+            },
+            progress,
+          )),
+        );
       }
     } finally {
       await ceiling?.stop();
       await service?.child.stop();
-      await setup.cleanup().catch((e: unknown) => progress(`[${backend}] cleanup failed: ${e instanceof Error ? e.message : String(e)}`));
+      await setup
+        .cleanup()
+        .catch((e: unknown) => progress(`[${backend}] cleanup failed: ${e instanceof Error ? e.message : String(e)}`));
     }
     progress(`[${backend}] done in ${((performance.now() - began) / 1000).toFixed(0)} s`);
   }
 
   if (wants("memory")) {
     const backends = opts.memory.backends.filter((b) => b === "embedded" || b === "memory");
-    if (backends.length) memory = await benchMemory({ targets: opts.memory.targets, backends, batchSize: 1000 }, progress);
+    if (backends.length)
+      memory = await benchMemory({ targets: opts.memory.targets, backends, batchSize: 1000 }, progress);
   }
 
   return {

@@ -59,12 +59,25 @@ export interface Ports {
 function summarize(samples: Samples, errors: number, startMs: number, cpuMs: number): LoadRun {
   const elapsed = (performance.now() - startMs) / 1000;
   const v = samples.values();
-  return { rps: v.length / elapsed, p50: percentile(v, 0.5), p99: percentile(v, 0.99), requests: v.length, errors, serverCpuUs: (cpuMs * 1000) / Math.max(1, v.length) };
+  return {
+    rps: v.length / elapsed,
+    p50: percentile(v, 0.5),
+    p99: percentile(v, 0.99),
+    requests: v.length,
+    errors,
+    serverCpuUs: (cpuMs * 1000) / Math.max(1, v.length),
+  };
 }
 
 // --- HTTP: autocannon, with latencies taken from its response events (its histogram keeps whole ms) ---
 
-export async function httpLoad(port: number, paths: readonly string[], connections: number, durationMs: number, pid = 0): Promise<LoadRun> {
+export async function httpLoad(
+  port: number,
+  paths: readonly string[],
+  connections: number,
+  durationMs: number,
+  pid = 0,
+): Promise<LoadRun> {
   const samples = new Samples();
   const cpu0 = processCpuMs(pid);
   let i = 0;
@@ -90,8 +103,17 @@ export async function httpLoad(port: number, paths: readonly string[], connectio
 
 // --- gRPC: a pool of grpc-js clients with N calls in flight ---
 
-const def = protoLoader.loadSync(["identitymap/v1/identity_map_service.proto"], { keepCase: true, longs: Number, enums: Number, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] });
-const pkg = grpc.loadPackageDefinition(def) as unknown as { identitymap: { v1: { IdentityMapService: grpc.ServiceClientConstructor } } };
+const def = protoLoader.loadSync(["identitymap/v1/identity_map_service.proto"], {
+  keepCase: true,
+  longs: Number,
+  enums: Number,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+});
+const pkg = grpc.loadPackageDefinition(def) as unknown as {
+  identitymap: { v1: { IdentityMapService: grpc.ServiceClientConstructor } };
+};
 
 export type LookupClient = grpc.Client & {
   GetCanonicalDevice(req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void): void;
@@ -99,18 +121,30 @@ export type LookupClient = grpc.Client & {
 
 /** A client on a connection of its own (no subchannel sharing between pool members). */
 export function grpcClient(port: number): LookupClient {
-  return new pkg.identitymap.v1.IdentityMapService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }) as unknown as LookupClient;
+  return new pkg.identitymap.v1.IdentityMapService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    "grpc.use_local_subchannel_pool": 1,
+  }) as unknown as LookupClient;
 }
 
 export const MAC_KIND = 4; // IDENTITY_KIND_MAC
 
 export function lookupOnce(client: LookupClient, mac: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => client.GetCanonicalDevice({ identity_keys: [{ kind: MAC_KIND, value: mac }] }, (err, res) => (err ? reject(err) : resolve(res))));
+  return new Promise((resolve, reject) =>
+    client.GetCanonicalDevice({ identity_keys: [{ kind: MAC_KIND, value: mac }] }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    ),
+  );
 }
 
 export const GRPC_POOL = 4;
 
-export async function grpcLoad(clients: readonly LookupClient[], macs: readonly string[], inFlight: number, durationMs: number, pid = 0): Promise<LoadRun> {
+export async function grpcLoad(
+  clients: readonly LookupClient[],
+  macs: readonly string[],
+  inFlight: number,
+  durationMs: number,
+  pid = 0,
+): Promise<LoadRun> {
   const samples = new Samples();
   const cpu0 = processCpuMs(pid);
   let errors = 0;
@@ -141,7 +175,13 @@ export async function grpcLoad(clients: readonly LookupClient[], macs: readonly 
  * and never bursts to catch up, so a server that keeps up sees a steady load. Latency is from send to
  * the complete answer.
  */
-export async function pacedLoad(workers: number, rate: number, durationMs: number, pid: number, call: (w: number, i: number) => Promise<boolean>): Promise<LoadRun> {
+export async function pacedLoad(
+  workers: number,
+  rate: number,
+  durationMs: number,
+  pid: number,
+  call: (w: number, i: number) => Promise<boolean>,
+): Promise<LoadRun> {
   const samples = new Samples();
   let errors = 0;
   let i = 0;
@@ -166,7 +206,11 @@ export async function pacedLoad(workers: number, rate: number, durationMs: numbe
 }
 
 /** node:http GETs on keep-alive connections (one per worker), for the paced runs. */
-export function httpGetter(port: number, paths: readonly string[], workers: number): { call: (w: number, i: number) => Promise<boolean>; close(): void } {
+export function httpGetter(
+  port: number,
+  paths: readonly string[],
+  workers: number,
+): { call: (w: number, i: number) => Promise<boolean>; close(): void } {
   const agent = new Agent({ keepAlive: true, maxSockets: workers });
   return {
     call: (_w, i) =>
@@ -195,7 +239,11 @@ function medianRun(runs: readonly LoadRun[]): LoadRun {
 }
 
 /** Service and ceiling take turns, `rounds` times, alternating who goes first; the median run of each. */
-async function alternate(rounds: number, service: () => Promise<LoadRun>, ceiling: () => Promise<LoadRun>): Promise<{ s: LoadRun; b: LoadRun }> {
+async function alternate(
+  rounds: number,
+  service: () => Promise<LoadRun>,
+  ceiling: () => Promise<LoadRun>,
+): Promise<{ s: LoadRun; b: LoadRun }> {
   const svc: LoadRun[] = [];
   const ceil: LoadRun[] = [];
   for (let round = 0; round < rounds; round++) {
@@ -215,9 +263,17 @@ async function alternate(rounds: number, service: () => Promise<LoadRun>, ceilin
 export const PACED_CONCURRENCY = 64;
 export const PACED_FRACTION = 0.25;
 
-const line = (r: LoadRun) => `${Math.round(r.rps)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, ${Math.round(r.serverCpuUs)} us CPU/req`;
+const line = (r: LoadRun) =>
+  `${Math.round(r.rps)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, ${Math.round(r.serverCpuUs)} us CPU/req`;
 
-export async function benchLookups(backend: string, service: Ports, ceiling: Ports, macs: readonly string[], opts: LookupOptions, progress: (line: string) => void): Promise<LookupRow[]> {
+export async function benchLookups(
+  backend: string,
+  service: Ports,
+  ceiling: Ports,
+  macs: readonly string[],
+  opts: LookupOptions,
+  progress: (line: string) => void,
+): Promise<LookupRow[]> {
   const paths = macs.map((m) => `/v1/canonical-devices/lookup?mac=${encodeURIComponent(m)}`);
   const rows: LookupRow[] = [];
   const pools = new Map<number, LookupClient[]>();
@@ -230,19 +286,34 @@ export async function benchLookups(backend: string, service: Ports, ceiling: Por
     for (const frontend of opts.frontends) {
       for (const c of opts.concurrency) {
         const run = (side: Ports, ms = opts.durationMs): Promise<LoadRun> =>
-          frontend === "rest" ? httpLoad(side.restPort, paths, c, ms, side.pid) : grpcLoad(pool(side.grpcPort, c), macs, c, ms, side.pid);
+          frontend === "rest"
+            ? httpLoad(side.restPort, paths, c, ms, side.pid)
+            : grpcLoad(pool(side.grpcPort, c), macs, c, ms, side.pid);
         // Warm both sides up (JIT, connections) before anything counts.
         for (const side of [service, ceiling]) await run(side, Math.min(500, opts.durationMs));
-        const { s, b } = await alternate(opts.rounds, () => run(service), () => run(ceiling));
+        const { s, b } = await alternate(
+          opts.rounds,
+          () => run(service),
+          () => run(ceiling),
+        );
         const ceilingLabel = frontend === "rest" ? "bare fastify" : "bare grpc-js";
-        progress(`[${backend}] lookup ${frontend.padEnd(4)} x${String(c).padEnd(2)}: service ${line(s)}; ${ceilingLabel} ${line(b)}; ratio ${(s.rps / b.rps).toFixed(2)}` + (s.errors + b.errors > 0 ? `; ERRORS service ${s.errors} ceiling ${b.errors}` : ""));
+        progress(
+          `[${backend}] lookup ${frontend.padEnd(4)} x${String(c).padEnd(2)}: service ${line(s)}; ${ceilingLabel} ${line(b)}; ratio ${(s.rps / b.rps).toFixed(2)}` +
+            (s.errors + b.errors > 0 ? `; ERRORS service ${s.errors} ceiling ${b.errors}` : ""),
+        );
         let paced: LookupRow["paced"];
         if (c === PACED_CONCURRENCY) {
           const rate = Math.max(100, Math.round(b.rps * PACED_FRACTION));
           const pacedRun = async (side: Ports): Promise<LoadRun> => {
             if (frontend === "grpc") {
               const clients = pool(side.grpcPort, c);
-              return pacedLoad(c, rate, opts.durationMs, side.pid, async (w, i) => (await lookupOnce(clients[w % clients.length]!, macs[i % macs.length]!)).found === true);
+              return pacedLoad(
+                c,
+                rate,
+                opts.durationMs,
+                side.pid,
+                async (w, i) => (await lookupOnce(clients[w % clients.length]!, macs[i % macs.length]!)).found === true,
+              );
             }
             const getter = httpGetter(side.restPort, paths, c);
             try {
@@ -251,11 +322,28 @@ export async function benchLookups(backend: string, service: Ports, ceiling: Por
               getter.close();
             }
           };
-          const p = await alternate(opts.rounds, () => pacedRun(service), () => pacedRun(ceiling));
+          const p = await alternate(
+            opts.rounds,
+            () => pacedRun(service),
+            () => pacedRun(ceiling),
+          );
           paced = { rate, service: p.s, ceiling: p.b };
-          progress(`[${backend}] lookup ${frontend.padEnd(4)} x${c} paced at ${rate} req/s: service ${line(p.s)}; ${ceilingLabel} ${line(p.b)}`);
+          progress(
+            `[${backend}] lookup ${frontend.padEnd(4)} x${c} paced at ${rate} req/s: service ${line(p.s)}; ${ceilingLabel} ${line(p.b)}`,
+          );
         }
-        rows.push({ backend, frontend, concurrency: c, rounds: opts.rounds, durationMs: opts.durationMs, service: s, ceiling: b, ceilingLabel, ratio: s.rps / b.rps, ...(paced ? { paced } : {}) });
+        rows.push({
+          backend,
+          frontend,
+          concurrency: c,
+          rounds: opts.rounds,
+          durationMs: opts.durationMs,
+          service: s,
+          ceiling: b,
+          ceilingLabel,
+          ratio: s.rps / b.rps,
+          ...(paced ? { paced } : {}),
+        });
       }
     }
   } finally {

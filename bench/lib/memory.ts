@@ -67,13 +67,21 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
       let nextDevice = fromDevice;
       child.proc.on("message", (m: { type: string } & Record<string, number>) => {
         if (m.type === "sample") samples.push(m as unknown as RawSample);
-        if (m.type === "progress") progress(`[${backend}] memory: seeding, ${m["bindings"]!.toLocaleString("en-US")} of ${m["target"]!.toLocaleString("en-US")} bindings (${m["perSecond"]} devices/s)`);
-        if (m.type === "seeded") nextDevice = m["nextDevice"]!;
-        if (m.type === "log") progress(`[${backend}] memory: service ${String(m["level"])}: ${String((m as unknown as { msg: string }).msg)} ${String((m as unknown as { err?: string }).err ?? "")}`);
+        if (m.type === "progress")
+          progress(
+            `[${backend}] memory: seeding, ${m.bindings!.toLocaleString("en-US")} of ${m.target!.toLocaleString("en-US")} bindings (${m.perSecond} devices/s)`,
+          );
+        if (m.type === "seeded") nextDevice = m.nextDevice!;
+        if (m.type === "log")
+          progress(
+            `[${backend}] memory: service ${String(m.level)}: ${String((m as unknown as { msg: string }).msg)} ${String((m as unknown as { err?: string }).err ?? "")}`,
+          );
       });
       child.send({ type: "start", seed, fromDevice, targets, batchSize: opts.batchSize });
       await new Promise<void>((resolve, reject) => {
-        child.proc.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`rss child exited with ${code}`))));
+        child.proc.once("exit", (code) =>
+          code === 0 ? resolve() : reject(new Error(`rss child exited with ${code}`)),
+        );
         child.next("error").catch(() => {}); // errors surface as a non-zero exit
       });
       return { samples, nextDevice };
@@ -103,7 +111,9 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
             scrapeMs: x.scrapeMs,
           };
           out.push(sample);
-          progress(`[${backend}] memory: ${label}, ${x.bindings.toLocaleString("en-US")} bindings: RSS ${(x.rss / 2 ** 20).toFixed(0)} MiB (baseline ${(baseline / 2 ** 20).toFixed(0)} MiB), heap ${(x.heapUsed / 2 ** 20).toFixed(0)} MiB, a /metrics scrape ${x.firstScrapeMs.toFixed(0)} ms, then ${x.scrapeMs.toFixed(0)} ms`);
+          progress(
+            `[${backend}] memory: ${label}, ${x.bindings.toLocaleString("en-US")} bindings: RSS ${(x.rss / 2 ** 20).toFixed(0)} MiB (baseline ${(baseline / 2 ** 20).toFixed(0)} MiB), heap ${(x.heapUsed / 2 ** 20).toFixed(0)} MiB, a /metrics scrape ${x.firstScrapeMs.toFixed(0)} ms, then ${x.scrapeMs.toFixed(0)} ms`,
+          );
         };
         // The first child's baseline is a service with an empty map; later children start on a seeded one.
         baselineFresh ??= base.rss;

@@ -68,7 +68,11 @@ async function scrape(restPort: number): Promise<Counters> {
 }
 
 /** POSTs the batches with `inFlight` requests at a time; returns updates per second and the outcomes. */
-export async function publishOverRest(restPort: number, updates: DeviceUpdate[][], inFlight: number): Promise<{ rate: number; outcomes: Record<string, number> }> {
+export async function publishOverRest(
+  restPort: number,
+  updates: DeviceUpdate[][],
+  inFlight: number,
+): Promise<{ rate: number; outcomes: Record<string, number> }> {
   const bodies = updates.map((u) => JSON.stringify({ updates: u }));
   const outcomes: Record<string, number> = {};
   let next = 0;
@@ -78,10 +82,15 @@ export async function publishOverRest(restPort: number, updates: DeviceUpdate[][
     Array.from({ length: Math.min(inFlight, bodies.length) }, async () => {
       while (next < bodies.length) {
         const i = next++;
-        const res = await fetch(`http://127.0.0.1:${restPort}/v1/device-updates`, { method: "POST", headers: { "content-type": "application/json" }, body: bodies[i]! });
+        const res = await fetch(`http://127.0.0.1:${restPort}/v1/device-updates`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: bodies[i]!,
+        });
         const text = await res.text();
         if (res.status !== 200) throw new Error(`publish answered ${res.status}: ${text.slice(0, 300)}`);
-        for (const r of (JSON.parse(text) as { results: { outcome: string }[] }).results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+        for (const r of (JSON.parse(text) as { results: { outcome: string }[] }).results)
+          outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
         total += updates[i]!.length;
       }
     }),
@@ -118,15 +127,23 @@ export interface RawReplay {
   readonly firstFailure?: string;
 }
 
-export async function replayOnRaw(raw: RawKv, mix: OpMix, updates: number, inFlight: number, tag: string): Promise<RawReplay> {
+export async function replayOnRaw(
+  raw: RawKv,
+  mix: OpMix,
+  updates: number,
+  inFlight: number,
+  tag: string,
+): Promise<RawReplay> {
   const pool: { key: string; rev: number }[] = [];
   let fresh = 0;
   const newKey = () => `${tag}/k${fresh++}`;
   const seed = Math.max(64, Math.ceil(inFlight * (mix.update + mix.delete) * 2));
-  await Promise.all(Array.from({ length: seed }, async () => {
-    const key = newKey();
-    pool.push({ key, rev: await raw.create(key, VALUE) });
-  }));
+  await Promise.all(
+    Array.from({ length: seed }, async () => {
+      const key = newKey();
+      pool.push({ key, rev: await raw.create(key, VALUE) });
+    }),
+  );
   const count = (rate: number, i: number) => Math.floor((i + 1) * rate + 1e-9) - Math.floor(i * rate + 1e-9);
   const keysPerRead = Math.max(1, Math.round(mix.keysPerGetMany));
   // A failed write drops its key from the pool and is counted; the replay goes on.
@@ -142,7 +159,8 @@ export async function replayOnRaw(raw: RawKv, mix: OpMix, updates: number, inFli
     Array.from({ length: inFlight }, async () => {
       while (next < updates) {
         const i = next++;
-        for (let r = count(mix.getMany, i); r > 0; r--) await raw.getMany(Array.from({ length: keysPerRead }, (_, j) => pool[(i + j) % pool.length]!.key));
+        for (let r = count(mix.getMany, i); r > 0; r--)
+          await raw.getMany(Array.from({ length: keysPerRead }, (_, j) => pool[(i + j) % pool.length]!.key));
         for (let r = count(mix.get, i); r > 0; r--) await raw.getMany([pool[i % pool.length]!.key]);
         const writes: Promise<unknown>[] = [];
         for (let w = count(mix.create, i); w > 0; w--) {
@@ -151,7 +169,8 @@ export async function replayOnRaw(raw: RawKv, mix: OpMix, updates: number, inFli
         }
         for (let w = count(mix.update, i); w > 0; w--) {
           const e = pool.shift();
-          if (e) writes.push(raw.update(e.key, VALUE, e.rev).then((rev) => void pool.push({ key: e.key, rev }), failed));
+          if (e)
+            writes.push(raw.update(e.key, VALUE, e.rev).then((rev) => void pool.push({ key: e.key, rev }), failed));
         }
         for (let w = count(mix.delete, i); w > 0; w--) {
           const e = pool.shift();
@@ -186,7 +205,18 @@ export async function benchPublish(
   }
   if (warmMix) await replayOnRaw(raw, warmMix, Math.min(200, n), opts.rawInFlight, "warm");
 
-  const acc = new Map<Phase, { svc: number[]; cpu: number[]; raw: number[]; rawFailures: number; firstFailure?: string; mixes: OpMix[]; outcomes: Record<string, number> }>();
+  const acc = new Map<
+    Phase,
+    {
+      svc: number[];
+      cpu: number[];
+      raw: number[];
+      rawFailures: number;
+      firstFailure?: string;
+      mixes: OpMix[];
+      outcomes: Record<string, number>;
+    }
+  >();
   for (const p of PHASES) acc.set(p, { svc: [], cpu: [], raw: [], rawFailures: 0, mixes: [], outcomes: {} });
   for (let round = 0; round < opts.rounds; round++) {
     const base = firstDevice + round * n;
@@ -194,7 +224,11 @@ export async function benchPublish(
       const x = acc.get(phase)!;
       const a = await scrape(restPort);
       const cpu0 = processCpuMs(pid);
-      const { rate, outcomes } = await publishOverRest(restPort, batches(base, n, GENERATION[phase], opts.batchSize), opts.batchesInFlight);
+      const { rate, outcomes } = await publishOverRest(
+        restPort,
+        batches(base, n, GENERATION[phase], opts.batchSize),
+        opts.batchesInFlight,
+      );
       const cpuUs = ((processCpuMs(pid) - cpu0) * 1000) / n;
       const mix = opMix(a, await scrape(restPort), n);
       x.svc.push(rate);

@@ -65,7 +65,13 @@ function rawSqlite(): RawKv {
   const upd = db.prepare("update kv set value = ?, revision = ? where key = ?");
   const del = db.prepare("delete from kv where key = ?");
   let rev = 0;
-  type W = { key: string; value: Buffer | null; expected: number | undefined; resolve(r: number): void; reject(e: Error): void };
+  type W = {
+    key: string;
+    value: Buffer | null;
+    expected: number | undefined;
+    resolve(r: number): void;
+    reject(e: Error): void;
+  };
   let queue: W[] = [];
   const flush = () => {
     const batch = queue;
@@ -125,26 +131,40 @@ async function rawNats(url: string, bucket: string): Promise<RawKv> {
 }
 
 /** As in the adapter (etcd-kv.ts): each call runs once; etcd3's default retries re-send writes whose reply was lost. */
-const runOnce = { execute: (fn: (context: { signal: AbortSignal }) => unknown) => Promise.resolve().then(() => fn({ signal: new AbortController().signal })) };
+const runOnce = {
+  execute: (fn: (context: { signal: AbortSignal }) => unknown) =>
+    Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+};
 
 async function rawEtcd(endpoints: readonly string[], prefix: string): Promise<RawKv> {
   type Faults = NonNullable<IOptions["faultHandling"]>;
   const client = new Etcd3({
     hosts: [...endpoints],
-    faultHandling: { global: runOnce as unknown as Faults["global"], host: () => runOnce as unknown as ReturnType<NonNullable<Faults["host"]>> },
+    faultHandling: {
+      global: runOnce as unknown as Faults["global"],
+      host: () => runOnce as unknown as ReturnType<NonNullable<Faults["host"]>>,
+    },
   });
   const k = (key: string) => Buffer.from(`${prefix}${key}`);
-  const cas = async (key: string, compare: { target: "Create"; create_revision: 0 } | { target: "Mod"; mod_revision: number }, op: object) => {
+  const cas = async (
+    key: string,
+    compare: { target: "Create"; create_revision: 0 } | { target: "Mod"; mod_revision: number },
+    op: object,
+  ) => {
     const r = await client.kv.txn({ compare: [{ key: k(key), result: "Equal", ...compare }], success: [op] });
     if (!r.succeeded) throw conflict(key);
     return Number(r.header.revision);
   };
   return {
     label: "etcd3",
-    getMany: async (keys) => void (await client.kv.txn({ success: keys.map((key) => ({ request_range: { key: k(key) } })) })),
-    create: (key, v) => cas(key, { target: "Create", create_revision: 0 }, { request_put: { key: k(key), value: Buffer.from(v) } }),
-    update: (key, v, r) => cas(key, { target: "Mod", mod_revision: r }, { request_put: { key: k(key), value: Buffer.from(v) } }),
-    delete: async (key, r) => void (await cas(key, { target: "Mod", mod_revision: r }, { request_delete_range: { key: k(key) } })),
+    getMany: async (keys) =>
+      void (await client.kv.txn({ success: keys.map((key) => ({ request_range: { key: k(key) } })) })),
+    create: (key, v) =>
+      cas(key, { target: "Create", create_revision: 0 }, { request_put: { key: k(key), value: Buffer.from(v) } }),
+    update: (key, v, r) =>
+      cas(key, { target: "Mod", mod_revision: r }, { request_put: { key: k(key), value: Buffer.from(v) } }),
+    delete: async (key, r) =>
+      void (await cas(key, { target: "Mod", mod_revision: r }, { request_delete_range: { key: k(key) } })),
     close: async () => {
       await client.delete().prefix(prefix);
       client.close();
@@ -160,12 +180,18 @@ async function rawRedis(url: string, prefix: string): Promise<RawKv> {
     rawDelete(key: string, expected: number): Promise<number>;
   };
   const redis = new Redis(url) as Scripted;
-  redis.defineCommand("rawCreate", { numberOfKeys: 1, lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', 1) return 1` });
+  redis.defineCommand("rawCreate", {
+    numberOfKeys: 1,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', 1) return 1`,
+  });
   redis.defineCommand("rawUpdate", {
     numberOfKeys: 1,
     lua: `if redis.call('HGET', KEYS[1], 'r') ~= ARGV[2] then return 0 end local r = redis.call('HINCRBY', KEYS[1], 'r', 1) redis.call('HSET', KEYS[1], 'v', ARGV[1]) return r`,
   });
-  redis.defineCommand("rawDelete", { numberOfKeys: 1, lua: `if redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] then return 0 end return redis.call('DEL', KEYS[1])` });
+  redis.defineCommand("rawDelete", {
+    numberOfKeys: 1,
+    lua: `if redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] then return 0 end return redis.call('DEL', KEYS[1])`,
+  });
   const k = (key: string) => `${prefix}${key}`;
   const ok = (key: string, r: number) => {
     if (r === 0) throw conflict(key);

@@ -70,15 +70,30 @@ export function evaluateTargets(lookup: readonly LookupRow[]): Target[] {
 
 function table(head: readonly string[], rows: readonly (readonly string[])[], right: readonly boolean[]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join(" | ")} |`;
-  return [line(head), `|${w.map((n, i) => (right[i] ? `${"-".repeat(n + 1)}:` : `${"-".repeat(n + 2)}`)).join("|")}|`, ...rows.map(line)].join("\n");
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join(" | ")} |`;
+  return [
+    line(head),
+    `|${w.map((n, i) => (right[i] ? `${"-".repeat(n + 1)}:` : `${"-".repeat(n + 2)}`)).join("|")}|`,
+    ...rows.map(line),
+  ].join("\n");
 }
 
 const PHASE_TEXT: Record<string, string> = { new: "new devices", move: "DHCP moves", repeat: "unchanged (repeat)" };
 
 export function publishTable(rows: readonly PublishRow[]): string {
   return table(
-    ["backend", "updates", "service updates/s", "service CPU us/update", "KV ops/update (read+write)", "raw client, same ops", "raw updates/s", "service/raw", "outcomes"],
+    [
+      "backend",
+      "updates",
+      "service updates/s",
+      "service CPU us/update",
+      "KV ops/update (read+write)",
+      "raw client, same ops",
+      "raw updates/s",
+      "service/raw",
+      "outcomes",
+    ],
     rows.map((r) => {
       const m = r.kvOpsPerUpdate;
       const unexpected = Object.entries(r.outcomes).filter(([k]) => k !== r.expectedOutcome);
@@ -91,7 +106,9 @@ export function publishTable(rows: readonly PublishRow[]): string {
         r.raw === null ? "-" : r.rawLabel,
         r.raw === null ? "no KV ops" : fmtInt(r.raw),
         r.ratio === null ? "-" : fmtRatio(r.ratio),
-        (unexpected.length ? `UNEXPECTED ${unexpected.map(([k, v]) => `${k} ${v}`).join(", ")}` : `all ${r.expectedOutcome}`) +
+        (unexpected.length
+          ? `UNEXPECTED ${unexpected.map(([k, v]) => `${k} ${v}`).join(", ")}`
+          : `all ${r.expectedOutcome}`) +
           (r.rawFailures > 0 ? `; raw write failures ${r.rawFailures} (${r.rawFirstFailure ?? ""})` : ""),
       ];
     }),
@@ -100,16 +117,34 @@ export function publishTable(rows: readonly PublishRow[]): string {
 }
 
 const judge = (backend: string, misses: readonly string[]) =>
-  TARGET_BACKENDS.includes(backend) ? (misses.length ? `MISSED (${misses.join(", ")})` : "met") : misses.length ? `(${misses.join(", ")}; not judged)` : "(not judged)";
+  TARGET_BACKENDS.includes(backend)
+    ? misses.length
+      ? `MISSED (${misses.join(", ")})`
+      : "met"
+    : misses.length
+      ? `(${misses.join(", ")}; not judged)`
+      : "(not judged)";
 const pair = (a: number, b: number) => `${fmtMs(a)} / ${fmtMs(b)}`;
 
 export function lookupTable(rows: readonly LookupRow[]): string {
   return table(
-    ["backend", "front-end", "clients", "service req/s", "ceiling req/s", "service/ceiling", "service p50 / p99 ms", "ceiling p50 / p99 ms", "server CPU us/req (service / ceiling)", "target"],
+    [
+      "backend",
+      "front-end",
+      "clients",
+      "service req/s",
+      "ceiling req/s",
+      "service/ceiling",
+      "service p50 / p99 ms",
+      "ceiling p50 / p99 ms",
+      "server CPU us/req (service / ceiling)",
+      "target",
+    ],
     rows.map((r) => {
       const misses: string[] = [];
       if (r.ratio < LIMITS.ratio) misses.push(`ratio < ${LIMITS.ratio}`);
-      if (r.concurrency === LIMITS.p99Concurrency && r.service.p99 >= LIMITS.p99Ms) misses.push(`p99 >= ${LIMITS.p99Ms} ms`);
+      if (r.concurrency === LIMITS.p99Concurrency && r.service.p99 >= LIMITS.p99Ms)
+        misses.push(`p99 >= ${LIMITS.p99Ms} ms`);
       return [
         r.backend,
         `${r.frontend.toUpperCase()} (${r.ceilingLabel})`,
@@ -120,7 +155,8 @@ export function lookupTable(rows: readonly LookupRow[]): string {
         pair(r.service.p50, r.service.p99),
         pair(r.ceiling.p50, r.ceiling.p99),
         `${fmtInt(r.service.serverCpuUs)} / ${fmtInt(r.ceiling.serverCpuUs)}`,
-        judge(r.backend, misses) + (r.service.errors + r.ceiling.errors > 0 ? ` ERRORS ${r.service.errors}/${r.ceiling.errors}` : ""),
+        judge(r.backend, misses) +
+          (r.service.errors + r.ceiling.errors > 0 ? ` ERRORS ${r.service.errors}/${r.ceiling.errors}` : ""),
       ];
     }),
     [false, false, true, true, true, true, true, true, true, false],
@@ -130,7 +166,16 @@ export function lookupTable(rows: readonly LookupRow[]): string {
 export function pacedTable(rows: readonly LookupRow[]): string {
   const paced = rows.filter((r) => r.paced);
   return table(
-    ["backend", "front-end", "clients", "paced at req/s", "service got req/s", "service p50 / p99 ms", "ceiling p50 / p99 ms", "target p99 < 5 ms"],
+    [
+      "backend",
+      "front-end",
+      "clients",
+      "paced at req/s",
+      "service got req/s",
+      "service p50 / p99 ms",
+      "ceiling p50 / p99 ms",
+      "target p99 < 5 ms",
+    ],
     paced.map((r) => {
       const p = r.paced!;
       return [
@@ -141,7 +186,8 @@ export function pacedTable(rows: readonly LookupRow[]): string {
         fmtInt(p.service.rps),
         pair(p.service.p50, p.service.p99),
         pair(p.ceiling.p50, p.ceiling.p99),
-        judge(r.backend, p.service.p99 >= LIMITS.p99Ms ? [`p99 >= ${LIMITS.p99Ms} ms`] : []) + (p.service.errors + p.ceiling.errors > 0 ? ` ERRORS ${p.service.errors}/${p.ceiling.errors}` : ""),
+        judge(r.backend, p.service.p99 >= LIMITS.p99Ms ? [`p99 >= ${LIMITS.p99Ms} ms`] : []) +
+          (p.service.errors + p.ceiling.errors > 0 ? ` ERRORS ${p.service.errors}/${p.ceiling.errors}` : ""),
       ];
     }),
     [false, false, true, true, true, true, true, false],
@@ -150,7 +196,17 @@ export function pacedTable(rows: readonly LookupRow[]): string {
 
 export function memoryTable(rows: readonly MemorySample[]): string {
   return table(
-    ["backend", "instance", "bindings", "RSS MiB", "heap MiB", "empty-map RSS MiB", "bytes/binding (RSS)", "start ms", "/metrics scrape ms (first, next)"],
+    [
+      "backend",
+      "instance",
+      "bindings",
+      "RSS MiB",
+      "heap MiB",
+      "empty-map RSS MiB",
+      "bytes/binding (RSS)",
+      "start ms",
+      "/metrics scrape ms (first, next)",
+    ],
     rows.map((r) => [
       r.backend,
       r.label,
@@ -173,16 +229,40 @@ export function summary(r: Report): string {
     `identity-map benchmark, ${r.startedAt}, ${r.durationSeconds.toFixed(0)} s`,
     `${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node}; load average during the run ${r.load.min.toFixed(1)}-${r.load.max.toFixed(1)} (median ${r.load.median.toFixed(1)})`,
   );
-  if (r.publish.length) parts.push("", "Publish over REST (batches of " + String(r.publish[0]!.batchSize) + ", " + String(r.publish[0]!.batchesInFlight) + " in flight; raw client " + String(r.publish[0]!.rawInFlight) + " updates in flight)", publishTable(r.publish));
+  if (r.publish.length)
+    parts.push(
+      "",
+      "Publish over REST (batches of " +
+        String(r.publish[0]!.batchSize) +
+        ", " +
+        String(r.publish[0]!.batchesInFlight) +
+        " in flight; raw client " +
+        String(r.publish[0]!.rawInFlight) +
+        " updates in flight)",
+      publishTable(r.publish),
+    );
   if (r.lookup.length) {
-    parts.push("", "Lookups by MAC (GET /v1/canonical-devices/lookup?mac=, gRPC GetCanonicalDevice), closed loop (each client sends when answered); medians of rounds", lookupTable(r.lookup));
-    if (r.lookup.some((x) => x.paced)) parts.push("", "Latency at a steady rate: the same 64 clients paced at a quarter of the ceiling's saturated throughput", pacedTable(r.lookup));
+    parts.push(
+      "",
+      "Lookups by MAC (GET /v1/canonical-devices/lookup?mac=, gRPC GetCanonicalDevice), closed loop (each client sends when answered); medians of rounds",
+      lookupTable(r.lookup),
+    );
+    if (r.lookup.some((x) => x.paced))
+      parts.push(
+        "",
+        "Latency at a steady rate: the same 64 clients paced at a quarter of the ceiling's saturated throughput",
+        pacedTable(r.lookup),
+      );
   }
-  if (r.memory.length) parts.push("", "Memory (RSS after GC; the local cache mirrors every binding)", memoryTable(r.memory));
+  if (r.memory.length)
+    parts.push("", "Memory (RSS after GC; the local cache mirrors every binding)", memoryTable(r.memory));
   if (r.skipped.length) parts.push("", `Skipped: ${r.skipped.map((s) => `${s.backend} (${s.reason})`).join("; ")}`);
   if (r.targets.length) {
     const missed = r.targets.filter((t) => !t.met);
-    parts.push("", `Targets (${TARGET_BACKENDS.join(", ")}): ${r.targets.length - missed.length} of ${r.targets.length} met`);
+    parts.push(
+      "",
+      `Targets (${TARGET_BACKENDS.join(", ")}): ${r.targets.length - missed.length} of ${r.targets.length} met`,
+    );
     for (const t of r.targets) parts.push(`  ${t.met ? "met   " : "MISSED"}  ${t.backend}: ${t.name}: ${t.text}`);
   }
   return parts.join("\n");

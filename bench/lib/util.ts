@@ -98,7 +98,13 @@ export function machine(): Machine {
   } catch {
     /* not Linux */
   }
-  return { cores: cpus().length, cpu, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` };
+  return {
+    cores: cpus().length,
+    cpu,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
 }
 
 /** Load average samples taken during the run: the machine is shared, so the report says how busy it was. */
@@ -127,7 +133,10 @@ export interface Child {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function spawnChild(script: string, options: { execArgv?: string[]; env?: Record<string, string>; inherit?: boolean } = {}): Child {
+export function spawnChild(
+  script: string,
+  options: { execArgv?: string[]; env?: Record<string, string>; inherit?: boolean } = {},
+): Child {
   const proc = fork(join(BENCH_DIR, "children", script), [], {
     execArgv: ["--import", "tsx", ...(options.execArgv ?? [])],
     env: { ...process.env, ...(options.env ?? {}) },
@@ -161,8 +170,11 @@ export function spawnChild(script: string, options: { execArgv?: string[]; env?:
     next<T>(type: string) {
       const b = buffered.get(type);
       if (b?.length) return Promise.resolve(b.shift() as T);
-      if (proc.exitCode !== null) return Promise.reject(new Error(`${script} exited (code ${proc.exitCode}) ${stderr.trim()}`));
-      return new Promise<T>((resolve, reject) => waiting.set(type, { resolve: resolve as (v: unknown) => void, reject }));
+      if (proc.exitCode !== null)
+        return Promise.reject(new Error(`${script} exited (code ${proc.exitCode}) ${stderr.trim()}`));
+      return new Promise<T>((resolve, reject) =>
+        waiting.set(type, { resolve: resolve as (v: unknown) => void, reject }),
+      );
     },
     send(msg) {
       proc.send(msg);

@@ -11,7 +11,10 @@ export class RequestTimeout extends IdentityMapError {
  */
 export function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new RequestTimeout(`request did not finish within ${ms} ms; the backend is slow or unavailable`)), ms);
+    const t = setTimeout(
+      () => reject(new RequestTimeout(`request did not finish within ${ms} ms; the backend is slow or unavailable`)),
+      ms,
+    );
     p.then(
       (v) => {
         clearTimeout(t);

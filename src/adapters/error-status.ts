@@ -43,7 +43,13 @@ export function describeError(e: unknown): { status: Status; body: ErrorBody } {
     const field = (e as { field?: unknown }).field;
     return {
       status,
-      body: { error: { code: status === INTERNAL ? "internal" : e.code, message: e.message, ...(typeof field === "string" ? { field } : {}) } },
+      body: {
+        error: {
+          code: status === INTERNAL ? "internal" : e.code,
+          message: e.message,
+          ...(typeof field === "string" ? { field } : {}),
+        },
+      },
     };
   }
   return { status: INTERNAL, body: { error: { code: "internal", message: "internal error" } } };

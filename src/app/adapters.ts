@@ -38,11 +38,21 @@ export async function openKv(config: Config, log: Logger): Promise<IdentityKv> {
     }
     case "etcd": {
       const { EtcdKv } = await import("../adapters/kv/etcd-kv.js");
-      return EtcdKv.open({ endpoints: config.etcdEndpoints, keyPrefix: `${config.kvBucket}/`, timeoutMs: config.requestTimeoutMs, log });
+      return EtcdKv.open({
+        endpoints: config.etcdEndpoints,
+        keyPrefix: `${config.kvBucket}/`,
+        timeoutMs: config.requestTimeoutMs,
+        log,
+      });
     }
     case "redis": {
       const { RedisKv } = await import("../adapters/kv/redis-kv.js");
-      return RedisKv.open({ url: config.redisUrl, keyPrefix: `${config.kvBucket}:`, timeoutMs: config.requestTimeoutMs, log });
+      return RedisKv.open({
+        url: config.redisUrl,
+        keyPrefix: `${config.kvBucket}:`,
+        timeoutMs: config.requestTimeoutMs,
+        log,
+      });
     }
     default: {
       const never: never = backend;
@@ -57,11 +67,21 @@ export async function openDeviceStore(config: Config): Promise<DeviceStore> {
   let store: DeviceStore;
   switch (dialect) {
     case "sqlite":
-      store = new SqlDeviceStore(openSqlite(config.dataDir === ":memory:" ? ":memory:" : join(config.dataDir, "devices.sqlite"), config.embeddedSync), "sqlite");
+      store = new SqlDeviceStore(
+        openSqlite(
+          config.dataDir === ":memory:" ? ":memory:" : join(config.dataDir, "devices.sqlite"),
+          config.embeddedSync,
+        ),
+        "sqlite",
+      );
       break;
     case "postgres":
       store = new SqlDeviceStore(
-        new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: config.databaseUrl, max: 10, connectionTimeoutMillis: 5_000 }) }) }),
+        new Kysely<any>({
+          dialect: new PostgresDialect({
+            pool: new pg.Pool({ connectionString: config.databaseUrl, max: 10, connectionTimeoutMillis: 5_000 }),
+          }),
+        }),
         "postgres",
       );
       break;

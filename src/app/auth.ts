@@ -46,14 +46,18 @@ export class Authenticator {
 
   /** For the start-up log. */
   describe(): string {
-    const parts = [...(this.tokens.size > 0 ? ["bearer tokens"] : []), ...(this.subjects.size > 0 ? ["mTLS subjects"] : [])];
+    const parts = [
+      ...(this.tokens.size > 0 ? ["bearer tokens"] : []),
+      ...(this.subjects.size > 0 ? ["mTLS subjects"] : []),
+    ];
     return parts.length > 0 ? parts.join(" + ") : "off";
   }
 
   /** The caller, if allowed to do what `need` requires; Unauthenticated or PermissionDenied otherwise. */
   authorize(creds: Credentials, need: Role): Principal {
     const p = this.authenticate(creds);
-    if (need === "writer" && p.role !== "writer") throw new PermissionDenied(`role ${p.role} may not do this; it needs the writer role`);
+    if (need === "writer" && p.role !== "writer")
+      throw new PermissionDenied(`role ${p.role} may not do this; it needs the writer role`);
     return p;
   }
 
@@ -74,7 +78,9 @@ export class Authenticator {
       if (!role) throw new PermissionDenied(`certificate subject ${subject} has no role (IDMAP_MTLS_ROLES)`);
       return { actor: `cert:${subject}`, role };
     }
-    throw new Unauthenticated(`credentials required: Authorization: Bearer <token>${this.subjects.size > 0 ? " (or, on gRPC, a client certificate)" : ""}`);
+    throw new Unauthenticated(
+      `credentials required: Authorization: Bearer <token>${this.subjects.size > 0 ? " (or, on gRPC, a client certificate)" : ""}`,
+    );
   }
 }
 
@@ -82,7 +88,9 @@ export class Authenticator {
  * Without auth, the service may listen only on loopback unless IDMAP_ALLOW_UNAUTHENTICATED=true says
  * an open service is intended (e.g. behind a proxy that authenticates). Called before listening.
  */
-export function assertSafeExposure(config: Pick<Config, "host" | "authTokens" | "mtlsRoles" | "allowUnauthenticated">): void {
+export function assertSafeExposure(
+  config: Pick<Config, "host" | "authTokens" | "mtlsRoles" | "allowUnauthenticated">,
+): void {
   if (Authenticator.fromConfig(config).enabled || config.allowUnauthenticated || isLoopback(config.host)) return;
   throw new ConfigError(
     `IDMAP_HOST=${config.host} is not a loopback address and no auth is configured: set IDMAP_AUTH_TOKENS (and/or IDMAP_MTLS_ROLES), ` +
@@ -91,7 +99,10 @@ export function assertSafeExposure(config: Pick<Config, "host" | "authTokens" | 
 }
 
 export function isLoopback(host: string): boolean {
-  const h = host.trim().replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  const h = host
+    .trim()
+    .replace(/^\[(.*)\]$/, "$1")
+    .toLowerCase();
   if (h === "localhost" || h === "::1") return true;
   return isIP(h) === 4 && h.startsWith("127.");
 }
@@ -101,13 +112,16 @@ export function isLoopback(host: string): boolean {
  * certificate however its attributes are ordered: attribute types upper-cased, pairs sorted, values
  * as written (`\` escapes `,` `;` `=` `\` in both the settings and this form).
  */
-export function canonicalSubject(subject: string | Readonly<Record<string, string | readonly string[] | undefined>>): string {
+export function canonicalSubject(
+  subject: string | Readonly<Record<string, string | readonly string[] | undefined>>,
+): string {
   const pairs: [string, string][] = [];
   if (typeof subject === "string") {
     for (const rdn of splitEscaped(subject, ",")) {
       const eq = indexUnescaped(rdn, "=");
-      if (eq <= 0) throw new ConfigError(`IDMAP_MTLS_ROLES: ${JSON.stringify(subject)} is not a subject like CN=name,O=org`);
-      pairs.push([rdn.slice(0, eq).trim().toUpperCase(), unescape(rdn.slice(eq + 1).trim())]);
+      if (eq <= 0)
+        throw new ConfigError(`IDMAP_MTLS_ROLES: ${JSON.stringify(subject)} is not a subject like CN=name,O=org`);
+      pairs.push([rdn.slice(0, eq).trim().toUpperCase(), unescapeBackslashes(rdn.slice(eq + 1).trim())]);
     }
   } else {
     for (const [type, v] of Object.entries(subject)) {
@@ -128,7 +142,10 @@ export function parseSubjectRoles(text: string): Map<string, Role> {
     if (entry.trim() === "") continue;
     const i = entry.lastIndexOf(":");
     const role = entry.slice(i + 1).trim();
-    if (i <= 0 || (role !== "reader" && role !== "writer")) throw new ConfigError("IDMAP_MTLS_ROLES: each entry must be <subject>:reader or <subject>:writer, separated by ;");
+    if (i <= 0 || (role !== "reader" && role !== "writer"))
+      throw new ConfigError(
+        "IDMAP_MTLS_ROLES: each entry must be <subject>:reader or <subject>:writer, separated by ;",
+      );
     out.set(canonicalSubject(entry.slice(0, i)), role);
   }
   return out;
@@ -162,6 +179,6 @@ function indexUnescaped(s: string, ch: string): number {
   return -1;
 }
 
-function unescape(s: string): string {
+function unescapeBackslashes(s: string): string {
   return s.replace(/\\(.)/g, "$1");
 }

@@ -49,7 +49,9 @@ program
   .action(async () => {
     const app = await createApp({ ...config(), logLevel: "warn" });
     const summary = await compact(app.store, app.devices, app.clock.nowMs(), app.metrics, app.log);
-    console.log(`scanned ${summary.scanned} bindings: ${summary.expired} expired, ${summary.removed} removed, ${summary.raced} refreshed meanwhile and kept`);
+    console.log(
+      `scanned ${summary.scanned} bindings: ${summary.expired} expired, ${summary.removed} removed, ${summary.raced} refreshed meanwhile and kept`,
+    );
     await app.close();
   });
 
@@ -75,23 +77,32 @@ program
   .option("--armis-id <id>")
   .option("--netbox-id <id>")
   .option("--device-id <id>")
-  .action(async (o: { mac?: string; ip?: string; partition?: string; armisId?: string; netboxId?: string; deviceId?: string }) => {
-    const keys: { kind: string; value: string }[] = [];
-    if (o.armisId) keys.push({ kind: "armis-id", value: o.armisId });
-    if (o.netboxId) keys.push({ kind: "netbox-id", value: o.netboxId });
-    if (o.mac) keys.push({ kind: "mac", value: o.mac });
-    if (o.ip && o.partition) keys.push({ kind: "partition-ip", value: `${o.partition}:${o.ip}` });
-    if (o.ip) keys.push({ kind: "ip", value: o.ip });
-    if (o.deviceId) keys.push({ kind: "device-id", value: o.deviceId });
-    const app = await createApp({ ...config(), logLevel: "warn" });
-    try {
-      const r = await app.lookup.lookup({ identityKeys: keys });
-      console.log(JSON.stringify(r, null, 2));
-      process.exitCode = r.found ? 0 : 1;
-    } finally {
-      await app.close();
-    }
-  });
+  .action(
+    async (o: {
+      mac?: string;
+      ip?: string;
+      partition?: string;
+      armisId?: string;
+      netboxId?: string;
+      deviceId?: string;
+    }) => {
+      const keys: { kind: string; value: string }[] = [];
+      if (o.armisId) keys.push({ kind: "armis-id", value: o.armisId });
+      if (o.netboxId) keys.push({ kind: "netbox-id", value: o.netboxId });
+      if (o.mac) keys.push({ kind: "mac", value: o.mac });
+      if (o.ip && o.partition) keys.push({ kind: "partition-ip", value: `${o.partition}:${o.ip}` });
+      if (o.ip) keys.push({ kind: "ip", value: o.ip });
+      if (o.deviceId) keys.push({ kind: "device-id", value: o.deviceId });
+      const app = await createApp({ ...config(), logLevel: "warn" });
+      try {
+        const r = await app.lookup.lookup({ identityKeys: keys });
+        console.log(JSON.stringify(r, null, 2));
+        process.exitCode = r.found ? 0 : 1;
+      } finally {
+        await app.close();
+      }
+    },
+  );
 
 program.addCommand(simulateCommand());
 

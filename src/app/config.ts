@@ -113,7 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
   const get = (k: string) => (vars[k] ?? "").trim();
 
   const frontends = list(get("IDMAP_FRONTENDS")).map((f) => {
-    if (f !== "rest" && f !== "grpc") throw new ConfigError(`IDMAP_FRONTENDS: unknown front-end ${JSON.stringify(f)} (expected rest, grpc)`);
+    if (f !== "rest" && f !== "grpc")
+      throw new ConfigError(`IDMAP_FRONTENDS: unknown front-end ${JSON.stringify(f)} (expected rest, grpc)`);
     return f;
   });
   if (frontends.length === 0) throw new ConfigError("IDMAP_FRONTENDS: at least one of rest, grpc is required");
@@ -123,21 +124,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     const i = entry.lastIndexOf(":");
     const token = entry.slice(0, i);
     const role = entry.slice(i + 1);
-    if (i <= 0 || (role !== "reader" && role !== "writer")) throw new ConfigError("IDMAP_AUTH_TOKENS: each entry must be token:reader or token:writer");
+    if (i <= 0 || (role !== "reader" && role !== "writer"))
+      throw new ConfigError("IDMAP_AUTH_TOKENS: each entry must be token:reader or token:writer");
     authTokens.set(token, role);
   }
 
   const [certFile, keyFile, caFile] = [get("IDMAP_TLS_CERT"), get("IDMAP_TLS_KEY"), get("IDMAP_TLS_CA")];
-  if ((certFile === "") !== (keyFile === "")) throw new ConfigError("IDMAP_TLS_CERT and IDMAP_TLS_KEY: set both (PEM files) or neither");
-  if (caFile !== "" && certFile === "") throw new ConfigError("IDMAP_TLS_CA: needs IDMAP_TLS_CERT and IDMAP_TLS_KEY (mTLS runs over TLS)");
+  if ((certFile === "") !== (keyFile === ""))
+    throw new ConfigError("IDMAP_TLS_CERT and IDMAP_TLS_KEY: set both (PEM files) or neither");
+  if (caFile !== "" && certFile === "")
+    throw new ConfigError("IDMAP_TLS_CA: needs IDMAP_TLS_CERT and IDMAP_TLS_KEY (mTLS runs over TLS)");
   const mtlsRoles = parseSubjectRoles(get("IDMAP_MTLS_ROLES"));
-  if (mtlsRoles.size > 0 && caFile === "") throw new ConfigError("IDMAP_MTLS_ROLES: needs IDMAP_TLS_CA, the CA that signs the client certificates");
-  const allowUnauthenticated = oneOf("IDMAP_ALLOW_UNAUTHENTICATED", get("IDMAP_ALLOW_UNAUTHENTICATED"), ["true", "false"] as const) === "true";
+  if (mtlsRoles.size > 0 && caFile === "")
+    throw new ConfigError("IDMAP_MTLS_ROLES: needs IDMAP_TLS_CA, the CA that signs the client certificates");
+  const allowUnauthenticated =
+    oneOf("IDMAP_ALLOW_UNAUTHENTICATED", get("IDMAP_ALLOW_UNAUTHENTICATED"), ["true", "false"] as const) === "true";
 
   const deniedMacs = new Set<string>();
   for (const m of list(get("IDMAP_DENIED_MACS"))) {
     const r = normalizeMac(m);
-    if (!r.ok && r.reason === "invalid_mac") throw new ConfigError(`IDMAP_DENIED_MACS: ${JSON.stringify(m)} is not a MAC`);
+    if (!r.ok && r.reason === "invalid_mac")
+      throw new ConfigError(`IDMAP_DENIED_MACS: ${JSON.stringify(m)} is not a MAC`);
     if (r.ok) deniedMacs.add(r.mac);
   }
 
@@ -150,7 +157,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
 
   const db = oneOf("IDMAP_DB", get("IDMAP_DB"), DB_DIALECTS);
   const databaseUrl = get("IDMAP_DATABASE_URL");
-  if (db === "postgres" && databaseUrl === "") throw new ConfigError("IDMAP_DATABASE_URL: required when IDMAP_DB=postgres");
+  if (db === "postgres" && databaseUrl === "")
+    throw new ConfigError("IDMAP_DATABASE_URL: required when IDMAP_DB=postgres");
   const embeddedSync = oneOf("IDMAP_EMBEDDED_SYNC", get("IDMAP_EMBEDDED_SYNC"), ["full", "normal"] as const);
 
   return {
@@ -175,7 +183,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     tls: certFile !== "" ? { certFile, keyFile, caFile } : null,
     mtlsRoles,
     allowUnauthenticated,
-    logLevel: oneOf("IDMAP_LOG_LEVEL", get("IDMAP_LOG_LEVEL"), ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const),
+    logLevel: oneOf("IDMAP_LOG_LEVEL", get("IDMAP_LOG_LEVEL"), [
+      "trace",
+      "debug",
+      "info",
+      "warn",
+      "error",
+      "fatal",
+      "silent",
+    ] as const),
     maxBatch: int("IDMAP_MAX_BATCH", get("IDMAP_MAX_BATCH"), 1, 1_000_000),
     bodyLimitBytes: int("IDMAP_BODY_LIMIT", get("IDMAP_BODY_LIMIT"), 1024, 1 << 30),
     requestTimeoutMs: duration("IDMAP_REQUEST_TIMEOUT", get("IDMAP_REQUEST_TIMEOUT")),
@@ -215,7 +231,8 @@ function port(name: string, v: string): number {
 
 function int(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
-  if (!/^-?\d+$/.test(v) || n < min || n > max) throw new ConfigError(`${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
+  if (!/^-?\d+$/.test(v) || n < min || n > max)
+    throw new ConfigError(`${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
   return n;
 }
 

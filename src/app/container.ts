@@ -90,15 +90,51 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   );
   let shadow: KvShadow | undefined;
   c.bind<PublishService>(TOKENS.PublishService).toResolvedValue(
-    async (cfg: Config, store: BindingStore, devices: DeviceStore, clock: Clock, metrics: Metrics, log: Logger, policy: ResolutionPolicy, kv: IdentityKv) => {
+    async (
+      cfg: Config,
+      store: BindingStore,
+      devices: DeviceStore,
+      clock: Clock,
+      metrics: Metrics,
+      log: Logger,
+      policy: ResolutionPolicy,
+      kv: IdentityKv,
+    ) => {
       // Shadow mode: every decision is made again on the KV map, read-only, and differences counted.
       if (cfg.mode === "shadow") shadow = await startKvShadow(kv, cfg.namespace, policy, metrics, log);
-      return new PublishService({ store, devices, clock, metrics, log, policy, backoff: DEFAULT_BACKOFF, deniedMacs: cfg.deniedMacs, ...(shadow ? { shadow } : {}) });
+      return new PublishService({
+        store,
+        devices,
+        clock,
+        metrics,
+        log,
+        policy,
+        backoff: DEFAULT_BACKOFF,
+        deniedMacs: cfg.deniedMacs,
+        ...(shadow ? { shadow } : {}),
+      });
     },
-    [TOKENS.Config, TOKENS.PrimaryStore, TOKENS.DeviceStore, TOKENS.Clock, TOKENS.Metrics, TOKENS.Logger, TOKENS.Policy, TOKENS.Kv],
+    [
+      TOKENS.Config,
+      TOKENS.PrimaryStore,
+      TOKENS.DeviceStore,
+      TOKENS.Clock,
+      TOKENS.Metrics,
+      TOKENS.Logger,
+      TOKENS.Policy,
+      TOKENS.Kv,
+    ],
   );
   c.bind<LookupService>(TOKENS.LookupService).toResolvedValue(
-    (cfg: Config, store: BindingStore, devices: DeviceStore, clock: Clock, metrics: Metrics, log: Logger, policy: ResolutionPolicy) =>
+    (
+      cfg: Config,
+      store: BindingStore,
+      devices: DeviceStore,
+      clock: Clock,
+      metrics: Metrics,
+      log: Logger,
+      policy: ResolutionPolicy,
+    ) =>
       new LookupService({
         store,
         devices,
@@ -109,7 +145,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         hydrate: cfg.mode === "on",
         storeFor: (ns) => new BindingStore(store.kv, ns, undefined, metrics),
       }),
-    [TOKENS.Config, TOKENS.PrimaryStore, TOKENS.DeviceStore, TOKENS.Clock, TOKENS.Metrics, TOKENS.Logger, TOKENS.Policy],
+    [
+      TOKENS.Config,
+      TOKENS.PrimaryStore,
+      TOKENS.DeviceStore,
+      TOKENS.Clock,
+      TOKENS.Metrics,
+      TOKENS.Logger,
+      TOKENS.Policy,
+    ],
   );
 
   const [kv, devices, store, publish, lookup] = await Promise.all([
@@ -139,7 +183,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     lookup,
     container: c,
     async ready() {
-      const ok = (p: Promise<unknown>) => p.then(() => true, () => false);
+      const ok = (p: Promise<unknown>) =>
+        p.then(
+          () => true,
+          () => false,
+        );
       const [k, d] = await Promise.all([ok(withTimeout(kv.ping(), 2_000)), ok(withTimeout(devices.ping(), 2_000))]);
       return { kv: k, db: d };
     },
@@ -155,5 +203,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error("timeout")), ms)))]).finally(() => clearTimeout(t));
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error("timeout")), ms))),
+  ]).finally(() => clearTimeout(t));
 }

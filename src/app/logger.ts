@@ -1,7 +1,6 @@
 import pino from "pino";
 import type { Config } from "./config.js";
 
-
 export interface LoggerOptions {
   /** Where lines go (stdout by default); tests capture them here. */
   readonly destination?: pino.DestinationStream;
@@ -19,7 +18,9 @@ const REDACTED = "[redacted]";
 export function createLogger(level: string, options: LoggerOptions = {}): pino.Logger {
   const secrets = [...new Set(options.secrets ?? [])].filter((s) => s.length >= 4);
   // The JSON-escaped form too, for a secret with a quote or a backslash in it.
-  const needles = [...new Set(secrets.flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]))].sort((a, b) => b.length - a.length);
+  const needles = [...new Set(secrets.flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]))].sort(
+    (a, b) => b.length - a.length,
+  );
   const opts: pino.LoggerOptions = {
     level,
     base: { service: "identity-map" },

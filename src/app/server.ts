@@ -48,13 +48,25 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     throw e;
   }
   const timer = setInterval(() => {
-    compact(a.store, a.devices, a.clock.nowMs(), a.metrics, a.log).catch((e) => a.log.warn({ err: String(e) }, "compaction failed; will retry"));
+    compact(a.store, a.devices, a.clock.nowMs(), a.metrics, a.log).catch((e) =>
+      a.log.warn({ err: String(e) }, "compaction failed; will retry"),
+    );
   }, config.compactIntervalMs);
   timer.unref();
   const auth = authenticator.describe();
   const transport = tls ? (tls.ca ? "tls (grpc: mtls)" : "tls") : "plaintext";
   a.log.info(
-    { rest: restPort, grpc: grpcPort, host: config.host, kv: config.kvBackend, db: config.db, mode: config.mode, namespace: config.namespace, auth, transport },
+    {
+      rest: restPort,
+      grpc: grpcPort,
+      host: config.host,
+      kv: config.kvBackend,
+      db: config.db,
+      mode: config.mode,
+      namespace: config.namespace,
+      auth,
+      transport,
+    },
     auth === "off"
       ? "identity-map listening; auth is off (no IDMAP_AUTH_TOKENS or IDMAP_MTLS_ROLES): every caller may publish, so it listens on loopback unless IDMAP_ALLOW_UNAUTHENTICATED=true"
       : "identity-map listening",

@@ -8,7 +8,14 @@ import { prioritizeKeys } from "../domain/identity-key.js";
 
 export { normalizeUpdate, partitionIp, type DeviceUpdate, type NormalizedUpdate } from "../domain/device-update.js";
 export { keyId, prioritizeKeys, sameKey, type IdentityKey } from "../domain/identity-key.js";
-export { IDENTITY_KINDS, KIND_PROTO_NAME, KIND_WIRE_NUMBER, kindRank, parseKind, type IdentityKind } from "../domain/identity-kind.js";
+export {
+  IDENTITY_KINDS,
+  KIND_PROTO_NAME,
+  KIND_WIRE_NUMBER,
+  kindRank,
+  parseKind,
+  type IdentityKind,
+} from "../domain/identity-kind.js";
 export { DEFAULT_NAMESPACE, decodeSegment, encodeSegment, keyPath, parseKeyPath } from "../domain/key-path.js";
 export { normalizeMac } from "../domain/mac.js";
 export { normalizeIp } from "../domain/ip.js";

@@ -128,7 +128,7 @@ export class IdentityMapClient {
   private async call<T>(method: "GET" | "POST", path: string, body?: unknown, nullOn404 = false): Promise<T | null> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
-    if (this.options.token) headers["authorization"] = `Bearer ${this.options.token}`;
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     const res = await this.fetch(`${this.base}${path}`, {
       method,
       headers,
@@ -145,7 +145,12 @@ export class IdentityMapClient {
     }
     if (!res.ok) {
       const e = (json as { error?: { code?: string; message?: string; field?: string } } | undefined)?.error;
-      throw new IdentityMapApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? (text || res.statusText), e?.field);
+      throw new IdentityMapApiError(
+        res.status,
+        e?.code ?? `http_${res.status}`,
+        e?.message ?? (text || res.statusText),
+        e?.field,
+      );
     }
     return json as T;
   }

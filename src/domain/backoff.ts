@@ -9,7 +9,13 @@ export interface BackoffPolicy {
   readonly budgetMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 50, maxMs: 750, multiplier: 1.6, jitter: 0.2, budgetMs: 5_000 };
+export const DEFAULT_BACKOFF: BackoffPolicy = {
+  initialMs: 50,
+  maxMs: 750,
+  multiplier: 1.6,
+  jitter: 0.2,
+  budgetMs: 5_000,
+};
 
 /** Delay before retry number `attempt` (1-based); `random01` comes from the caller (the domain draws no randomness). */
 export function backoffDelay(attempt: number, random01: number, p: BackoffPolicy = DEFAULT_BACKOFF): number {

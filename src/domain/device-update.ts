@@ -72,9 +72,9 @@ export function normalizeUpdate(u: DeviceUpdate, opts: NormalizeOptions): Normal
     else ip = n;
   }
 
-  const armisId = limited("metadata.armis_device_id", metadata["armis_device_id"]);
+  const armisId = limited("metadata.armis_device_id", metadata.armis_device_id);
   const netboxIds: string[] = [];
-  if ((metadata["integration_type"] ?? "").trim().toLowerCase() === "netbox") {
+  if ((metadata.integration_type ?? "").trim().toLowerCase() === "netbox") {
     for (const field of ["integration_id", "netbox_device_id"] as const) {
       const v = limited(`metadata.${field}`, metadata[field]);
       if (v !== "" && !netboxIds.includes(v)) netboxIds.push(v);

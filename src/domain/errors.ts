@@ -13,7 +13,10 @@ export abstract class IdentityMapError extends Error {
 /** A conditional write found another revision than it expected. Retried by the publish protocol. */
 export class RevisionConflict extends IdentityMapError {
   readonly code = "revision_conflict" as const;
-  constructor(readonly key: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
     super(`revision conflict on ${key}`, options);
   }
 }
@@ -36,14 +39,21 @@ export class DbUnavailable extends IdentityMapError {
 /** A request field is missing, has the wrong type, or holds a value that cannot be used. */
 export class InvalidArgument extends IdentityMapError {
   readonly code = "invalid_argument" as const;
-  constructor(readonly field: string, reason: string) {
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
     super(`${field}: ${reason}`);
   }
 }
 
 export class BatchTooLarge extends IdentityMapError {
   readonly code = "batch_too_large" as const;
-  constructor(readonly field: string, readonly size: number, readonly limit: number) {
+  constructor(
+    readonly field: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
     super(`${field}: ${size} items exceed the limit of ${limit}`);
   }
 }
@@ -63,7 +73,10 @@ export class PermissionDenied extends IdentityMapError {
 /** Retries of one key ran out of budget; reported per key, never hidden. */
 export class RetryExhausted extends IdentityMapError {
   readonly code = "retry_exhausted" as const;
-  constructor(readonly keys: readonly string[], options?: { cause?: unknown }) {
+  constructor(
+    readonly keys: readonly string[],
+    options?: { cause?: unknown },
+  ) {
     super(`CAS retries exhausted on ${keys.join(", ")}`, options);
   }
 }

@@ -16,5 +16,7 @@ export function keyId(k: IdentityKey): string {
 
 /** Strongest first (armis, netbox, mac, partition-ip, ip, device-id); ties by value. Stable and pure. */
 export function prioritizeKeys(keys: readonly IdentityKey[]): IdentityKey[] {
-  return [...keys].sort((a, b) => kindRank(a.kind) - kindRank(b.kind) || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+  return [...keys].sort(
+    (a, b) => kindRank(a.kind) - kindRank(b.kind) || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
+  );
 }

@@ -25,9 +25,7 @@ export const KIND_PROTO_NAME: Readonly<Record<IdentityKind, string>> = {
   "partition-ip": "IDENTITY_KIND_PARTITION_IP",
 };
 
-const BY_WIRE = new Map<number, IdentityKind>(
-  IDENTITY_KINDS.map((k) => [KIND_WIRE_NUMBER[k], k] as const),
-);
+const BY_WIRE = new Map<number, IdentityKind>(IDENTITY_KINDS.map((k) => [KIND_WIRE_NUMBER[k], k] as const));
 const BY_NAME = new Map<string, IdentityKind>([
   ...IDENTITY_KINDS.map((k) => [k, k] as const),
   ...IDENTITY_KINDS.map((k) => [KIND_PROTO_NAME[k], k] as const),

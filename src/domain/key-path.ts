@@ -19,13 +19,7 @@ export function encodeSegment(value: string): string {
   const n = value.length;
   for (let i = 0; i < n; i++) {
     const c = value.charCodeAt(i);
-    if (
-      (c >= 0x30 && c <= 0x39) ||
-      (c >= 0x41 && c <= 0x5a) ||
-      (c >= 0x61 && c <= 0x7a) ||
-      c === 0x5f ||
-      c === 0x2d
-    ) {
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x2d) {
       out += value[i];
       continue;
     }
@@ -42,7 +36,7 @@ export function encodeSegment(value: string): string {
         i++;
       }
     }
-    for (const b of utf8Bytes(cp)) out += "=" + HEX[b]!;
+    for (const b of utf8Bytes(cp)) out += `=${HEX[b]!}`;
   }
   return out;
 }

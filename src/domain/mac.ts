@@ -3,7 +3,8 @@ import type { RejectionReason } from "./rejection.js";
 export type MacResult = { ok: true; mac: string } | { ok: false; reason: RejectionReason };
 
 const HEX12 = /^[0-9A-Fa-f]{12}$/;
-const SEPARATED = /^([0-9A-Fa-f]{2})([:-])([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})$/;
+const SEPARATED =
+  /^([0-9A-Fa-f]{2})([:-])([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})$/;
 const CISCO = /^([0-9A-Fa-f]{4})\.([0-9A-Fa-f]{4})\.([0-9A-Fa-f]{4})$/;
 
 /** Separators of a MAC list: comma, semicolon, space, tab, newline (and CR, which the reference missed). */

@@ -78,7 +78,11 @@ export function hasStrongIdentity(id: Identity): boolean {
  * The identity hash (design.md §3): canonical id, partition and identity attributes. Which source
  * reported, when, or from which address is not part of it, so alternating sources cost no writes.
  */
-export function identityHash(canonicalDeviceId: string, partition: string, attributes: Readonly<Record<string, string>>): string {
+export function identityHash(
+  canonicalDeviceId: string,
+  partition: string,
+  attributes: Readonly<Record<string, string>>,
+): string {
   return hashMetadata({ ...attributes, canonical_device_id: canonicalDeviceId, partition });
 }
 

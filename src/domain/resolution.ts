@@ -162,7 +162,8 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     }
     // Conflicts that veto: strong kinds stronger than the deciding key; for a stable id, which ranks
     // between NetBox ids and MACs, only Armis and NetBox ids.
-    const rank = k.kind === "device-id" && stableId ? kindRank("mac") : isStrongKind(k.kind) ? kindRank(k.kind) : Infinity;
+    const rank =
+      k.kind === "device-id" && stableId ? kindRank("mac") : isStrongKind(k.kind) ? kindRank(k.kind) : Infinity;
     const stronger = conflictingKinds(uIdentity, identityOf(b.record)).filter((c) => kindRank(c) < rank);
     // A stable id is the source's own name for its device, stronger than a MAC (NICs move between
     // machines): when it already names another live device, a MAC or an address cannot pull the
@@ -217,7 +218,11 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
   /** An existing redirect of the update's id: it belongs in the index (and in step with the identity). */
   let listedRedirect: IdentityKey | undefined;
   let mergeFrom: { id: string; record: CanonicalRecord | undefined } | undefined;
-  const baseIdentity = deviceRecord ? identityOf(deviceRecord) : chosen ? identityOf(chosen.binding.record) : EMPTY_IDENTITY;
+  const baseIdentity = deviceRecord
+    ? identityOf(deviceRecord)
+    : chosen
+      ? identityOf(chosen.binding.record)
+      : EMPTY_IDENTITY;
   if (u.deviceId !== "" && u.deviceId !== canonical) {
     const own = live(reader.get(deviceKey(u.deviceId)));
     if (!own) {
@@ -231,7 +236,9 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
       const zRecord = live(reader.get(deviceKey(z)))?.record ?? own.record;
       reader.checkpoint();
       const zIdentity = identityOf(zRecord);
-      const compatible = conflictingKinds(zIdentity, unionIdentity(baseIdentity, uIdentity, false)).every((c) => c === "mac");
+      const compatible = conflictingKinds(zIdentity, unionIdentity(baseIdentity, uIdentity, false)).every(
+        (c) => c === "mac",
+      );
       if (!vetoed.has(z) && sharesStrongIdentifier(zIdentity, uIdentity) && compatible) {
         tombstone = { device_id: u.deviceId, merged_into: canonical };
         mergeFrom = { id: z, record: zRecord };
@@ -254,7 +261,10 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
 
   // A source's address report older than what the device record already knows from that source
   // (it reported another address since) is out of order: it must not bring the old address back.
-  const currentAddresses = new Set([keyId({ kind: "ip", value: u.ip }), keyId({ kind: "partition-ip", value: partitionIp(u.partition, u.ip) })]);
+  const currentAddresses = new Set([
+    keyId({ kind: "ip", value: u.ip }),
+    keyId({ kind: "partition-ip", value: partitionIp(u.partition, u.ip) }),
+  ]);
   const staleAddressReport =
     !!deviceRecord &&
     t < deviceRecord.updatedAtMs &&
@@ -301,7 +311,9 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     hostname: u.hostname,
   };
   const hostnameNewer = !deviceRecord || t >= deviceRecord.updatedAtMs;
-  const mergedBase = mergeFrom?.record ? unionIdentity(baseIdentity, identityOf(mergeFrom.record), false) : baseIdentity;
+  const mergedBase = mergeFrom?.record
+    ? unionIdentity(baseIdentity, identityOf(mergeFrom.record), false)
+    : baseIdentity;
   const identity = unionIdentity(mergedBase, keptIdentity, hostnameNewer);
   const partition = deviceRecord?.partition || chosen?.binding.record.partition || u.partition;
   const attributes = attributesOf(identity);
@@ -317,7 +329,10 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     const address = isAddressKind(k.kind);
     const same = prior && !rebinding;
     const updatedAtMs = same ? Math.max(prior.record.updatedAtMs, t) : t;
-    const assertedBy = same && prior.record.assertedBy && atLeastAsStrong(prior.record.assertedBy, assertion) ? prior.record.assertedBy : assertion;
+    const assertedBy =
+      same && prior.record.assertedBy && atLeastAsStrong(prior.record.assertedBy, assertion)
+        ? prior.record.assertedBy
+        : assertion;
     return {
       ...base,
       updatedAtMs,
@@ -361,7 +376,12 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     if (rebinding) {
       put(k, prior, recordFor(k, b, true));
       const fromMerge = b.record.canonicalDeviceId === mergeFrom?.id;
-      changes.push({ key: k, fromDeviceId: b.record.canonicalDeviceId, toDeviceId: canonical, reason: fromMerge ? "merge" : "rebind" });
+      changes.push({
+        key: k,
+        fromDeviceId: b.record.canonicalDeviceId,
+        toDeviceId: canonical,
+        reason: fromMerge ? "merge" : "rebind",
+      });
       continue;
     }
     const r = b.record;
@@ -371,7 +391,8 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     if (r.metadataHash !== hash || refresh || gainsAuthority) put(k, prior, recordFor(k, b, false));
   }
 
-  if (listedRedirect && !index.has(keyId(listedRedirect))) index.set(keyId(listedRedirect), { ...listedRedirect, sources: [] });
+  if (listedRedirect && !index.has(keyId(listedRedirect)))
+    index.set(keyId(listedRedirect), { ...listedRedirect, sources: [] });
 
   // The update's own id: a redirect to the canonical device.
   if (redirect) {
@@ -434,7 +455,11 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
   const deviceUpdatedAt = deviceRecord ? Math.max(deviceRecord.updatedAtMs, t) : t;
   const deviceRecordNext: CanonicalRecord = {
     ...base,
-    updatedAtMs: weakDevice ? (deviceRecord && t - deviceRecord.updatedAtMs < half ? deviceRecord.updatedAtMs : deviceUpdatedAt) : deviceUpdatedAt,
+    updatedAtMs: weakDevice
+      ? deviceRecord && t - deviceRecord.updatedAtMs < half
+        ? deviceRecord.updatedAtMs
+        : deviceUpdatedAt
+      : deviceUpdatedAt,
     assertedBy: deviceRecord?.assertedBy ?? assertion,
     source: deviceRecord?.source || u.source,
     authority: false,
@@ -453,8 +478,13 @@ function decideLoaded({ update: u, policy, operationId }: DecideInput, reader: R
     !sameIndex(deviceRecord.keys, newIndex);
   if (deviceChanged) {
     const k = deviceKey(canonical);
-    deviceSteps.push(devicePrior ? { op: "update", key: k, record: deviceNext, revision: devicePrior.revision } : { op: "create", key: k, record: deviceNext });
-    if (!deviceRecord) changes.unshift({ key: k, fromDeviceId: expiredOwner(devicePrior), toDeviceId: canonical, reason: "create" });
+    deviceSteps.push(
+      devicePrior
+        ? { op: "update", key: k, record: deviceNext, revision: devicePrior.revision }
+        : { op: "create", key: k, record: deviceNext },
+    );
+    if (!deviceRecord)
+      changes.unshift({ key: k, fromDeviceId: expiredOwner(devicePrior), toDeviceId: canonical, reason: "create" });
   }
 
   // A new device claims its id first, so no key ever names an id another device might take. For a

@@ -7,7 +7,11 @@ forBackend("redis", () => {
   ambiguityDrills({
     name: "redis",
     startServer: () => redisServer(true),
-    env: (port, bucket) => ({ IDMAP_KV_BACKEND: "redis", IDMAP_REDIS_URL: `redis://127.0.0.1:${port}`, IDMAP_KV_BUCKET: bucket }),
+    env: (port, bucket) => ({
+      IDMAP_KV_BACKEND: "redis",
+      IDMAP_REDIS_URL: `redis://127.0.0.1:${port}`,
+      IDMAP_KV_BUCKET: bucket,
+    }),
     writeLog: (server, bucket) => redisWriteLog(`redis://127.0.0.1:${server.port}`, `${bucket}:`),
   });
 });

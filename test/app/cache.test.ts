@@ -3,7 +3,14 @@ import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
 import { countingKv, testApp } from "../support/app.js";
 import { waitFor } from "../contract/kv.contract.js";
 
-const laptop = { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: "02:00:00:00:00:01", metadata: { armis_device_id: "A1" }, source: "armis" };
+const laptop = {
+  device_id: "p:10.0.0.5",
+  ip: "10.0.0.5",
+  partition: "p",
+  mac: "02:00:00:00:00:01",
+  metadata: { armis_device_id: "A1" },
+  source: "armis",
+};
 
 describe("the local binding cache", () => {
   it("stays coherent across instances through the watch: another instance's write is seen without a KV read", async () => {

@@ -9,7 +9,14 @@ describe("config", () => {
   it("has the documented defaults: embedded KV, SQLite, flag off, loopback", () => {
     const c = loadConfig({});
     expect([c.kvBackend, c.db, c.mode, c.host, c.restPort, c.grpcPort, c.namespace, c.maxBatch]).toEqual([
-      "embedded", "sqlite", "off", "127.0.0.1", 8080, 50051, "device_canonical_map", 10000,
+      "embedded",
+      "sqlite",
+      "off",
+      "127.0.0.1",
+      8080,
+      50051,
+      "device_canonical_map",
+      10000,
     ]);
     expect(c.frontends).toEqual(["rest", "grpc"]);
     expect(c.weakKeyTtlMs).toBe(24 * 3600_000);
@@ -18,7 +25,9 @@ describe("config", () => {
 
   it("an unknown backend fails at start naming the variable and the allowed values", () => {
     expect(() => loadConfig({ IDMAP_KV_BACKEND: "mongodb" })).toThrow(ConfigError);
-    expect(() => loadConfig({ IDMAP_KV_BACKEND: "mongodb" })).toThrow(/IDMAP_KV_BACKEND.*embedded, memory, jetstream, etcd, redis/);
+    expect(() => loadConfig({ IDMAP_KV_BACKEND: "mongodb" })).toThrow(
+      /IDMAP_KV_BACKEND.*embedded, memory, jetstream, etcd, redis/,
+    );
     expect(() => loadConfig({ CANONICAL_IDENTITY_MAP_ENABLED: "yes" })).toThrow(/CANONICAL_IDENTITY_MAP_ENABLED/);
     expect(() => loadConfig({ IDMAP_REST_PORT: "80a" })).toThrow(/IDMAP_REST_PORT/);
     expect(() => loadConfig({ IDMAP_DB: "postgres" })).toThrow(/IDMAP_DATABASE_URL/);
@@ -29,12 +38,18 @@ describe("config", () => {
   it("reads a YAML file; the environment wins", () => {
     const dir = mkdtempSync(join(tmpdir(), "idmap-cfg-"));
     const file = join(dir, "idmap.yaml");
-    writeFileSync(file, "rest_port: 9090\nIDMAP_KV_BACKEND: memory\ncanonical_identity_map_enabled: on\nauth_tokens: [\"t1:reader\", \"t2:writer\"]\nweak_key_ttl: 2h\n");
+    writeFileSync(
+      file,
+      'rest_port: 9090\nIDMAP_KV_BACKEND: memory\ncanonical_identity_map_enabled: on\nauth_tokens: ["t1:reader", "t2:writer"]\nweak_key_ttl: 2h\n',
+    );
     const c = loadConfig({ IDMAP_KV_BACKEND: "redis" }, file);
     expect(c.restPort).toBe(9090);
     expect(c.kvBackend).toBe("redis");
     expect(c.mode).toBe("on");
-    expect([...c.authTokens]).toEqual([["t1", "reader"], ["t2", "writer"]]);
+    expect([...c.authTokens]).toEqual([
+      ["t1", "reader"],
+      ["t2", "writer"],
+    ]);
     expect(c.weakKeyTtlMs).toBe(7_200_000);
     expect(() => loadConfig({}, join(dir, "missing.yaml"))).toThrow(/missing\.yaml/);
   });

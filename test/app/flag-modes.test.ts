@@ -5,13 +5,33 @@ import { testApp } from "../support/app.js";
 
 /** A small churn story: DHCP moves, a sweep, a newcomer on a reused address, a merge, a veto. */
 function scenario(): DeviceUpdate[][] {
-  const a = (id: string, ip: string, aid: string, mac: string) => ({ device_id: id, ip, partition: "p", mac, metadata: { armis_device_id: aid }, source: "armis" });
+  const a = (id: string, ip: string, aid: string, mac: string) => ({
+    device_id: id,
+    ip,
+    partition: "p",
+    mac,
+    metadata: { armis_device_id: aid },
+    source: "armis",
+  });
   return [
-    [a("p:10.0.0.5", "10.0.0.5", "A1", "02:00:00:00:00:01"), a("p:10.0.0.6", "10.0.0.6", "A2", "02:00:00:00:00:02"), { ip: "10.0.0.8", partition: "p", source: "sweep" }],
+    [
+      a("p:10.0.0.5", "10.0.0.5", "A1", "02:00:00:00:00:01"),
+      a("p:10.0.0.6", "10.0.0.6", "A2", "02:00:00:00:00:02"),
+      { ip: "10.0.0.8", partition: "p", source: "sweep" },
+    ],
     [a("p:10.0.0.9", "10.0.0.9", "A1", "02:00:00:00:00:01"), { ip: "10.0.0.5", partition: "p", source: "sweep" }],
-    [a("p:10.0.0.5", "10.0.0.5", "A3", "02:00:00:00:00:03"), { device_id: "agent-1", mac: "02:00:00:00:00:02", source: "agent" }],
-    [{ device_id: "agent-1", mac: "02:00:00:00:00:02", metadata: { armis_device_id: "A2" }, source: "agent" }, a("p:10.0.0.6", "10.0.0.6", "A4", "02:00:00:00:00:02")],
-    [{ ip: "10.0.0.9", partition: "p", source: "sweep" }, { ip: "10.0.0.5", partition: "p", source: "sweep" }],
+    [
+      a("p:10.0.0.5", "10.0.0.5", "A3", "02:00:00:00:00:03"),
+      { device_id: "agent-1", mac: "02:00:00:00:00:02", source: "agent" },
+    ],
+    [
+      { device_id: "agent-1", mac: "02:00:00:00:00:02", metadata: { armis_device_id: "A2" }, source: "agent" },
+      a("p:10.0.0.6", "10.0.0.6", "A4", "02:00:00:00:00:02"),
+    ],
+    [
+      { ip: "10.0.0.9", partition: "p", source: "sweep" },
+      { ip: "10.0.0.5", partition: "p", source: "sweep" },
+    ],
   ];
 }
 
@@ -28,7 +48,11 @@ async function run(mode: "on" | "off") {
     }
   }
   const lookups = [];
-  for (const k of [{ kind: "mac", value: "02:00:00:00:00:01" }, { kind: "partition-ip", value: "p:10.0.0.5" }, { kind: "armis-id", value: "A2" }]) {
+  for (const k of [
+    { kind: "mac", value: "02:00:00:00:00:01" },
+    { kind: "partition-ip", value: "p:10.0.0.5" },
+    { kind: "armis-id", value: "A2" },
+  ]) {
     lookups.push((await app.lookup.lookup({ identityKeys: [k] })).record?.canonicalDeviceId);
   }
   const kvEntries = (await kv.list("")).entries.length;

@@ -14,7 +14,14 @@ afterEach(async () => {
 const fleet = (n: number, moved = false): DeviceUpdate[] =>
   Array.from({ length: n }, (_, i) => {
     const ip = `10.1.${Math.floor(i / 200)}.${(i % 200) + (moved ? 100 : 1)}`;
-    return { device_id: `p:${ip}`, ip, partition: "p", mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`, metadata: armis(`A-${i}`), source: "armis" };
+    return {
+      device_id: `p:${ip}`,
+      ip,
+      partition: "p",
+      mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`,
+      metadata: armis(`A-${i}`),
+      source: "armis",
+    };
   });
 
 describe("publish through the service", () => {
@@ -37,11 +44,11 @@ describe("publish through the service", () => {
     kv.reset();
     const moved = await app.publish.publish(fleet(50, true), "test");
     expect(moved.every((r) => r.outcome === "updated" && r.tombstone)).toBe(true);
-    const writes = (kv.calls["create"] ?? 0) + (kv.calls["update"] ?? 0) + (kv.calls["delete"] ?? 0);
+    const writes = (kv.calls.create ?? 0) + (kv.calls.update ?? 0) + (kv.calls.delete ?? 0);
     const keysPerUpdate = 5; // device-id, ip, partition-ip, armis-id, mac
     expect(writes / 50).toBeLessThanOrEqual(keysPerUpdate + 1);
-    expect(kv.calls["get"] ?? 0).toBe(0);
-    expect(kv.calls["getMany"] ?? 0).toBe(0);
+    expect(kv.calls.get ?? 0).toBe(0);
+    expect(kv.calls.getMany ?? 0).toBe(0);
   });
 
   it("updates of one device in one batch are applied in order; unrelated ones in parallel", async () => {
@@ -60,8 +67,14 @@ describe("publish through the service", () => {
 
   it("records device rows and an audit trail of binding changes", async () => {
     ({ app } = await testApp());
-    await app.publish.publish([{ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis" }], "writer-1");
-    await app.publish.publish([{ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", metadata: armis("A1"), source: "armis" }], "writer-1");
+    await app.publish.publish(
+      [{ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis" }],
+      "writer-1",
+    );
+    await app.publish.publish(
+      [{ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", metadata: armis("A1"), source: "armis" }],
+      "writer-1",
+    );
     const row = await app.devices.getDevice("p:10.0.0.9");
     expect(row?.mergedInto).toBe("p:10.0.0.5");
     const h = await app.devices.history("p:10.0.0.5", { limit: 100 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { assertSafeExposure, Authenticator, canonicalSubject, isLoopback, parseSubjectRoles } from "../../src/app/auth.js";
+import {
+  assertSafeExposure,
+  Authenticator,
+  canonicalSubject,
+  isLoopback,
+  parseSubjectRoles,
+} from "../../src/app/auth.js";
 import { loadConfig } from "../../src/app/config.js";
 import { ConfigError, PermissionDenied, Unauthenticated } from "../../src/domain/errors.js";
 
@@ -28,16 +34,26 @@ describe("Authenticator: credentials to principal", () => {
   });
 
   it("a verified certificate subject maps to a role whatever the attribute order; an unknown subject is denied", () => {
-    expect(auth.authorize({ peerSubject: { O: "Example", CN: "poller-1" } }, "reader")).toEqual({ actor: "cert:CN=poller-1,O=Example", role: "reader" });
+    expect(auth.authorize({ peerSubject: { O: "Example", CN: "poller-1" } }, "reader")).toEqual({
+      actor: "cert:CN=poller-1,O=Example",
+      role: "reader",
+    });
     expect(auth.authorize({ peerSubject: { CN: "registry", O: "Example" } }, "writer").role).toBe("writer");
     expect(() => auth.authorize({ peerSubject: { CN: "poller-1", O: "Example" } }, "writer")).toThrow(PermissionDenied);
     expect(() => auth.authorize({ peerSubject: { CN: "stranger", O: "Example" } }, "reader")).toThrow(PermissionDenied);
-    expect(() => auth.authorize({ peerSubject: { CN: "poller-1", O: "Example", OU: "extra" } }, "reader")).toThrow(PermissionDenied);
+    expect(() => auth.authorize({ peerSubject: { CN: "poller-1", O: "Example", OU: "extra" } }, "reader")).toThrow(
+      PermissionDenied,
+    );
   });
 
   it("a token, when sent, decides even with a certificate", () => {
-    expect(auth.authorize({ authorization: "Bearer writer-secret", peerSubject: { CN: "poller-1", O: "Example" } }, "writer").role).toBe("writer");
-    expect(() => auth.authorize({ authorization: "Bearer bad", peerSubject: { CN: "poller-1", O: "Example" } }, "reader")).toThrow(Unauthenticated);
+    expect(
+      auth.authorize({ authorization: "Bearer writer-secret", peerSubject: { CN: "poller-1", O: "Example" } }, "writer")
+        .role,
+    ).toBe("writer");
+    expect(() =>
+      auth.authorize({ authorization: "Bearer bad", peerSubject: { CN: "poller-1", O: "Example" } }, "reader"),
+    ).toThrow(Unauthenticated);
   });
 
   it("with nothing configured, auth is off: everyone is an anonymous writer", () => {
@@ -71,7 +87,13 @@ describe("configuration", () => {
   const base = { IDMAP_DATA_DIR: ":memory:" };
 
   it("reads TLS files, mTLS roles and the open-service opt-in", () => {
-    const c = loadConfig({ ...base, IDMAP_TLS_CERT: "/x/server.crt", IDMAP_TLS_KEY: "/x/server.key", IDMAP_TLS_CA: "/x/ca.crt", IDMAP_MTLS_ROLES: "CN=poller-1,O=Example:reader" });
+    const c = loadConfig({
+      ...base,
+      IDMAP_TLS_CERT: "/x/server.crt",
+      IDMAP_TLS_KEY: "/x/server.key",
+      IDMAP_TLS_CA: "/x/ca.crt",
+      IDMAP_MTLS_ROLES: "CN=poller-1,O=Example:reader",
+    });
     expect(c.tls).toEqual({ certFile: "/x/server.crt", keyFile: "/x/server.key", caFile: "/x/ca.crt" });
     expect(c.mtlsRoles.get("CN=poller-1,O=Example")).toBe("reader");
     expect(c.allowUnauthenticated).toBe(false);
@@ -82,16 +104,24 @@ describe("configuration", () => {
   it("refuses half a TLS setup, mTLS roles without a CA, and a malformed opt-in", () => {
     expect(() => loadConfig({ ...base, IDMAP_TLS_CERT: "/x/server.crt" })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, IDMAP_TLS_CA: "/x/ca.crt" })).toThrow(ConfigError);
-    expect(() => loadConfig({ ...base, IDMAP_TLS_CERT: "/c", IDMAP_TLS_KEY: "/k", IDMAP_MTLS_ROLES: "CN=a:reader" })).toThrow(ConfigError);
+    expect(() =>
+      loadConfig({ ...base, IDMAP_TLS_CERT: "/c", IDMAP_TLS_KEY: "/k", IDMAP_MTLS_ROLES: "CN=a:reader" }),
+    ).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, IDMAP_ALLOW_UNAUTHENTICATED: "yes" })).toThrow(ConfigError);
   });
 
   it("without auth, only loopback unless IDMAP_ALLOW_UNAUTHENTICATED=true", () => {
     expect(() => assertSafeExposure(loadConfig(base))).not.toThrow();
     expect(() => assertSafeExposure(loadConfig({ ...base, IDMAP_HOST: "::1" }))).not.toThrow();
-    expect(() => assertSafeExposure(loadConfig({ ...base, IDMAP_HOST: "0.0.0.0" }))).toThrow(/IDMAP_ALLOW_UNAUTHENTICATED/);
-    expect(() => assertSafeExposure(loadConfig({ ...base, IDMAP_HOST: "0.0.0.0", IDMAP_ALLOW_UNAUTHENTICATED: "true" }))).not.toThrow();
-    expect(() => assertSafeExposure(loadConfig({ ...base, IDMAP_HOST: "0.0.0.0", IDMAP_AUTH_TOKENS: "t:reader" }))).not.toThrow();
+    expect(() => assertSafeExposure(loadConfig({ ...base, IDMAP_HOST: "0.0.0.0" }))).toThrow(
+      /IDMAP_ALLOW_UNAUTHENTICATED/,
+    );
+    expect(() =>
+      assertSafeExposure(loadConfig({ ...base, IDMAP_HOST: "0.0.0.0", IDMAP_ALLOW_UNAUTHENTICATED: "true" })),
+    ).not.toThrow();
+    expect(() =>
+      assertSafeExposure(loadConfig({ ...base, IDMAP_HOST: "0.0.0.0", IDMAP_AUTH_TOKENS: "t:reader" })),
+    ).not.toThrow();
     expect(["127.0.0.1", "127.1.2.3", "localhost", "[::1]"].every(isLoopback)).toBe(true);
     expect(["0.0.0.0", "::", "10.0.0.1", "example.com"].some(isLoopback)).toBe(false);
   });

@@ -40,7 +40,14 @@ describe("gRPC bearer tokens in `authorization` metadata", () => {
     }
     const core = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
     const code = await new Promise<number>((resolve) =>
-      core.makeUnaryRequest("/core.CoreService/GetCanonicalDevice", (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x1a, 0x03, 0x31, 0x2e, 0x31]), new grpc.Metadata(), (err) => resolve(err?.code ?? 0)),
+      core.makeUnaryRequest(
+        "/core.CoreService/GetCanonicalDevice",
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from([0x1a, 0x03, 0x31, 0x2e, 0x31]),
+        new grpc.Metadata(),
+        (err) => resolve(err?.code ?? 0),
+      ),
     );
     core.close();
     expect(code).toBe(grpc.status.UNAUTHENTICATED);
@@ -53,6 +60,8 @@ describe("gRPC bearer tokens in `authorization` metadata", () => {
     expect((await c.call("GetCanonicalDevice", lookup, READER)).found).toBe(true);
     expect((await c.call("ResolveDeviceUpdates", publish, READER)).results[0].canonical_device_id).toBe("auth-dev");
     const h = await c.call("GetDeviceHistory", { device_id: "auth-dev" }, READER);
-    expect(h.entries.map((e: { actor: string }) => e.actor)).toContain(`token:${createHash("sha256").update(WRITER).digest("hex").slice(0, 8)}`);
+    expect(h.entries.map((e: { actor: string }) => e.actor)).toContain(
+      `token:${createHash("sha256").update(WRITER).digest("hex").slice(0, 8)}`,
+    );
   });
 });

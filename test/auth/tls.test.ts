@@ -36,20 +36,30 @@ afterAll(async () => {
   pki?.cleanup();
 });
 
-const update = (n: number) => ({ device_id: `tls-dev-${n}`, mac: `02:00:00:00:10:${n.toString(16).padStart(2, "0")}`, source: "agent" });
+const update = (n: number) => ({
+  device_id: `tls-dev-${n}`,
+  mac: `02:00:00:00:10:${n.toString(16).padStart(2, "0")}`,
+  source: "agent",
+});
 
 describe("gRPC over mTLS: the client certificate's subject is the caller", () => {
   const clients: IdentityMapClient[] = [];
   const connect = (name: string | null) => {
     const cert = name ? pki.clients[name]! : undefined;
-    const c = identityMapClient(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createSsl(pki.ca.cert, cert?.key ?? null, cert?.cert ?? null), {
-      // The server certificate names localhost and 127.0.0.1; TLS SNI may not carry an IP address.
-      "grpc.ssl_target_name_override": "localhost",
-    });
+    const c = identityMapClient(
+      `127.0.0.1:${server.grpcPort}`,
+      grpc.credentials.createSsl(pki.ca.cert, cert?.key ?? null, cert?.cert ?? null),
+      {
+        // The server certificate names localhost and 127.0.0.1; TLS SNI may not carry an IP address.
+        "grpc.ssl_target_name_override": "localhost",
+      },
+    );
     clients.push(c);
     return c;
   };
-  afterAll(() => clients.forEach((c) => c.close()));
+  afterAll(() => {
+    for (const c of clients) c.close();
+  });
 
   it("a writer certificate publishes; the audit trail names its subject", async () => {
     const registry = connect("registry");
@@ -62,9 +72,13 @@ describe("gRPC over mTLS: the client certificate's subject is the caller", () =>
 
   it("a reader certificate looks up but may not publish", async () => {
     const poller = connect("poller");
-    const hit = await poller.call("GetCanonicalDevice", { identity_keys: [{ kind: "IDENTITY_KIND_MAC", value: "02:00:00:00:10:01" }] });
+    const hit = await poller.call("GetCanonicalDevice", {
+      identity_keys: [{ kind: "IDENTITY_KIND_MAC", value: "02:00:00:00:10:01" }],
+    });
     expect(hit).toMatchObject({ found: true, record: { canonical_device_id: "tls-dev-1" } });
-    expect((await statusOf(poller.call("PublishDeviceUpdates", { updates: [update(2)] }))).code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await statusOf(poller.call("PublishDeviceUpdates", { updates: [update(2)] }))).code).toBe(
+      grpc.status.PERMISSION_DENIED,
+    );
     // A bearer token, when sent, decides: the same connection publishes with the writer token.
     const r = await poller.call("PublishDeviceUpdates", { updates: [update(2)] }, WRITER);
     expect(r.results[0].outcome).toBe("PUBLISH_OUTCOME_CREATED");
@@ -72,12 +86,24 @@ describe("gRPC over mTLS: the client certificate's subject is the caller", () =>
 
   it("a certificate from the CA with an unknown subject is refused", async () => {
     const stranger = connect("stranger");
-    expect((await statusOf(stranger.call("GetCanonicalDevice", { identity_keys: [{ kind: "IDENTITY_KIND_DEVICE_ID", value: "tls-dev-1" }] }))).code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(
+      (
+        await statusOf(
+          stranger.call("GetCanonicalDevice", {
+            identity_keys: [{ kind: "IDENTITY_KIND_DEVICE_ID", value: "tls-dev-1" }],
+          }),
+        )
+      ).code,
+    ).toBe(grpc.status.PERMISSION_DENIED);
   });
 
   it("no client certificate, or one from another CA (even with a known subject), fails the handshake", async () => {
     for (const name of [null, "untrusted-poller"]) {
-      const s = await statusOf(connect(name).call("GetCanonicalDevice", { identity_keys: [{ kind: "IDENTITY_KIND_DEVICE_ID", value: "tls-dev-1" }] }));
+      const s = await statusOf(
+        connect(name).call("GetCanonicalDevice", {
+          identity_keys: [{ kind: "IDENTITY_KIND_DEVICE_ID", value: "tls-dev-1" }],
+        }),
+      );
       expect(s.code).toBe(grpc.status.UNAVAILABLE);
     }
   });
@@ -85,7 +111,15 @@ describe("gRPC over mTLS: the client certificate's subject is the caller", () =>
   it("a plaintext client cannot talk to the TLS port", async () => {
     const plain = identityMapClient(`127.0.0.1:${server.grpcPort}`);
     clients.push(plain);
-    expect((await statusOf(plain.call("GetCanonicalDevice", { identity_keys: [{ kind: "IDENTITY_KIND_DEVICE_ID", value: "tls-dev-1" }] }))).code).toBe(grpc.status.UNAVAILABLE);
+    expect(
+      (
+        await statusOf(
+          plain.call("GetCanonicalDevice", {
+            identity_keys: [{ kind: "IDENTITY_KIND_DEVICE_ID", value: "tls-dev-1" }],
+          }),
+        )
+      ).code,
+    ).toBe(grpc.status.UNAVAILABLE);
   });
 });
 
@@ -101,7 +135,10 @@ describe("REST over TLS with bearer tokens", () => {
           method,
           ca: pki.ca.cert,
           servername: "localhost",
-          headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(payload ? { "content-type": "application/json" } : {}) },
+          headers: {
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(payload ? { "content-type": "application/json" } : {}),
+          },
         },
         (res) => {
           let text = "";
@@ -128,7 +165,9 @@ describe("REST over TLS with bearer tokens", () => {
     const ok = await call("POST", "/v1/device-updates", WRITER, { updates: [update(3)] });
     expect(ok.status).toBe(200);
     expect(ok.json.results[0].outcome).toBe("created");
-    const look = await call("POST", "/v1/canonical-devices/lookup", READER, { identity_keys: [{ kind: "mac", value: "02:00:00:00:10:03" }] });
+    const look = await call("POST", "/v1/canonical-devices/lookup", READER, {
+      identity_keys: [{ kind: "mac", value: "02:00:00:00:10:03" }],
+    });
     expect(look.status).toBe(200);
     expect(look.json.record.canonical_device_id).toBe("tls-dev-3");
     const hist = await call("GET", "/v1/canonical-devices/tls-dev-3/history", READER);
@@ -140,7 +179,9 @@ describe("REST over TLS with bearer tokens", () => {
   it("health stays open; plain HTTP on the TLS port gets no answer", async () => {
     expect((await call("GET", "/healthz")).status).toBe(200);
     const plain = await new Promise<string>((resolve) => {
-      const req = plainRequest({ host: "127.0.0.1", port: server.restPort, path: "/healthz" }, (res) => resolve(`status ${res.statusCode}`));
+      const req = plainRequest({ host: "127.0.0.1", port: server.restPort, path: "/healthz" }, (res) =>
+        resolve(`status ${res.statusCode}`),
+      );
       req.on("error", () => resolve("error"));
       req.end();
     });

@@ -50,7 +50,9 @@ describe(`backfill on a generated history of ${history.rows.length} rows`, { tim
     expect(tombstonePairs(firstOut)).toEqual(history.tombstones);
 
     const rows = await A.app.devices.listDevices({ limit: 1_000_000 });
-    expect(new Map(rows.filter((r) => r.mergedInto !== null).map((r) => [r.deviceId, r.mergedInto]))).toEqual(history.tombstones);
+    expect(new Map(rows.filter((r) => r.mergedInto !== null).map((r) => [r.deviceId, r.mergedInto]))).toEqual(
+      history.tombstones,
+    );
     expect((await A.app.devices.listTombstones({ limit: 1_000_000 })).length).toBe(history.tombstones.size);
 
     const own = await owners(A.kv);
@@ -76,8 +78,14 @@ describe(`backfill on a generated history of ${history.rows.length} rows`, { tim
     const kv = countingKv(A.kv);
     const out = tmpFile("second.jsonl");
     const second = await runBackfill({ ...A.app, kv }, { tombstonesOut: out, chunk: 2_000 });
-    expect(second.summary).toMatchObject({ tombstones: 0, created: 0, updated: 0, skipped_in_kv: history.tombstones.size, duplicate_groups: history.duplicateGroups });
-    expect((kv.calls["create"] ?? 0) + (kv.calls["update"] ?? 0) + (kv.calls["delete"] ?? 0)).toBe(0);
+    expect(second.summary).toMatchObject({
+      tombstones: 0,
+      created: 0,
+      updated: 0,
+      skipped_in_kv: history.tombstones.size,
+      duplicate_groups: history.duplicateGroups,
+    });
+    expect((kv.calls.create ?? 0) + (kv.calls.update ?? 0) + (kv.calls.delete ?? 0)).toBe(0);
     expect(readJsonLines(out)).toEqual([]);
   });
 });

@@ -57,12 +57,16 @@ export function generateHistory(scale = 1): History {
 
   for (let i = 0; i < n(20_000); i++) {
     const p = partitions[i % 3]!;
-    group([sighting(p, { armisId: `A-${i}`, macs: [nextMac()], hostname: `h-${i}`, source: "armis", lastSeenMs: seen(i) })]);
+    group([
+      sighting(p, { armisId: `A-${i}`, macs: [nextMac()], hostname: `h-${i}`, source: "armis", lastSeenMs: seen(i) }),
+    ]);
   }
   for (let i = 0; i < n(4_000); i++) {
     const p = partitions[i % 3]!;
     const mac = nextMac();
-    group([0, 1, 2].map((k) => sighting(p, { armisId: `AG-${i}`, macs: [mac], source: "armis", lastSeenMs: seen(i, k) })));
+    group(
+      [0, 1, 2].map((k) => sighting(p, { armisId: `AG-${i}`, macs: [mac], source: "armis", lastSeenMs: seen(i, k) })),
+    );
   }
   for (let i = 0; i < n(2_000); i++) {
     const p = partitions[i % 3]!;
@@ -72,7 +76,10 @@ export function generateHistory(scale = 1): History {
     // One device: an agent saw its MAC (newest), Armis saw the MAC with its Armis id earlier.
     const p = partitions[i % 3]!;
     const mac = nextMac();
-    group([sighting(p, { macs: [mac], source: "agent", lastSeenMs: seen(i) }), sighting(p, { macs: [mac], armisId: `AM-${i}`, source: "armis", lastSeenMs: seen(i, 1) })]);
+    group([
+      sighting(p, { macs: [mac], source: "agent", lastSeenMs: seen(i) }),
+      sighting(p, { macs: [mac], armisId: `AM-${i}`, source: "armis", lastSeenMs: seen(i, 1) }),
+    ]);
   }
   for (let i = 0; i < n(500); i++) {
     // Two devices sharing a (cloned) MAC: different Armis ids, so never one device.
@@ -86,7 +93,9 @@ export function generateHistory(scale = 1): History {
     // A device that reports a second address, and a sweep that named that address as a device.
     const p = partitions[i % 3]!;
     const alias = nextIp();
-    const c = group([sighting(p, { armisId: `AA-${i}`, source: "armis", metadata: { all_ips: alias }, lastSeenMs: seen(i) })]);
+    const c = group([
+      sighting(p, { armisId: `AA-${i}`, source: "armis", metadata: { all_ips: alias }, lastSeenMs: seen(i) }),
+    ]);
     rows.push(row(`${p}:${alias}`, { partition: p, ip: alias, source: "sweep", lastSeenMs: seen(i, 1) }));
     tombstones.set(`${p}:${alias}`, c.deviceId);
     duplicateGroups++;

@@ -22,20 +22,35 @@ async function setup() {
   return { app: app!, kv };
 }
 
-const lines = (...xs: unknown[]) => xs.map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join("\n") + "\n";
+const lines = (...xs: unknown[]) => `${xs.map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join("\n")}\n`;
 
 describe("backfill --from FILE", () => {
   it("reads sightings with their timestamps next to the relational rows; ids only the file knows get rows", async () => {
     const { app, kv } = await setup();
-    await app.devices.upsertDevices([row("p:10.0.0.1", { partition: "p", ip: "10.0.0.1", armisId: "A1", source: "armis", lastSeenMs: NOW - 2 * HOUR })]);
+    await app.devices.upsertDevices([
+      row("p:10.0.0.1", { partition: "p", ip: "10.0.0.1", armisId: "A1", source: "armis", lastSeenMs: NOW - 2 * HOUR }),
+    ]);
     const file = tmpFile("history.jsonl");
     writeFileSync(
       file,
       lines(
-        { device_id: "p:10.0.0.7", ip: "10.0.0.7", partition: "p", source: "armis", metadata: { armis_device_id: "A1" }, timestamp: new Date(NOW - HOUR).toISOString() },
+        {
+          device_id: "p:10.0.0.7",
+          ip: "10.0.0.7",
+          partition: "p",
+          source: "armis",
+          metadata: { armis_device_id: "A1" },
+          timestamp: new Date(NOW - HOUR).toISOString(),
+        },
         "",
         { device_id: "agent-9", mac: "02-00-00-00-00-09", source: "agent", timestamp: NOW - 3 * HOUR },
-        { device_id: "agent-9", mac: "02:00:00:00:00:09", hostname: "older", source: "agent", timestamp: NOW - 4 * HOUR },
+        {
+          device_id: "agent-9",
+          mac: "02:00:00:00:00:09",
+          hostname: "older",
+          source: "agent",
+          timestamp: NOW - 4 * HOUR,
+        },
         { device_id: "no-time", mac: "02:00:00:00:00:10", source: "agent" },
       ),
     );
@@ -55,7 +70,7 @@ describe("backfill --from FILE", () => {
     kv.reset();
     const again = await runBackfill(app, { from: file, tombstonesOut: tmpFile("t2.jsonl") });
     expect(again.summary).toMatchObject({ tombstones: 0, created: 0, updated: 0, skipped_in_kv: 1 });
-    expect((kv.calls["create"] ?? 0) + (kv.calls["update"] ?? 0)).toBe(0);
+    expect((kv.calls.create ?? 0) + (kv.calls.update ?? 0)).toBe(0);
   });
 
   it("refuses a line that is not a JSON object, naming the file and line", async () => {
@@ -81,16 +96,21 @@ describe("backfill --partition", () => {
       row("b:10.0.0.3", { partition: "b", ip: "10.0.0.3", armisId: "X1", lastSeenMs: NOW - HOUR }),
     ]);
     const a = await runBackfill(app, { partitions: ["a"], tombstonesOut: tmpFile("a.jsonl") });
-    expect(readJsonLines(a.tombstonesOut!).map((t) => t["device_id"])).toEqual(["a:10.0.0.2"]);
+    expect(readJsonLines(a.tombstonesOut!).map((t) => t.device_id)).toEqual(["a:10.0.0.2"]);
     expect(await owner(app, kv, "armis-id", "B1")).toBeUndefined();
     const b = await runBackfill(app, { partitions: ["b"], tombstonesOut: tmpFile("b.jsonl") });
-    expect(tombstonePairs(b.tombstonesOut!)).toEqual(new Map([["b:10.0.0.2", "b:10.0.0.1"], ["a:10.0.0.3", "b:10.0.0.3"]]));
+    expect(tombstonePairs(b.tombstonesOut!)).toEqual(
+      new Map([
+        ["b:10.0.0.2", "b:10.0.0.1"],
+        ["a:10.0.0.3", "b:10.0.0.3"],
+      ]),
+    );
   });
 });
 
 describe("the token bucket", () => {
   it("lets a burst through, then spaces takes at the rate", async () => {
-    let now = 0;
+    const now = 0;
     const bucket = new TokenBucket(100, 5, () => now);
     const t0 = performance.now();
     for (let i = 0; i < 5; i++) await bucket.take(1);

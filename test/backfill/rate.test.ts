@@ -33,7 +33,10 @@ describe("backfill --rate", { timeout: 60_000 }, () => {
     try {
       const recorded = recordingKv(kv);
       const cap = 2_500;
-      const r = await runBackfill({ ...app, kv: recorded }, { rate: cap, tombstonesOut: tmpFile("t.jsonl"), chunk: 200 });
+      const r = await runBackfill(
+        { ...app, kv: recorded },
+        { rate: cap, tombstonesOut: tmpFile("t.jsonl"), chunk: 200 },
+      );
       expect(r.summary.tombstones).toBe(history.tombstones.size);
       const ops = recorded.log.reduce((n, e) => n + e.keys, 0);
       const seconds = (recorded.log[recorded.log.length - 1]!.at - recorded.log[0]!.at) / 1000;

@@ -36,7 +36,9 @@ describe(`backfill --resume on a generated history of ${history.rows.length} row
 
       const out = tmpFile("resumed.jsonl");
       const writes = reference.summary.created + reference.summary.updated;
-      await expect(runBackfill({ ...B.app, kv: crashingKv(B.kv, Math.round(writes / 2)) }, { tombstonesOut: out, chunk: 2_000 })).rejects.toBeInstanceOf(KvUnavailable);
+      await expect(
+        runBackfill({ ...B.app, kv: crashingKv(B.kv, Math.round(writes / 2)) }, { tombstonesOut: out, chunk: 2_000 }),
+      ).rejects.toBeInstanceOf(KvUnavailable);
       expect(await B.app.devices.getJobState("backfill")).not.toBeNull();
       const partial = readJsonLines(out).length;
       expect(partial).toBeGreaterThan(0);
@@ -66,7 +68,12 @@ describe("backfill checkpoints", () => {
     const { app, kv } = await newSmallApp();
     try {
       const stop = new AbortController();
-      const first = await runBackfill(app, { seedKvOnly: true, chunk: 200, signal: stop.signal, onProgress: (p) => (p.done >= 200 ? stop.abort() : undefined) });
+      const first = await runBackfill(app, {
+        seedKvOnly: true,
+        chunk: 200,
+        signal: stop.signal,
+        onProgress: (p) => (p.done >= 200 ? stop.abort() : undefined),
+      });
       expect(first.interrupted).toBe(true);
       const saved = JSON.parse((await app.devices.getJobState("backfill"))!) as { position: { id: string } };
       expect(saved.position.id).not.toBe("");

@@ -14,7 +14,11 @@ describe(`backfill --seed-kv-only on a generated history of ${history.rows.lengt
     const { app, kv } = await newApp();
     try {
       const seeded = await runBackfill(app, { seedKvOnly: true, chunk: 2_000 });
-      expect(seeded.summary).toMatchObject({ tombstones: 0, duplicate_groups: history.duplicateGroups, candidate_rows: history.rows.length });
+      expect(seeded.summary).toMatchObject({
+        tombstones: 0,
+        duplicate_groups: history.duplicateGroups,
+        candidate_rows: history.rows.length,
+      });
       expect(seeded.tombstonesOut).toBeNull();
       expect((await app.devices.listDevices({ limit: 1_000_000 })).filter((r) => r.mergedInto !== null)).toEqual([]);
       expect(await app.devices.listTombstones({ limit: 10 })).toEqual([]);

@@ -72,14 +72,25 @@ export async function kvState(kv: IdentityKv): Promise<Record<string, unknown>> 
 }
 
 /** Every relational row and kept tombstone (the audit trail is a log, not state). */
-export async function dbState(app: Pick<App, "devices">): Promise<{ rows: DeviceRow[]; tombstones: { deviceId: string; mergedInto: string; key: unknown }[] }> {
+export async function dbState(
+  app: Pick<App, "devices">,
+): Promise<{ rows: DeviceRow[]; tombstones: { deviceId: string; mergedInto: string; key: unknown }[] }> {
   const rows = await app.devices.listDevices({ limit: 1_000_000 });
-  const tombstones = (await app.devices.listTombstones({ limit: 1_000_000 })).map(({ deviceId, mergedInto, key }) => ({ deviceId, mergedInto, key }));
+  const tombstones = (await app.devices.listTombstones({ limit: 1_000_000 })).map(({ deviceId, mergedInto, key }) => ({
+    deviceId,
+    mergedInto,
+    key,
+  }));
   return { rows, tombstones };
 }
 
 /** The owner of a binding, straight from the KV. */
-export async function owner(app: Pick<App, "config">, kv: IdentityKv, kind: string, value: string): Promise<string | undefined> {
+export async function owner(
+  app: Pick<App, "config">,
+  kv: IdentityKv,
+  kind: string,
+  value: string,
+): Promise<string | undefined> {
   const e = await kv.get(keyPath(app.config.namespace, { kind, value } as IdentityKey));
   return e ? decodeBinding(e.value, e.revision).record.canonicalDeviceId : undefined;
 }
@@ -105,7 +116,10 @@ export function appsOn(rows: readonly DeviceRow[]): () => Promise<{ app: App; kv
     const dir = scratchDir("idmap-app-");
     copyFileSync(await template, join(dir, "devices.sqlite"));
     const kv = new MemoryKv();
-    const { app } = await testApp({ CANONICAL_IDENTITY_MAP_ENABLED: "off", IDMAP_DATA_DIR: dir, IDMAP_EMBEDDED_SYNC: "normal" }, kv);
+    const { app } = await testApp(
+      { CANONICAL_IDENTITY_MAP_ENABLED: "off", IDMAP_DATA_DIR: dir, IDMAP_EMBEDDED_SYNC: "normal" },
+      kv,
+    );
     const close = app.close.bind(app);
     return { app: { ...app, close: async () => (await close(), rmSync(dir, { recursive: true, force: true })) }, kv };
   };

@@ -42,7 +42,12 @@ describe("npm run bench machinery", () => {
     expect(repeat!.kvOpsPerUpdate.reads + repeat!.kvOpsPerUpdate.writes).toBe(0);
     expect(repeat!.raw).toBeNull();
 
-    expect(report.lookup.map((r) => `${r.frontend}x${r.concurrency}`)).toEqual(["restx1", "restx64", "grpcx1", "grpcx64"]);
+    expect(report.lookup.map((r) => `${r.frontend}x${r.concurrency}`)).toEqual([
+      "restx1",
+      "restx64",
+      "grpcx1",
+      "grpcx64",
+    ]);
     for (const r of report.lookup) {
       expect(r.service.requests).toBeGreaterThan(0);
       expect(r.ceiling.requests).toBeGreaterThan(0);
@@ -58,7 +63,8 @@ describe("npm run bench machinery", () => {
     // Targets are judged on embedded and JetStream only; the memory backend is reported, not judged.
     expect(report.targets).toEqual([]);
     const text = summary(report);
-    for (const heading of ["Publish over REST", "Lookups by MAC", "Latency at a steady rate", "Memory (RSS"]) expect(text).toContain(heading);
+    for (const heading of ["Publish over REST", "Lookups by MAC", "Latency at a steady rate", "Memory (RSS"])
+      expect(text).toContain(heading);
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
   });
 });

@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
 import { buildRestApp } from "../../src/adapters/rest/rest-app.js";
 import type { App } from "../../src/app/container.js";
-import { buildKeys, IdentityMapApiError, IdentityMapClient, keyPath, prioritizedKeys, type DeviceUpdate } from "../../src/client/index.js";
+import {
+  buildKeys,
+  IdentityMapApiError,
+  IdentityMapClient,
+  keyPath,
+  prioritizedKeys,
+  type DeviceUpdate,
+} from "../../src/client/index.js";
 import { normalizeUpdate } from "../../src/domain/device-update.js";
 import { testApp } from "../support/app.js";
 
@@ -53,8 +60,14 @@ describe("the exported client: key derivation", () => {
     const u = armisSighting("10.1.0.5", { mac: "00-1a-2b-3c-4d-5e, 00:00:00:00:00:00" });
     expect(buildKeys(u)).toEqual(normalizeUpdate(u, { nowMs: 1 }).keys);
     expect(prioritizedKeys(u).map((k) => k.kind)).toEqual(["armis-id", "mac", "partition-ip", "ip", "device-id"]);
-    expect(buildKeys(netboxSighting("10.1.0.9")).filter((k) => k.kind === "netbox-id").map((k) => k.value)).toEqual(["nb-1201", "1201"]);
-    expect(keyPath("device_canonical_map", { kind: "mac", value: "AA:BB:CC:DD:EE:FF" })).toBe("device_canonical_map/mac/AA=3ABB=3ACC=3ADD=3AEE=3AFF");
+    expect(
+      buildKeys(netboxSighting("10.1.0.9"))
+        .filter((k) => k.kind === "netbox-id")
+        .map((k) => k.value),
+    ).toEqual(["nb-1201", "1201"]);
+    expect(keyPath("device_canonical_map", { kind: "mac", value: "AA:BB:CC:DD:EE:FF" })).toBe(
+      "device_canonical_map/mac/AA=3ABB=3ACC=3ADD=3AEE=3AFF",
+    );
   });
 });
 
@@ -63,13 +76,26 @@ describe("the exported client over REST", () => {
     const [first] = await client.publish([armisSighting("10.1.0.5")]);
     expect(first).toMatchObject({ canonical_device_id: "site-1:10.1.0.5", outcome: "created" });
     const [moved] = await client.publish([armisSighting("10.1.0.6")]);
-    expect(moved).toMatchObject({ canonical_device_id: "site-1:10.1.0.5", tombstone: { device_id: "site-1:10.1.0.6", merged_into: "site-1:10.1.0.5" } });
+    expect(moved).toMatchObject({
+      canonical_device_id: "site-1:10.1.0.5",
+      tombstone: { device_id: "site-1:10.1.0.6", merged_into: "site-1:10.1.0.5" },
+    });
 
     const byMac = await client.lookup({ identity_keys: [{ kind: "mac", value: "00-1a-2b-3c-4d-5e" }] });
-    expect(byMac).toMatchObject({ found: true, record: { canonical_device_id: "site-1:10.1.0.5", attributes: { hostname: "printer-7" } }, matched_key: { kind: "mac" } });
-    expect(await client.lookupBy({ ip: "10.1.0.6", partition: "site-1" })).toMatchObject({ found: true, matched_key: { kind: "partition-ip", value: "site-1:10.1.0.6" } });
+    expect(byMac).toMatchObject({
+      found: true,
+      record: { canonical_device_id: "site-1:10.1.0.5", attributes: { hostname: "printer-7" } },
+      matched_key: { kind: "mac" },
+    });
+    expect(await client.lookupBy({ ip: "10.1.0.6", partition: "site-1" })).toMatchObject({
+      found: true,
+      matched_key: { kind: "partition-ip", value: "site-1:10.1.0.6" },
+    });
     expect(await client.lookupBy({ armis_id: "nobody" })).toBeNull();
-    const batch = await client.batchLookup([{ identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "ARM-77" }] }, { identity_keys: [], ip_hint: "10.9.9.9" }]);
+    const batch = await client.batchLookup([
+      { identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "ARM-77" }] },
+      { identity_keys: [], ip_hint: "10.9.9.9" },
+    ]);
     expect(batch.map((r) => r.found)).toEqual([true, false]);
 
     const device = await client.getDevice("site-1:10.1.0.6");
@@ -90,11 +116,29 @@ describe("sync alignment: resolve", () => {
     await client.publish([netboxSighting("10.1.0.20")]);
     const sync: DeviceUpdate[] = [
       // An Armis sync after a DHCP move: only the Armis id is known to the map.
-      { device_id: "site-1:10.1.0.99", ip: "10.1.0.99", partition: "site-1", source: "armis", metadata: { armis_device_id: "ARM-77" } },
+      {
+        device_id: "site-1:10.1.0.99",
+        ip: "10.1.0.99",
+        partition: "site-1",
+        source: "armis",
+        metadata: { armis_device_id: "ARM-77" },
+      },
       // A NetBox sync: the integration type's case does not matter.
-      { device_id: "site-1:10.1.0.21", ip: "10.1.0.21", partition: "site-1", source: "netbox", metadata: { integration_type: "netbox", integration_id: "nb-1201" } },
+      {
+        device_id: "site-1:10.1.0.21",
+        ip: "10.1.0.21",
+        partition: "site-1",
+        source: "netbox",
+        metadata: { integration_type: "netbox", integration_id: "nb-1201" },
+      },
       // A device the map does not know: publish would create it.
-      { device_id: "site-1:10.1.0.50", ip: "10.1.0.50", partition: "site-1", source: "armis", metadata: { armis_device_id: "ARM-NEW" } },
+      {
+        device_id: "site-1:10.1.0.50",
+        ip: "10.1.0.50",
+        partition: "site-1",
+        source: "armis",
+        metadata: { armis_device_id: "ARM-NEW" },
+      },
     ];
     const before = await revisions();
     const resolved = await client.resolve(sync);
@@ -112,15 +156,31 @@ describe("sync alignment: resolve", () => {
     expect(resolved[0]!.canonical_metadata_hash).toBe(record.record!.metadata_hash);
 
     const published = await client.publish(sync);
-    expect(published.map((r) => r.canonical_device_id)).toEqual([resolved[0]!.canonical_device_id, resolved[1]!.canonical_device_id, "site-1:10.1.0.50"]);
+    expect(published.map((r) => r.canonical_device_id)).toEqual([
+      resolved[0]!.canonical_device_id,
+      resolved[1]!.canonical_device_id,
+      "site-1:10.1.0.50",
+    ]);
     expect(published[2]!.outcome).toBe("created");
   });
 
   it("in a batch, every update is resolved against the same snapshot of the map", async () => {
     const before = await revisions();
     const twice = await client.resolve([
-      { device_id: "a:10.2.0.1", ip: "10.2.0.1", partition: "a", source: "armis", metadata: { armis_device_id: "ARM-B" } },
-      { device_id: "a:10.2.0.2", ip: "10.2.0.2", partition: "a", source: "armis", metadata: { armis_device_id: "ARM-B" } },
+      {
+        device_id: "a:10.2.0.1",
+        ip: "10.2.0.1",
+        partition: "a",
+        source: "armis",
+        metadata: { armis_device_id: "ARM-B" },
+      },
+      {
+        device_id: "a:10.2.0.2",
+        ip: "10.2.0.2",
+        partition: "a",
+        source: "armis",
+        metadata: { armis_device_id: "ARM-B" },
+      },
     ]);
     // Nothing is applied between them: neither is known yet.
     expect(twice.map((r) => r.canonical_device_id)).toEqual([null, null]);

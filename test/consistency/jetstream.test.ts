@@ -5,5 +5,8 @@ import { backendEnv } from "../support/service.js";
 
 // The shared NATS server, on a bucket of this run's own.
 forBackend("jetstream", () => {
-  consistencySuite("jetstream", serverPair(backendEnv("jetstream"), (kv) => (kv as JetStreamKv).destroy()));
+  consistencySuite(
+    "jetstream",
+    serverPair(backendEnv("jetstream"), (kv) => (kv as JetStreamKv).destroy()),
+  );
 });

@@ -33,30 +33,59 @@ forBackend("memory", () => {
     it("index race: a key bound by one instance while another rewrites its device's record stays in the device's index", async () => {
       const { x, y, gated } = await two();
       const t = tag();
-      const device = { device_id: `c:10.9.${parseInt(t.slice(0, 2), 16)}.1`, ip: `10.9.${parseInt(t.slice(0, 2), 16)}.1`, partition: "c", mac: `0a:00:${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}:01`, hostname: "h", source: "armis", metadata: { armis_device_id: `A-${t}` } };
+      const device = {
+        device_id: `c:10.9.${parseInt(t.slice(0, 2), 16)}.1`,
+        ip: `10.9.${parseInt(t.slice(0, 2), 16)}.1`,
+        partition: "c",
+        mac: `0a:00:${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}:01`,
+        hostname: "h",
+        source: "armis",
+        metadata: { armis_device_id: `A-${t}` },
+      };
       expect((await postUpdates(x.rest, [device])).status).toBe(200);
       // X publishes the NetBox record of the device: it writes the device record (listing NB-<t>) and
       // is held just before it binds NB-<t>; meanwhile Y rewrites the same device record.
       const gate = gated.hold("create", `/netbox-id/NB-${t}`);
-      const pending = postUpdates(x.rest, [{ device_id: `nb-${t}`, mac: device.mac, source: "netbox", metadata: { integration_type: "netbox", integration_id: `NB-${t}` } }]);
+      const pending = postUpdates(x.rest, [
+        {
+          device_id: `nb-${t}`,
+          mac: device.mac,
+          source: "netbox",
+          metadata: { integration_type: "netbox", integration_id: `NB-${t}` },
+        },
+      ]);
       await gate.reached;
       expect((await postUpdates(y.rest, [{ ...device, hostname: "renamed" }])).status).toBe(200);
       gate.release();
       expect((await pending).status).toBe(200);
       const snap = await snapshot(kv, config.namespace, Date.now());
-      expect(findViolations(snap).filter((v) => v.key.includes(t)).map((v) => v.text)).toEqual([]);
+      expect(
+        findViolations(snap)
+          .filter((v) => v.key.includes(t))
+          .map((v) => v.text),
+      ).toEqual([]);
     });
 
     it("derived-id race: two instances creating the same newcomer at once leave one device, not an orphan", async () => {
       const { x, y, gated } = await two();
       const t = tag();
       const name = `c:10.8.${parseInt(t.slice(0, 2), 16)}.7`;
-      const old = { device_id: name, mac: `0a:01:${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}:01`, source: "armis", metadata: { armis_device_id: `OLD-${t}` } };
+      const old = {
+        device_id: name,
+        mac: `0a:01:${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}:01`,
+        source: "armis",
+        metadata: { armis_device_id: `OLD-${t}` },
+      };
       expect((await postUpdates(x.rest, [old])).status).toBe(200);
       // A newcomer under the same address-derived name: its natural id is taken, so it gets a derived
       // id. X creates that device record and is held before binding the newcomer's keys; Y, seeing
       // the derived id taken (by the same newcomer), derives a longer one and creates a second device.
-      const newcomer = { device_id: name, mac: `0a:02:${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}:02`, source: "armis", metadata: { armis_device_id: `NEW-${t}` } };
+      const newcomer = {
+        device_id: name,
+        mac: `0a:02:${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}:02`,
+        source: "armis",
+        metadata: { armis_device_id: `NEW-${t}` },
+      };
       const gate = gated.hold("create", (key) => !key.includes("/device-id/"));
       const pending = postUpdates(x.rest, [newcomer]);
       await gate.reached;
@@ -64,7 +93,12 @@ forBackend("memory", () => {
       gate.release();
       expect((await pending).status).toBe(200);
       const snap = await snapshot(kv, config.namespace, Date.now());
-      const devices = [...snap.live.values()].filter((e) => e.kind === "device-id" && e.binding.record.canonicalDeviceId === e.value && e.binding.record.attributes["armis_device_id"] === `NEW-${t}`);
+      const devices = [...snap.live.values()].filter(
+        (e) =>
+          e.kind === "device-id" &&
+          e.binding.record.canonicalDeviceId === e.value &&
+          e.binding.record.attributes.armis_device_id === `NEW-${t}`,
+      );
       expect(devices.map((d) => d.value)).toHaveLength(1);
     });
 
@@ -73,7 +107,12 @@ forBackend("memory", () => {
       const t = tag();
       const a = `10.7.${parseInt(t.slice(0, 2), 16)}.1`;
       const b = `10.7.${parseInt(t.slice(0, 2), 16)}.2`;
-      const laptop = { partition: "c", mac: `0a:03:${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}:03`, source: "armis", metadata: { armis_device_id: `L-${t}` } };
+      const laptop = {
+        partition: "c",
+        mac: `0a:03:${t.slice(0, 2)}:${t.slice(2, 4)}:${t.slice(4, 6)}:03`,
+        source: "armis",
+        metadata: { armis_device_id: `L-${t}` },
+      };
       const now = Date.now();
       await postUpdates(x.rest, [{ ...laptop, device_id: `c:${a}`, ip: a, timestamp: now - 60_000 }]);
       await postUpdates(x.rest, [{ ...laptop, device_id: `c:${b}`, ip: b, timestamp: now - 30_000 }]);

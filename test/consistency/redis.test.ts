@@ -5,5 +5,8 @@ import { backendEnv } from "../support/service.js";
 
 // The shared Redis, on a store (key prefix) of this run's own.
 forBackend("redis", () => {
-  consistencySuite("redis", serverPair(backendEnv("redis"), (kv) => (kv as RedisKv).destroy()));
+  consistencySuite(
+    "redis",
+    serverPair(backendEnv("redis"), (kv) => (kv as RedisKv).destroy()),
+  );
 });

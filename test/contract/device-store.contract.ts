@@ -72,7 +72,7 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
           source: "armis",
           firstSeenMs: 1_700_000_000_123,
           lastSeenMs: 1_700_000_999_456,
-          metadata: { site: "berlin", note: "quote \" and unicode ✓" },
+          metadata: { site: "berlin", note: 'quote " and unicode ✓' },
         });
         await store.upsertDevices([r]);
         expect(await store.getDevice(r.deviceId)).toEqual(r);
@@ -114,7 +114,8 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
           { kind: "partition-ip", value: `${r.partition}:${addr}` },
           { kind: "device-id", value: r.deviceId },
         ] as const;
-        for (const key of keys) expect((await store.findByIdentity(key))?.deviceId, `${key.kind} ${key.value}`).toBe(r.deviceId);
+        for (const key of keys)
+          expect((await store.findByIdentity(key))?.deviceId, `${key.kind} ${key.value}`).toBe(r.deviceId);
         expect(await store.findByIdentity({ kind: "mac", value: `${run}-mac-none` })).toBeNull();
         expect(await store.findByIdentity({ kind: "partition-ip", value: addr })).toBeNull();
       });
@@ -150,12 +151,18 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
 
       it("lists devices in id order, by page, optionally by partition", async () => {
         const partition = `${run}-list`;
-        const rows = Array.from({ length: 7 }, (_, i) => row({ deviceId: `${run}-list-${String(i).padStart(2, "0")}`, partition }));
+        const rows = Array.from({ length: 7 }, (_, i) =>
+          row({ deviceId: `${run}-list-${String(i).padStart(2, "0")}`, partition }),
+        );
         await store.upsertDevices([...rows].reverse());
         const seen: string[] = [];
         let after: string | undefined;
         for (;;) {
-          const page = await store.listDevices({ limit: 3, partition, ...(after !== undefined ? { afterDeviceId: after } : {}) });
+          const page = await store.listDevices({
+            limit: 3,
+            partition,
+            ...(after !== undefined ? { afterDeviceId: after } : {}),
+          });
           if (page.length === 0) break;
           expect(page.length).toBeLessThanOrEqual(3);
           seen.push(...page.map((r) => r.deviceId));
@@ -167,11 +174,15 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
       });
 
       it("upserts and audits large batches", async () => {
-        const rows = Array.from({ length: 650 }, (_, i) => row({ deviceId: `${run}-bulk-${String(i).padStart(4, "0")}`, macs: [`${run}-bulk-mac-${i}`] }));
+        const rows = Array.from({ length: 650 }, (_, i) =>
+          row({ deviceId: `${run}-bulk-${String(i).padStart(4, "0")}`, macs: [`${run}-bulk-mac-${i}`] }),
+        );
         await store.upsertDevices(rows);
         const listed = await store.listDevices({ limit: 1000, afterDeviceId: `${run}-bulk-` });
         expect(listed.filter((r) => r.deviceId.startsWith(`${run}-bulk-`))).toHaveLength(650);
-        expect((await store.findByIdentity({ kind: "mac", value: `${run}-bulk-mac-649` }))?.deviceId).toBe(rows[649]!.deviceId);
+        expect((await store.findByIdentity({ kind: "mac", value: `${run}-bulk-mac-649` }))?.deviceId).toBe(
+          rows[649]!.deviceId,
+        );
         const device = id("bulk-audit");
         const audit: AuditEntry[] = Array.from({ length: 1_100 }, (_, i) => ({
           atMs: i,
@@ -192,8 +203,18 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
         const survivor = id("survivor");
         const retired = id("retired");
         const earlier = id("earlier");
-        await store.upsertDevices([row({ deviceId: survivor }), row({ deviceId: retired }), row({ deviceId: earlier, mergedInto: retired, canonicalDeviceId: retired })]);
-        const entry = { deviceId: retired, mergedInto: survivor, key: { kind: "armis-id", value: `${run}-a` } as const, atMs: 7, actor: "backfill" };
+        await store.upsertDevices([
+          row({ deviceId: survivor }),
+          row({ deviceId: retired }),
+          row({ deviceId: earlier, mergedInto: retired, canonicalDeviceId: retired }),
+        ]);
+        const entry = {
+          deviceId: retired,
+          mergedInto: survivor,
+          key: { kind: "armis-id", value: `${run}-a` } as const,
+          atMs: 7,
+          actor: "backfill",
+        };
         await store.recordTombstones([entry]);
         await store.recordTombstones([entry]);
         await store.recordTombstones([]);
@@ -222,11 +243,51 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
         const a = id("audit-a");
         const b = id("audit-b");
         const entries: AuditEntry[] = [
-          { atMs: 1, actor: "writer-1", key: { kind: "mac", value: "AA:AA:AA:AA:AA:01" }, fromDeviceId: null, toDeviceId: a, revision: 11, reason: "create" },
-          { atMs: 2, actor: "writer-1", key: { kind: "ip", value: "192.0.2.1" }, fromDeviceId: a, toDeviceId: b, revision: 12, reason: "rebind" },
-          { atMs: 3, actor: "compactor", key: { kind: "ip", value: "192.0.2.2" }, fromDeviceId: b, toDeviceId: null, revision: null, reason: "expire" },
-          { atMs: 4, actor: "writer-2", key: { kind: "device-id", value: a }, fromDeviceId: a, toDeviceId: b, revision: 14, reason: "merge" },
-          { atMs: 5, actor: "other", key: { kind: "mac", value: "AA:AA:AA:AA:AA:09" }, fromDeviceId: null, toDeviceId: id("unrelated"), revision: 15, reason: "create" },
+          {
+            atMs: 1,
+            actor: "writer-1",
+            key: { kind: "mac", value: "AA:AA:AA:AA:AA:01" },
+            fromDeviceId: null,
+            toDeviceId: a,
+            revision: 11,
+            reason: "create",
+          },
+          {
+            atMs: 2,
+            actor: "writer-1",
+            key: { kind: "ip", value: "192.0.2.1" },
+            fromDeviceId: a,
+            toDeviceId: b,
+            revision: 12,
+            reason: "rebind",
+          },
+          {
+            atMs: 3,
+            actor: "compactor",
+            key: { kind: "ip", value: "192.0.2.2" },
+            fromDeviceId: b,
+            toDeviceId: null,
+            revision: null,
+            reason: "expire",
+          },
+          {
+            atMs: 4,
+            actor: "writer-2",
+            key: { kind: "device-id", value: a },
+            fromDeviceId: a,
+            toDeviceId: b,
+            revision: 14,
+            reason: "merge",
+          },
+          {
+            atMs: 5,
+            actor: "other",
+            key: { kind: "mac", value: "AA:AA:AA:AA:AA:09" },
+            fromDeviceId: null,
+            toDeviceId: id("unrelated"),
+            revision: 15,
+            reason: "create",
+          },
         ];
         await store.appendAudit(entries);
         await store.appendAudit([]);

@@ -118,7 +118,12 @@ export function kvContract(name: string, factory: () => Promise<KvUnderTest>, op
       const start = (await kv.list(p)).revision;
       const seen: KvChange[] = [];
       const watcher = options.secondClient ? await options.secondClient(kv) : kv;
-      const h = await watcher.watch(p, start, (c) => seen.push(c), (e) => seen.push({ key: `error:${e.message}`, value: null, revision: -1 }));
+      const h = await watcher.watch(
+        p,
+        start,
+        (c) => seen.push(c),
+        (e) => seen.push({ key: `error:${e.message}`, value: null, revision: -1 }),
+      );
       try {
         const expected: { key: string; value: string | null; revision: number }[] = [];
         const r1 = await kv.create(`${p}x`, enc("1"));
@@ -151,7 +156,12 @@ export function kvContract(name: string, factory: () => Promise<KvUnderTest>, op
       const r2 = await kv.update(`${p}a`, enc("a2"), r1);
       const r3 = await kv.create(`${p}b`, enc("b1"));
       const seen: KvChange[] = [];
-      const h = await kv.watch(p, r1, (c) => seen.push(c), () => {});
+      const h = await kv.watch(
+        p,
+        r1,
+        (c) => seen.push(c),
+        () => {},
+      );
       try {
         await waitFor(() => seen.some((c) => c.revision === r3));
         expect(seen.every((c) => c.revision > r1)).toBe(true);

@@ -26,7 +26,11 @@ forBackend("postgres", () => {
   deviceStoreContract("postgres", {
     open: async () =>
       new SqlDeviceStore(
-        new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: await url(), max: 10, connectionTimeoutMillis: 5_000 }) }) }),
+        new Kysely<any>({
+          dialect: new PostgresDialect({
+            pool: new pg.Pool({ connectionString: await url(), max: 10, connectionTimeoutMillis: 5_000 }),
+          }),
+        }),
         "postgres",
       ),
     dispose: async () => {

@@ -8,7 +8,11 @@ const NATS_KEY = /^[-/_=.A-Za-z0-9]+$/;
 const natsLegal = (k: string) => NATS_KEY.test(k) && !k.startsWith(".") && !k.endsWith(".") && !k.includes("..");
 
 // Arbitrary JS strings, lone surrogates included (JSON can carry them).
-const anyString = fc.oneof(fc.string({ unit: "binary", maxLength: 40 }), fc.string({ maxLength: 40 }), fc.string({ unit: fc.constantFrom(".", "=", "/", ":", "a", "%", " ", "\u0000", "\ud800", "\udc00"), maxLength: 12 }));
+const anyString = fc.oneof(
+  fc.string({ unit: "binary", maxLength: 40 }),
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: fc.constantFrom(".", "=", "/", ":", "a", "%", " ", "\u0000", "\ud800", "\udc00"), maxLength: 12 }),
+);
 
 describe("key path encoding properties", () => {
   it("decode(encode(v)) == v for every string", () => {
@@ -32,17 +36,32 @@ describe("key path encoding properties", () => {
 
   it("every encoded path is a legal NATS KV key, and parses back to its key", () => {
     fc.assert(
-      fc.property(fc.constantFrom(...IDENTITY_KINDS), anyString.filter((s) => s.length > 0), (kind, value) => {
-        const path = keyPath("device_canonical_map", { kind, value });
-        expect(natsLegal(path)).toBe(true);
-        expect(parseKeyPath(path)).toEqual({ namespace: "device_canonical_map", key: { kind, value } });
-      }),
+      fc.property(
+        fc.constantFrom(...IDENTITY_KINDS),
+        anyString.filter((s) => s.length > 0),
+        (kind, value) => {
+          const path = keyPath("device_canonical_map", { kind, value });
+          expect(natsLegal(path)).toBe(true);
+          expect(parseKeyPath(path)).toEqual({ namespace: "device_canonical_map", key: { kind, value } });
+        },
+      ),
       { numRuns: 5000 },
     );
   });
 
   it("hostile values: dots, wildcards, NUL, $JS.API, 8 KB", () => {
-    for (const v of ["..", ".", "a..b", "*", ">", "\u0000", "$JS.API.STREAM.DELETE", "x".repeat(8192), "..a.", "a/b/c"]) {
+    for (const v of [
+      "..",
+      ".",
+      "a..b",
+      "*",
+      ">",
+      "\u0000",
+      "$JS.API.STREAM.DELETE",
+      "x".repeat(8192),
+      "..a.",
+      "a/b/c",
+    ]) {
       const p = keyPath("ns", { kind: "device-id", value: v });
       expect(natsLegal(p)).toBe(true);
       expect(parseKeyPath(p).key.value).toBe(v);

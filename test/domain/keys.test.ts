@@ -16,7 +16,13 @@ describe("key derivation (reference TestBuildKeys and friends)", () => {
       ip: "1.2.3.4",
       partition: "tenant-a",
       mac: "aa:bb:cc:dd:ee:ff",
-      metadata: { armis_device_id: "armis-123", integration_type: "netbox", integration_id: "nb-42", netbox_device_id: "123", extra_unrelated: "ignored" },
+      metadata: {
+        armis_device_id: "armis-123",
+        integration_type: "netbox",
+        integration_id: "nb-42",
+        netbox_device_id: "123",
+        extra_unrelated: "ignored",
+      },
     });
     expect(sorted(got)).toEqual(
       sorted([
@@ -42,7 +48,12 @@ describe("key derivation (reference TestBuildKeys and friends)", () => {
   });
 
   it("values are trimmed, empties dropped, duplicates removed; same value under two kinds stays twice", () => {
-    const got = keys({ device_id: " tenant-a:1.2.3.4 ", ip: " 1.2.3.4", partition: "tenant-a", metadata: { armis_device_id: "  " } });
+    const got = keys({
+      device_id: " tenant-a:1.2.3.4 ",
+      ip: " 1.2.3.4",
+      partition: "tenant-a",
+      metadata: { armis_device_id: "  " },
+    });
     expect(got).toEqual([
       { kind: "device-id", value: "tenant-a:1.2.3.4" },
       { kind: "ip", value: "1.2.3.4" },
@@ -55,15 +66,26 @@ describe("key derivation (reference TestBuildKeys and friends)", () => {
   });
 
   it("integration_type NetBox matches in any case; integration_id is no key for other integrations", () => {
-    expect(keys({ device_id: "d", metadata: { integration_type: "NetBox", integration_id: "7" } })).toContainEqual({ kind: "netbox-id", value: "7" });
-    expect(keys({ device_id: "d", metadata: { integration_type: "armis", integration_id: "1", armis_device_id: "1" } })).toEqual([
+    expect(keys({ device_id: "d", metadata: { integration_type: "NetBox", integration_id: "7" } })).toContainEqual({
+      kind: "netbox-id",
+      value: "7",
+    });
+    expect(
+      keys({ device_id: "d", metadata: { integration_type: "armis", integration_id: "1", armis_device_id: "1" } }),
+    ).toEqual([
       { kind: "device-id", value: "d" },
       { kind: "armis-id", value: "1" },
     ]);
   });
 
   it("NetBox ids that are equal dedupe to one key (NetBox worked example)", () => {
-    const got = keys({ device_id: "part:10.0.0.1", ip: "10.0.0.1/32", partition: "part", source: "netbox", metadata: { integration_type: "netbox", integration_id: "1", netbox_device_id: "1" } });
+    const got = keys({
+      device_id: "part:10.0.0.1",
+      ip: "10.0.0.1/32",
+      partition: "part",
+      source: "netbox",
+      metadata: { integration_type: "netbox", integration_id: "1", netbox_device_id: "1" },
+    });
     expect(got.filter((k) => k.kind === "netbox-id")).toEqual([{ kind: "netbox-id", value: "1" }]);
     expect(got).toContainEqual({ kind: "ip", value: "10.0.0.1" });
   });
@@ -106,20 +128,32 @@ describe("key derivation (reference TestBuildKeys and friends)", () => {
 
 describe("key paths (reference TestKeyPath, TestKeyPathSanitizesDisallowedCharacters)", () => {
   it("default and custom namespaces", () => {
-    expect(keyPath(validateNamespace(""), { kind: "armis-id", value: "armis-123" })).toBe("device_canonical_map/armis-id/armis-123");
-    expect(keyPath(validateNamespace("/custom/"), { kind: "armis-id", value: "armis-123" })).toBe("custom/armis-id/armis-123");
+    expect(keyPath(validateNamespace(""), { kind: "armis-id", value: "armis-123" })).toBe(
+      "device_canonical_map/armis-id/armis-123",
+    );
+    expect(keyPath(validateNamespace("/custom/"), { kind: "armis-id", value: "armis-123" })).toBe(
+      "custom/armis-id/armis-123",
+    );
     expect(DEFAULT_NAMESPACE).toBe("device_canonical_map");
   });
 
   it("keeps the reference's look for common values", () => {
-    expect(keyPath(DEFAULT_NAMESPACE, { kind: "mac", value: "AA:BB:CC:DD:EE:FF" })).toBe("device_canonical_map/mac/AA=3ABB=3ACC=3ADD=3AEE=3AFF");
+    expect(keyPath(DEFAULT_NAMESPACE, { kind: "mac", value: "AA:BB:CC:DD:EE:FF" })).toBe(
+      "device_canonical_map/mac/AA=3ABB=3ACC=3ADD=3AEE=3AFF",
+    );
     expect(keyPath(DEFAULT_NAMESPACE, { kind: "ip", value: "fe80::1" })).toBe("device_canonical_map/ip/fe80=3A=3A1");
-    expect(keyPath(DEFAULT_NAMESPACE, { kind: "device-id", value: "tenant-a:1.2.3.4" })).toBe("device_canonical_map/device-id/tenant-a=3A1.2.3.4");
+    expect(keyPath(DEFAULT_NAMESPACE, { kind: "device-id", value: "tenant-a:1.2.3.4" })).toBe(
+      "device_canonical_map/device-id/tenant-a=3A1.2.3.4",
+    );
   });
 
   it("differs from the reference on purpose: = and / are escaped, bytes are two hex digits each", () => {
-    expect(keyPath(DEFAULT_NAMESPACE, { kind: "device-id", value: "x=3Ay" })).toBe("device_canonical_map/device-id/x=3D3Ay");
-    expect(keyPath(DEFAULT_NAMESPACE, { kind: "device-id", value: "a/b" })).toBe("device_canonical_map/device-id/a=2Fb");
+    expect(keyPath(DEFAULT_NAMESPACE, { kind: "device-id", value: "x=3Ay" })).toBe(
+      "device_canonical_map/device-id/x=3D3Ay",
+    );
+    expect(keyPath(DEFAULT_NAMESPACE, { kind: "device-id", value: "a/b" })).toBe(
+      "device_canonical_map/device-id/a=2Fb",
+    );
     expect(keyPath(DEFAULT_NAMESPACE, { kind: "device-id", value: "\t" })).toBe("device_canonical_map/device-id/=09");
     expect(keyPath(DEFAULT_NAMESPACE, { kind: "device-id", value: "é" })).toBe("device_canonical_map/device-id/=C3=A9");
   });
@@ -132,9 +166,15 @@ describe("key paths (reference TestKeyPath, TestKeyPathSanitizesDisallowedCharac
 
 describe("metadata hash", () => {
   it("matches the reference's framing vectors", () => {
-    expect(hashMetadata({ a: "one", b: "two" })).toBe("cebcba5e9000551a327c114fa8f8ea2864a34837907401391d11484dbadb668d");
-    expect(hashMetadata({ armis_device_id: "armis-1" })).toBe("51889f015514d96c2aaea018bb8741c1be78e0b9581982a4cc1b300a790d5958");
-    expect(hashMetadata({ armis_device_id: "armis-123", device_id: "device-1" })).toBe("25e4f992ad9e036d880687f996fa44a050063de01f71aeb477985a6522257a3b");
+    expect(hashMetadata({ a: "one", b: "two" })).toBe(
+      "cebcba5e9000551a327c114fa8f8ea2864a34837907401391d11484dbadb668d",
+    );
+    expect(hashMetadata({ armis_device_id: "armis-1" })).toBe(
+      "51889f015514d96c2aaea018bb8741c1be78e0b9581982a4cc1b300a790d5958",
+    );
+    expect(hashMetadata({ armis_device_id: "armis-123", device_id: "device-1" })).toBe(
+      "25e4f992ad9e036d880687f996fa44a050063de01f71aeb477985a6522257a3b",
+    );
   });
 
   it("TestHashMetadataDeterministic: key order does not matter; empty is empty", () => {

@@ -67,9 +67,12 @@ describe("IP normalization", () => {
     expect(normalizeIp(raw)).toBe(want);
   });
 
-  it.each(["10.0.0.256", "10.0.0", "010.0.0.1", "10.0.0.0/24", "fe80::1%eth0", "1::2::3", "hello", "2001:db8::/64"])("%s is refused", (raw) => {
-    expect(normalizeIp(raw)).toBeUndefined();
-  });
+  it.each(["10.0.0.256", "10.0.0", "010.0.0.1", "10.0.0.0/24", "fe80::1%eth0", "1::2::3", "hello", "2001:db8::/64"])(
+    "%s is refused",
+    (raw) => {
+      expect(normalizeIp(raw)).toBeUndefined();
+    },
+  );
 
   it("an invalid IP is listed and the update's other identifiers still count", () => {
     const u = normalizeUpdate({ device_id: "d", ip: "10.0.0.999", mac: "aa:bb:cc:dd:ee:ff" }, { nowMs: 1 });
@@ -91,8 +94,14 @@ describe("IP normalization", () => {
 
 describe("edge limits", () => {
   it("an identifier over 256 bytes is refused; metadata over 16 KiB is dropped with a reason", () => {
-    const u = normalizeUpdate({ device_id: "x".repeat(300), ip: "10.0.0.1", metadata: { big: "y".repeat(17 * 1024), armis_device_id: "a" } }, { nowMs: 1 });
-    expect(u.rejected.map((r) => `${r.field}:${r.reason}`)).toEqual(["metadata:metadata_too_large", "device_id:too_long"]);
+    const u = normalizeUpdate(
+      { device_id: "x".repeat(300), ip: "10.0.0.1", metadata: { big: "y".repeat(17 * 1024), armis_device_id: "a" } },
+      { nowMs: 1 },
+    );
+    expect(u.rejected.map((r) => `${r.field}:${r.reason}`)).toEqual([
+      "metadata:metadata_too_large",
+      "device_id:too_long",
+    ]);
     expect(u.armisId).toBe("");
     expect(u.deviceId).toBe("10.0.0.1");
   });

@@ -19,7 +19,14 @@ describe("precedence: the strongest bound key decides", () => {
     w.publish({ ip: "10.0.0.3", partition: "q", source: "sweep" }, T0);
     return w;
   };
-  const all: DeviceUpdate = { device_id: "x", ip: "10.0.0.1", partition: "p", mac: M1, metadata: { ...armis("A1"), ...netbox("N1") }, source: "s" };
+  const all: DeviceUpdate = {
+    device_id: "x",
+    ip: "10.0.0.1",
+    partition: "p",
+    mac: M1,
+    metadata: { ...armis("A1"), ...netbox("N1") },
+    source: "s",
+  };
   const t = T0 + MIN;
 
   it("Armis beats NetBox, MAC and addresses", () => {
@@ -87,13 +94,19 @@ describe("rebinding and the veto", () => {
     w.publish({ device_id: "dev-Y", ip: "10.0.0.5", partition: "p", metadata: armis("A2"), source: "armis" }, T0 + MIN);
     expect(w.owner("partition-ip", "p:10.0.0.5")).toBe("dev-Y");
     expect(w.owner("ip", "10.0.0.5")).toBe("dev-Y");
-    w.publish({ device_id: "dev-X", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis" }, T0 + 2 * MIN);
+    w.publish(
+      { device_id: "dev-X", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis" },
+      T0 + 2 * MIN,
+    );
     expect(w.owner("partition-ip", "p:10.0.0.5")).toBe("dev-X");
   });
 
   it("a sweep with only an IP resolves to the device holding that IP, for as long as the binding lives", () => {
     const w = new World();
-    w.publish({ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0);
+    w.publish(
+      { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" },
+      T0,
+    );
     const writes = w.writes;
     const d = w.publish({ ip: "10.0.0.5", partition: "p", source: "sweep" }, T0 + 2 * HOUR);
     expect([d.canonicalDeviceId, d.matchedBy, d.outcome]).toEqual(["p:10.0.0.5", "partition-ip", "unchanged"]);
@@ -106,10 +119,33 @@ describe("rebinding and the veto", () => {
 
 describe("writes: unchanged costs nothing", () => {
   const batch: DeviceUpdate[] = [
-    { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis", timestamp: T0 },
-    { device_id: "p:10.0.0.6", ip: "10.0.0.6", partition: "p", metadata: netbox("N6"), source: "netbox", timestamp: T0 },
+    {
+      device_id: "p:10.0.0.5",
+      ip: "10.0.0.5",
+      partition: "p",
+      mac: M1,
+      metadata: armis("A1"),
+      source: "armis",
+      timestamp: T0,
+    },
+    {
+      device_id: "p:10.0.0.6",
+      ip: "10.0.0.6",
+      partition: "p",
+      metadata: netbox("N6"),
+      source: "netbox",
+      timestamp: T0,
+    },
     { ip: "10.0.0.7", partition: "p", source: "sweep", timestamp: T0 },
-    { device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", mac: M1, metadata: armis("A1"), source: "armis", timestamp: T0 + 1 },
+    {
+      device_id: "p:10.0.0.9",
+      ip: "10.0.0.9",
+      partition: "p",
+      mac: M1,
+      metadata: armis("A1"),
+      source: "armis",
+      timestamp: T0 + 1,
+    },
   ];
 
   it("the same batch published twice writes nothing the second time", () => {
@@ -124,17 +160,26 @@ describe("writes: unchanged costs nothing", () => {
 
   it("sources taking turns and noise metadata cost no writes (the hash ignores non-identity metadata)", () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.constantFrom("armis", "agent", "mapper"), fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 4 })), { minLength: 1, maxLength: 12 }), (sightings) => {
-        const w = new World();
-        const base = { device_id: "dev-X", ip: "10.0.0.5", partition: "p", mac: M1, hostname: "h1" };
-        for (const s of ["armis", "agent", "mapper"]) w.publish({ ...base, source: s, metadata: armis("A1") }, T0);
-        const writes = w.writes;
-        sightings.forEach(([source, noise], i) => {
-          const d = w.publish({ ...base, source, metadata: { ...noise, ...armis("A1") } }, T0 + i * 1000);
-          expect(d.outcome).toBe("unchanged");
-        });
-        expect(w.writes).toBe(writes);
-      }),
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom("armis", "agent", "mapper"),
+            fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 4 }),
+          ),
+          { minLength: 1, maxLength: 12 },
+        ),
+        (sightings) => {
+          const w = new World();
+          const base = { device_id: "dev-X", ip: "10.0.0.5", partition: "p", mac: M1, hostname: "h1" };
+          for (const s of ["armis", "agent", "mapper"]) w.publish({ ...base, source: s, metadata: armis("A1") }, T0);
+          const writes = w.writes;
+          sightings.forEach(([source, noise], i) => {
+            const d = w.publish({ ...base, source, metadata: { ...noise, ...armis("A1") } }, T0 + i * 1000);
+            expect(d.outcome).toBe("unchanged");
+          });
+          expect(w.writes).toBe(writes);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -155,8 +200,14 @@ describe("writes: unchanged costs nothing", () => {
 describe("hard cases (design.md §3)", () => {
   it("permanent ids: after a DHCP move the address-derived id redirects; a new device there gets a derived id", () => {
     const history = (w: World) => {
-      w.publish({ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0);
-      return w.publish({ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0 + HOUR);
+      w.publish(
+        { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" },
+        T0,
+      );
+      return w.publish(
+        { device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" },
+        T0 + HOUR,
+      );
     };
     const w = new World();
     const moved = history(w);
@@ -165,7 +216,14 @@ describe("hard cases (design.md §3)", () => {
     expect(w.owner("device-id", "p:10.0.0.9")).toBe("p:10.0.0.5");
     expect(w.owner("partition-ip", "p:10.0.0.5")).toBeUndefined();
 
-    const newcomer = { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M2, metadata: armis("A2"), source: "armis" };
+    const newcomer = {
+      device_id: "p:10.0.0.5",
+      ip: "10.0.0.5",
+      partition: "p",
+      mac: M2,
+      metadata: armis("A2"),
+      source: "armis",
+    };
     const d = w.publish(newcomer, T0 + 2 * HOUR);
     expect(d.outcome).toBe("created");
     expect(d.canonicalDeviceId).toMatch(/^p:10\.0\.0\.5~[0-9a-f]{8}$/);
@@ -183,9 +241,15 @@ describe("hard cases (design.md §3)", () => {
   it("a tombstone for an id that already redirects is repeated, and costs nothing", () => {
     const w = new World();
     w.publish({ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis" }, T0);
-    w.publish({ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", metadata: armis("A1"), source: "armis" }, T0 + MIN);
+    w.publish(
+      { device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", metadata: armis("A1"), source: "armis" },
+      T0 + MIN,
+    );
     const writes = w.writes;
-    const d = w.publish({ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", metadata: armis("A1"), source: "armis" }, T0 + 2 * MIN);
+    const d = w.publish(
+      { device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", metadata: armis("A1"), source: "armis" },
+      T0 + 2 * MIN,
+    );
     expect(d.tombstone).toEqual({ device_id: "p:10.0.0.9", merged_into: "p:10.0.0.5" });
     expect(w.writes).toBe(writes);
   });
@@ -207,7 +271,10 @@ describe("hard cases (design.md §3)", () => {
     const w = new World();
     w.publish({ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, source: "armis" }, T0);
     w.publish({ device_id: "dev-Y", mac: M2, source: "agent" }, T0);
-    const d = w.publish({ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M2, source: "armis" }, T0 + MIN);
+    const d = w.publish(
+      { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M2, source: "armis" },
+      T0 + MIN,
+    );
     expect(d.canonicalDeviceId).toBe("dev-Y");
     expect(d.tombstone).toBeUndefined();
     expect(w.owner("device-id", "p:10.0.0.5")).toBe("p:10.0.0.5");
@@ -216,7 +283,16 @@ describe("hard cases (design.md §3)", () => {
   it("an address links a new strong identity only while fresh; an address authority's links while stale", () => {
     const run = (source: string, after: number) => {
       const w = new World();
-      w.publish({ device_id: "dev-X", ip: "10.0.0.5", partition: "p", metadata: source === "netbox" ? netbox("N1") : armis("A1"), source }, T0);
+      w.publish(
+        {
+          device_id: "dev-X",
+          ip: "10.0.0.5",
+          partition: "p",
+          metadata: source === "netbox" ? netbox("N1") : armis("A1"),
+          source,
+        },
+        T0,
+      );
       return w.publish({ device_id: "agent-7", ip: "10.0.0.5", partition: "p", mac: M1, source: "agent" }, T0 + after);
     };
     expect(run("armis", 5 * MIN).canonicalDeviceId).toBe("dev-X");
@@ -228,8 +304,10 @@ describe("hard cases (design.md §3)", () => {
 
   it("per-source pruning: a source's old address is dropped when it reports a new one; other sources' addresses stay", () => {
     const w = new World();
-    const armisAt = (ip: string, t: number) => w.publish({ device_id: "dev-X", ip, partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, t);
-    const netboxAt = (ip: string, t: number) => w.publish({ device_id: "nb-1", ip, partition: "p", mac: M1, metadata: netbox("N1"), source: "netbox" }, t);
+    const armisAt = (ip: string, t: number) =>
+      w.publish({ device_id: "dev-X", ip, partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, t);
+    const netboxAt = (ip: string, t: number) =>
+      w.publish({ device_id: "nb-1", ip, partition: "p", mac: M1, metadata: netbox("N1"), source: "netbox" }, t);
     armisAt("10.0.0.5", T0);
     netboxAt("10.0.0.5", T0 + 1);
     armisAt("10.0.0.9", T0 + MIN);
@@ -246,7 +324,17 @@ describe("hard cases (design.md §3)", () => {
     const w = new World();
     w.publish({ device_id: "dev-X", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis" }, T0 + 100);
     w.publish({ device_id: "dev-Y", ip: "10.0.0.5", partition: "p", metadata: armis("A2"), source: "armis" }, T0 + 200);
-    const late = w.publish({ device_id: "dev-X", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis", timestamp: T0 + 150 }, T0 + 300);
+    const late = w.publish(
+      {
+        device_id: "dev-X",
+        ip: "10.0.0.5",
+        partition: "p",
+        metadata: armis("A1"),
+        source: "armis",
+        timestamp: T0 + 150,
+      },
+      T0 + 300,
+    );
     expect(late.canonicalDeviceId).toBe("dev-X");
     expect(w.owner("partition-ip", "p:10.0.0.5")).toBe("dev-Y");
     expect(late.conflicts.map((c) => c.reason)).toContain("out_of_order");
@@ -261,7 +349,10 @@ describe("hard cases (design.md §3)", () => {
 describe("found by the churn simulator (idmap simulate)", () => {
   it("F1 false merge: a NIC moved into a machine whose agent has a stable id takes the agent's sightings to the NIC's old device", () => {
     const w = new World();
-    w.publish({ device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0);
+    w.publish(
+      { device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" },
+      T0,
+    );
     w.publish({ device_id: "agent-2", ip: "10.0.0.2", partition: "p", mac: M2, source: "agent" }, T0);
     // The NIC with M1 now sits in agent-2's machine.
     const d = w.publish({ device_id: "agent-2", ip: "10.0.0.2", partition: "p", mac: M1, source: "agent" }, T0 + HOUR);
@@ -271,7 +362,14 @@ describe("found by the churn simulator (idmap simulate)", () => {
 
   it("F2 duplicate + write ping-pong: NetBox reporting its static address after Armis (no MAC on record) makes a second device", () => {
     const w = new World();
-    const a = { device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" };
+    const a = {
+      device_id: "p:10.0.0.1",
+      ip: "10.0.0.1",
+      partition: "p",
+      mac: M1,
+      metadata: armis("A1"),
+      source: "armis",
+    };
     const n = { device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", metadata: netbox("N1"), source: "netbox" };
     w.publish(a, T0);
     const first = w.publish(n, T0 + HOUR);
@@ -285,7 +383,10 @@ describe("found by the churn simulator (idmap simulate)", () => {
   it("F2b duplicate: a sweep of a static address before NetBox reports it leaves NetBox a derived id", () => {
     const w = new World();
     w.publish({ ip: "10.0.0.1", partition: "p", source: "sweep" }, T0);
-    const d = w.publish({ device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", metadata: netbox("N1"), source: "netbox" }, T0 + HOUR);
+    const d = w.publish(
+      { device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", metadata: netbox("N1"), source: "netbox" },
+      T0 + HOUR,
+    );
     expect(d.canonicalDeviceId).toBe("p:10.0.0.1");
   });
 
@@ -293,9 +394,15 @@ describe("found by the churn simulator (idmap simulate)", () => {
     // design.md §3: a tombstone only for an id that is unknown, already redirects, or whose device shares
     // a strong identifier with the update. The sweep's device keeps no binding and expires with its address.
     const w = new World();
-    w.publish({ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0);
+    w.publish(
+      { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" },
+      T0,
+    );
     const s = w.publish({ ip: "10.0.0.9", partition: "p", source: "sweep" }, T0 + 5 * HOUR);
-    const a = w.publish({ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0 + 6 * HOUR);
+    const a = w.publish(
+      { device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" },
+      T0 + 6 * HOUR,
+    );
     expect(a.canonicalDeviceId).toBe("p:10.0.0.5");
     expect(a.tombstone).toBeUndefined();
     expect(w.owner("partition-ip", "p:10.0.0.9")).toBe("p:10.0.0.5");
@@ -305,7 +412,13 @@ describe("found by the churn simulator (idmap simulate)", () => {
   it("F4 write amplification: the bare ip key flips between two partitions that use the same address on every report", () => {
     const w = new World();
     const hq = { device_id: "hq:10.0.0.5", ip: "10.0.0.5", partition: "hq", metadata: armis("A1"), source: "armis" };
-    const br = { device_id: "branch:10.0.0.5", ip: "10.0.0.5", partition: "branch", metadata: armis("A2"), source: "armis" };
+    const br = {
+      device_id: "branch:10.0.0.5",
+      ip: "10.0.0.5",
+      partition: "branch",
+      metadata: armis("A2"),
+      source: "armis",
+    };
     w.publish(hq, T0);
     w.publish(br, T0);
     const writes = w.writes;
@@ -316,10 +429,24 @@ describe("found by the churn simulator (idmap simulate)", () => {
 
   it("F5 a strong report older than a sweep's device at the same address is refused as out of order; the device is left with no address", () => {
     const w = new World();
-    w.publish({ device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" }, T0);
+    w.publish(
+      { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: M1, metadata: armis("A1"), source: "armis" },
+      T0,
+    );
     w.publish({ ip: "10.0.0.9", partition: "p", source: "sweep" }, T0 + 2 * HOUR); // the device, seen at its new address
     // Armis saw it there at 1:30, before the sweep, and delivers at 3:00.
-    w.publish({ device_id: "p:10.0.0.9", ip: "10.0.0.9", partition: "p", mac: M1, metadata: armis("A1"), source: "armis", timestamp: T0 + 90 * MIN }, T0 + 3 * HOUR);
+    w.publish(
+      {
+        device_id: "p:10.0.0.9",
+        ip: "10.0.0.9",
+        partition: "p",
+        mac: M1,
+        metadata: armis("A1"),
+        source: "armis",
+        timestamp: T0 + 90 * MIN,
+      },
+      T0 + 3 * HOUR,
+    );
     expect(w.owner("partition-ip", "p:10.0.0.9")).toBe("p:10.0.0.5");
   });
 });

@@ -30,10 +30,22 @@ let rest: FastifyInstance;
 let grpcServer: GrpcServer;
 let c: IdentityMapClient;
 
-const armis = (ip: string) => ({ device_id: `p:${ip}`, ip, partition: "p", mac: M1, metadata: { armis_device_id: "A-1" }, source: "armis" });
+const armis = (ip: string) => ({
+  device_id: `p:${ip}`,
+  ip,
+  partition: "p",
+  mac: M1,
+  metadata: { armis_device_id: "A-1" },
+  source: "armis",
+});
 
 beforeAll(async () => {
-  const config = loadConfig({ IDMAP_DATA_DIR: ":memory:", IDMAP_LOG_LEVEL: "silent", CANONICAL_IDENTITY_MAP_ENABLED: "on", IDMAP_GRPC_PORT: "0" });
+  const config = loadConfig({
+    IDMAP_DATA_DIR: ":memory:",
+    IDMAP_LOG_LEVEL: "silent",
+    CANONICAL_IDENTITY_MAP_ENABLED: "on",
+    IDMAP_GRPC_PORT: "0",
+  });
   clock = new ManualClock();
   app = await createApp(config, { clock, logger: capture, kv: new MemoryKv() });
   rest = await buildRestApp(app);
@@ -42,7 +54,8 @@ beforeAll(async () => {
 
   // A laptop seen by Armis moves IP twice (DHCP); an agent reports it under its own id and MAC,
   // then with the Armis id too (a merge); a day later its last address has expired.
-  const publish = (updates: object[]) => rest.inject({ method: "POST", url: "/v1/device-updates", payload: { updates } });
+  const publish = (updates: object[]) =>
+    rest.inject({ method: "POST", url: "/v1/device-updates", payload: { updates } });
   await publish([armis("10.0.0.5")]);
   clock.advance(MIN);
   await publish([armis("10.0.0.6")]);
@@ -51,7 +64,9 @@ beforeAll(async () => {
   clock.advance(MIN);
   await publish([armis("10.0.0.7")]);
   clock.advance(MIN);
-  await c.call("PublishDeviceUpdates", { updates: [{ device_id: "agent-7", mac: M2, metadata: { armis_device_id: "A-1" }, source: "agent" }] });
+  await c.call("PublishDeviceUpdates", {
+    updates: [{ device_id: "agent-7", mac: M2, metadata: { armis_device_id: "A-1" }, source: "agent" }],
+  });
   clock.advance(25 * HOUR);
   await compact(app.store, app.devices, clock.nowMs(), app.metrics, app.log);
 });
@@ -100,7 +115,8 @@ interface Entry {
   reason: string;
 }
 
-const line = (e: Entry, kind: string) => `${e.reason} ${kind} ${e.key.value} ${e.from_device_id || "-"} → ${e.to_device_id || "-"}`;
+const line = (e: Entry, kind: string) =>
+  `${e.reason} ${kind} ${e.key.value} ${e.from_device_id || "-"} → ${e.to_device_id || "-"}`;
 const KIND_NAMES: Record<string, string> = {
   IDENTITY_KIND_DEVICE_ID: "device-id",
   IDENTITY_KIND_ARMIS_ID: "armis-id",
@@ -110,7 +126,9 @@ const KIND_NAMES: Record<string, string> = {
 };
 
 /** Reads every page (newest first) with a small page size, so paging is part of what is checked. */
-async function allPages(page: (before?: number) => Promise<{ entries: Entry[]; next?: number | null }>): Promise<Entry[]> {
+async function allPages(
+  page: (before?: number) => Promise<{ entries: Entry[]; next?: number | null }>,
+): Promise<Entry[]> {
   const out: Entry[] = [];
   let before: number | undefined;
   for (let i = 0; i < 50; i++) {
@@ -136,7 +154,9 @@ function checkTrail(newestFirst: Entry[], kindOf: (e: Entry) => string): void {
 describe("the audit trail of a device that moved IP twice and was merged once", () => {
   it("reads back complete and in order over REST, paged", async () => {
     const entries = await allPages(async (before) => {
-      const r = await rest.inject({ url: `/v1/canonical-devices/p:10.0.0.5/history?limit=4${before ? `&before=${before}` : ""}` });
+      const r = await rest.inject({
+        url: `/v1/canonical-devices/p:10.0.0.5/history?limit=4${before ? `&before=${before}` : ""}`,
+      });
       expect(r.statusCode).toBe(200);
       return r.json();
     });
@@ -149,9 +169,30 @@ describe("the audit trail of a device that moved IP twice and was merged once", 
       return { entries: r.entries, next: r.next };
     });
     checkTrail(entries, (e) => KIND_NAMES[String(e.key.kind)]!);
-    const viaRest = (await rest.inject({ url: "/v1/canonical-devices/p:10.0.0.5/history?limit=500" })).json().entries as Entry[];
-    expect(entries.map((e) => [e.id, e.at_unix_millis, e.actor, e.key.value, e.from_device_id || null, e.to_device_id || null, e.revision, e.reason])).toEqual(
-      viaRest.map((e) => [e.id, e.at_unix_millis, e.actor, e.key.value, e.from_device_id, e.to_device_id, e.revision, e.reason]),
+    const viaRest = (await rest.inject({ url: "/v1/canonical-devices/p:10.0.0.5/history?limit=500" })).json()
+      .entries as Entry[];
+    expect(
+      entries.map((e) => [
+        e.id,
+        e.at_unix_millis,
+        e.actor,
+        e.key.value,
+        e.from_device_id || null,
+        e.to_device_id || null,
+        e.revision,
+        e.reason,
+      ]),
+    ).toEqual(
+      viaRest.map((e) => [
+        e.id,
+        e.at_unix_millis,
+        e.actor,
+        e.key.value,
+        e.from_device_id,
+        e.to_device_id,
+        e.revision,
+        e.reason,
+      ]),
     );
   });
 
@@ -170,7 +211,9 @@ describe("the audit trail of a device that moved IP twice and was merged once", 
     const agent = await app.devices.history("agent-7", { limit: 500 });
     const ids = new Set([...all.entries, ...agent.entries].map((e) => e.id));
     expect(auditLog.length).toBe(ids.size);
-    expect(auditLog.every((l) => typeof l["reason"] === "string" && typeof l["actor"] === "string" && typeof l["key"] === "string")).toBe(true);
+    expect(
+      auditLog.every((l) => typeof l.reason === "string" && typeof l.actor === "string" && typeof l.key === "string"),
+    ).toBe(true);
   });
 
   it("bad paging input is a 400; an unknown device a 404", async () => {
@@ -188,11 +231,20 @@ describe("an address that expired and was taken by another device", () => {
   it("shows in the first device's trail as leaving it", async () => {
     clock.advance(MIN);
     // 10.0.0.7 expired above but compaction already removed it; make a fresh one expire un-compacted.
-    await app.publish.publish([{ device_id: "srv-1", ip: "10.9.0.1", partition: "p", metadata: { armis_device_id: "S-1" }, source: "armis" }], "w");
+    await app.publish.publish(
+      [{ device_id: "srv-1", ip: "10.9.0.1", partition: "p", metadata: { armis_device_id: "S-1" }, source: "armis" }],
+      "w",
+    );
     clock.advance(25 * HOUR);
-    await app.publish.publish([{ device_id: "srv-2", ip: "10.9.0.1", partition: "p", metadata: { armis_device_id: "S-2" }, source: "armis" }], "w");
+    await app.publish.publish(
+      [{ device_id: "srv-2", ip: "10.9.0.1", partition: "p", metadata: { armis_device_id: "S-2" }, source: "armis" }],
+      "w",
+    );
     const h = await app.devices.history("srv-1", { limit: 50 });
     const taken = h.entries.filter((e) => e.key.value.endsWith("10.9.0.1") && e.toDeviceId === "srv-2");
-    expect(taken.map((e) => `${e.reason} ${e.key.kind} ${e.fromDeviceId}`).sort()).toEqual(["create ip srv-1", "create partition-ip srv-1"]);
+    expect(taken.map((e) => `${e.reason} ${e.key.kind} ${e.fromDeviceId}`).sort()).toEqual([
+      "create ip srv-1",
+      "create partition-ip srv-1",
+    ]);
   });
 });

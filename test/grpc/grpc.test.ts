@@ -24,7 +24,15 @@ afterAll(async () => {
   await app.close();
 });
 
-const laptop = { device_id: "default:10.0.0.5", ip: "10.0.0.5", partition: "default", mac: "aa:bb:cc:dd:ee:ff", hostname: "laptop-42", source: "armis", metadata: { armis_device_id: "A-1001" } };
+const laptop = {
+  device_id: "default:10.0.0.5",
+  ip: "10.0.0.5",
+  partition: "default",
+  mac: "aa:bb:cc:dd:ee:ff",
+  hostname: "laptop-42",
+  source: "armis",
+  metadata: { armis_device_id: "A-1001" },
+};
 
 async function snapshot(): Promise<string> {
   const { entries } = await kv.list("");
@@ -40,8 +48,17 @@ describe("gRPC identitymap.v1.IdentityMapService over loopback", () => {
 
   it("PublishDeviceUpdates keeps one laptop one device across a DHCP move", async () => {
     const first = await c.call("PublishDeviceUpdates", { updates: [laptop] });
-    expect(first.results[0]).toMatchObject({ device_id: "default:10.0.0.5", canonical_device_id: "default:10.0.0.5", outcome: "PUBLISH_OUTCOME_CREATED", matched_by: "IDENTITY_KIND_UNSPECIFIED" });
-    const moved = await c.call("PublishDeviceUpdates", { updates: [{ ...laptop, device_id: "default:10.0.0.9", ip: "10.0.0.9", timestamp_unix_millis: app.clock.nowMs() + 1 }] });
+    expect(first.results[0]).toMatchObject({
+      device_id: "default:10.0.0.5",
+      canonical_device_id: "default:10.0.0.5",
+      outcome: "PUBLISH_OUTCOME_CREATED",
+      matched_by: "IDENTITY_KIND_UNSPECIFIED",
+    });
+    const moved = await c.call("PublishDeviceUpdates", {
+      updates: [
+        { ...laptop, device_id: "default:10.0.0.9", ip: "10.0.0.9", timestamp_unix_millis: app.clock.nowMs() + 1 },
+      ],
+    });
     expect(moved.results[0]).toMatchObject({
       device_id: "default:10.0.0.9",
       canonical_device_id: "default:10.0.0.5",
@@ -49,15 +66,31 @@ describe("gRPC identitymap.v1.IdentityMapService over loopback", () => {
       outcome: "PUBLISH_OUTCOME_UPDATED",
       tombstone: { device_id: "default:10.0.0.9", merged_into: "default:10.0.0.5" },
     });
-    const again = await c.call("PublishDeviceUpdates", { updates: [{ ...laptop, device_id: "default:10.0.0.9", ip: "10.0.0.9", timestamp: new Date(app.clock.nowMs() + 1).toISOString() }] });
+    const again = await c.call("PublishDeviceUpdates", {
+      updates: [
+        {
+          ...laptop,
+          device_id: "default:10.0.0.9",
+          ip: "10.0.0.9",
+          timestamp: new Date(app.clock.nowMs() + 1).toISOString(),
+        },
+      ],
+    });
     expect(again.results[0].outcome).toBe("PUBLISH_OUTCOME_UNCHANGED");
-    const bad = await c.call("PublishDeviceUpdates", { updates: [{ device_id: "x-1", mac: "nonsense", metadata: { armis_device_id: "A-2" } }, { mac: "nonsense" }] });
-    expect(bad.results[0]).toMatchObject({ outcome: "PUBLISH_OUTCOME_CREATED", rejected_identifiers: [{ field: "mac", value: "nonsense", reason: "invalid_mac" }] });
+    const bad = await c.call("PublishDeviceUpdates", {
+      updates: [{ device_id: "x-1", mac: "nonsense", metadata: { armis_device_id: "A-2" } }, { mac: "nonsense" }],
+    });
+    expect(bad.results[0]).toMatchObject({
+      outcome: "PUBLISH_OUTCOME_CREATED",
+      rejected_identifiers: [{ field: "mac", value: "nonsense", reason: "invalid_mac" }],
+    });
     expect(bad.results[1]).toMatchObject({ outcome: "PUBLISH_OUTCOME_REJECTED", canonical_device_id: "" });
   });
 
   it("GetCanonicalDevice: KV hit with revision, normalized keys, a miss is found=false", async () => {
-    const hit = await c.call("GetCanonicalDevice", { identity_keys: [{ kind: "IDENTITY_KIND_MAC", value: "AA-BB-CC-DD-EE-FF" }] });
+    const hit = await c.call("GetCanonicalDevice", {
+      identity_keys: [{ kind: "IDENTITY_KIND_MAC", value: "AA-BB-CC-DD-EE-FF" }],
+    });
     expect(hit).toMatchObject({
       found: true,
       record: { canonical_device_id: "default:10.0.0.5", partition: "default" },
@@ -71,18 +104,44 @@ describe("gRPC identitymap.v1.IdentityMapService over loopback", () => {
     const byHint = await c.call("GetCanonicalDevice", { identity_keys: [], ip_hint: "10.0.0.9" });
     expect(byHint).toMatchObject({ found: true, matched_key: { kind: "IDENTITY_KIND_IP", value: "10.0.0.9" } });
 
-    const miss = await c.call("GetCanonicalDevice", { identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "nope" }] });
+    const miss = await c.call("GetCanonicalDevice", {
+      identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "nope" }],
+    });
     expect(miss).toMatchObject({ found: false, record: null, revision: 0, hydrated: false, resolved_via: "miss" });
   });
 
   it("GetCanonicalDevice falls back to the relational store and hydrates the KV", async () => {
     const now = app.clock.nowMs();
     await app.devices.upsertDevices([
-      { deviceId: "legacy-7", canonicalDeviceId: "legacy-7", mergedInto: null, partition: "default", ip: "10.7.7.7", macs: [], armisId: "A-LEGACY", netboxIds: [], hostname: "old-box", source: "armis", firstSeenMs: now, lastSeenMs: now, metadata: {} },
+      {
+        deviceId: "legacy-7",
+        canonicalDeviceId: "legacy-7",
+        mergedInto: null,
+        partition: "default",
+        ip: "10.7.7.7",
+        macs: [],
+        armisId: "A-LEGACY",
+        netboxIds: [],
+        hostname: "old-box",
+        source: "armis",
+        firstSeenMs: now,
+        lastSeenMs: now,
+        metadata: {},
+      },
     ]);
-    const first = await c.call("GetCanonicalDevice", { identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "A-LEGACY" }] });
-    expect(first).toMatchObject({ found: true, record: { canonical_device_id: "legacy-7" }, revision: 0, hydrated: true, resolved_via: "db" });
-    const second = await c.call("GetCanonicalDevice", { identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "A-LEGACY" }] });
+    const first = await c.call("GetCanonicalDevice", {
+      identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "A-LEGACY" }],
+    });
+    expect(first).toMatchObject({
+      found: true,
+      record: { canonical_device_id: "legacy-7" },
+      revision: 0,
+      hydrated: true,
+      resolved_via: "db",
+    });
+    const second = await c.call("GetCanonicalDevice", {
+      identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "A-LEGACY" }],
+    });
     expect(second).toMatchObject({ found: true, hydrated: false });
     expect(second.revision).toBeGreaterThan(0);
   });
@@ -101,10 +160,23 @@ describe("gRPC identitymap.v1.IdentityMapService over loopback", () => {
 
   it("ResolveDeviceUpdates annotates without writing", async () => {
     const before = await snapshot();
-    const r = await c.call("ResolveDeviceUpdates", { updates: [{ ...laptop, device_id: "default:10.0.0.77", ip: "10.0.0.77" }, { device_id: "new", metadata: { armis_device_id: "A-new" } }] });
-    expect(r.results[0]).toMatchObject({ canonical_device_id: "default:10.0.0.5", canonical_partition: "default", matched_by: "IDENTITY_KIND_ARMIS_ID" });
+    const r = await c.call("ResolveDeviceUpdates", {
+      updates: [
+        { ...laptop, device_id: "default:10.0.0.77", ip: "10.0.0.77" },
+        { device_id: "new", metadata: { armis_device_id: "A-new" } },
+      ],
+    });
+    expect(r.results[0]).toMatchObject({
+      canonical_device_id: "default:10.0.0.5",
+      canonical_partition: "default",
+      matched_by: "IDENTITY_KIND_ARMIS_ID",
+    });
     expect(r.results[0].canonical_revision).toBeGreaterThan(0);
-    expect(r.results[1]).toMatchObject({ canonical_device_id: "", canonical_revision: 0, matched_by: "IDENTITY_KIND_UNSPECIFIED" });
+    expect(r.results[1]).toMatchObject({
+      canonical_device_id: "",
+      canonical_revision: 0,
+      matched_by: "IDENTITY_KIND_UNSPECIFIED",
+    });
     expect(await snapshot()).toBe(before);
   });
 
@@ -117,7 +189,10 @@ describe("gRPC identitymap.v1.IdentityMapService over loopback", () => {
     const p1 = await c.call("GetDeviceHistory", { device_id: "default:10.0.0.5", limit: 2 });
     const p2 = await c.call("GetDeviceHistory", { device_id: "default:10.0.0.5", limit: 2, before: p1.next });
     expect([...p1.entries, ...p2.entries].map((e: { id: number }) => e.id)).toEqual(ids.slice(0, 4));
-    expect(p1.entries[0]).toMatchObject({ actor: "anonymous", key: { kind: expect.stringMatching(/^IDENTITY_KIND_/) } });
+    expect(p1.entries[0]).toMatchObject({
+      actor: "anonymous",
+      key: { kind: expect.stringMatching(/^IDENTITY_KIND_/) },
+    });
     expect((await statusOf(c.call("GetDeviceHistory", { device_id: "never-seen" }))).code).toBe(grpc.status.NOT_FOUND);
   });
 });
@@ -126,12 +201,23 @@ describe("gRPC: bad input is INVALID_ARGUMENT and changes nothing", () => {
   it("an unknown kind, empty keys, an invalid value, a bad history limit", async () => {
     const before = await snapshot();
     const unknown = await statusOf(c.call("GetCanonicalDevice", { identity_keys: [{ kind: 9, value: "x" }] }));
-    expect(unknown).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, errorCode: "invalid_argument", field: "identity_keys[0].kind" });
+    expect(unknown).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      errorCode: "invalid_argument",
+      field: "identity_keys[0].kind",
+    });
     const unspecified = await statusOf(c.call("GetCanonicalDevice", { identity_keys: [{ kind: 0, value: "x" }] }));
     expect(unspecified.code).toBe(grpc.status.INVALID_ARGUMENT);
     const empty = await statusOf(c.call("GetCanonicalDevice", { identity_keys: [] }));
     expect(empty).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, field: "identity_keys" });
-    const badMac = await statusOf(c.call("BatchGetCanonicalDevices", { lookups: [{ identity_keys: [{ kind: 4, value: "aa:bb:cc:dd:ee:ff" }] }, { identity_keys: [{ kind: 4, value: "zz" }] }] }));
+    const badMac = await statusOf(
+      c.call("BatchGetCanonicalDevices", {
+        lookups: [
+          { identity_keys: [{ kind: 4, value: "aa:bb:cc:dd:ee:ff" }] },
+          { identity_keys: [{ kind: 4, value: "zz" }] },
+        ],
+      }),
+    );
     expect(badMac).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, field: "lookups[1].identity_keys[0].value" });
     const limit = await statusOf(c.call("GetDeviceHistory", { device_id: "default:10.0.0.5", limit: 501 }));
     expect(limit).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, field: "limit" });
@@ -146,7 +232,10 @@ describe("gRPC: bad input is INVALID_ARGUMENT and changes nothing", () => {
     for (const [method, req] of [
       ["PublishDeviceUpdates", { updates: six }],
       ["ResolveDeviceUpdates", { updates: six }],
-      ["BatchGetCanonicalDevices", { lookups: six.map(() => ({ identity_keys: [{ kind: 4, value: "aa:bb:cc:dd:ee:ff" }] })) }],
+      [
+        "BatchGetCanonicalDevices",
+        { lookups: six.map(() => ({ identity_keys: [{ kind: 4, value: "aa:bb:cc:dd:ee:ff" }] })) },
+      ],
     ] as const) {
       const s = await statusOf(c.call(method, req));
       expect(s).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, errorCode: "batch_too_large" });
@@ -242,7 +331,12 @@ describe("gRPC core.CoreService/GetCanonicalDevice, wire-compatible with the ref
     });
 
   it("finds a device by an armis-id key (kind 2) with record, matched key and revision", async () => {
-    const r = await callCore(encodeRequest([[2, "nope"], [2, "A-1001"]]));
+    const r = await callCore(
+      encodeRequest([
+        [2, "nope"],
+        [2, "A-1001"],
+      ]),
+    );
     expect(r.found).toBe(true);
     expect(r.record).toMatchObject({ canonicalDeviceId: "default:10.0.0.5", partition: "default" });
     expect(r.record!.metadataHash).toMatch(/^[0-9a-f]{64}$/);
@@ -268,7 +362,21 @@ describe("gRPC core.CoreService/GetCanonicalDevice, wire-compatible with the ref
   it("reports the relational fallback with revision 0 and hydrated=true, like the reference", async () => {
     const now = app.clock.nowMs();
     await app.devices.upsertDevices([
-      { deviceId: "legacy-core", canonicalDeviceId: "legacy-core", mergedInto: null, partition: "default", ip: "", macs: [], armisId: "A-CORE", netboxIds: [], hostname: "", source: "armis", firstSeenMs: now, lastSeenMs: now, metadata: {} },
+      {
+        deviceId: "legacy-core",
+        canonicalDeviceId: "legacy-core",
+        mergedInto: null,
+        partition: "default",
+        ip: "",
+        macs: [],
+        armisId: "A-CORE",
+        netboxIds: [],
+        hostname: "",
+        source: "armis",
+        firstSeenMs: now,
+        lastSeenMs: now,
+        metadata: {},
+      },
     ]);
     const r = await callCore(encodeRequest([[2, "A-CORE"]]));
     expect(r).toMatchObject({ found: true, revision: 0, hydrated: true, record: { canonicalDeviceId: "legacy-core" } });
@@ -276,7 +384,14 @@ describe("gRPC core.CoreService/GetCanonicalDevice, wire-compatible with the ref
 
   it("a miss is found=false; keys of kind UNSPECIFIED or blank are dropped (a miss); nothing at all is INVALID_ARGUMENT", async () => {
     expect((await callCore(encodeRequest([[6, "default:10.99.0.1"]]))).found).toBe(false);
-    expect(await callCore(encodeRequest([[0, "x"], [2, "  "]]))).toEqual({ found: false, revision: 0, hydrated: false });
+    expect(
+      await callCore(
+        encodeRequest([
+          [0, "x"],
+          [2, "  "],
+        ]),
+      ),
+    ).toEqual({ found: false, revision: 0, hydrated: false });
     const none = await callCore(encodeRequest([])).catch((e: grpc.ServiceError) => e);
     expect((none as grpc.ServiceError).code).toBe(grpc.status.INVALID_ARGUMENT);
     const unknown = await callCore(encodeRequest([[42, "x"]])).catch((e: grpc.ServiceError) => e);

@@ -11,7 +11,11 @@ forBackend("jetstream", () => {
 
   describe("jetstream adapter: keys NATS would drop the connection for", () => {
     it("refuses a key longer than the server's control line allows, and the connection stays up", async () => {
-      const kv = await JetStreamKv.open({ servers: testServers.natsUrl, bucket: uniqueName("idmap_hostile"), timeoutMs: 5_000 });
+      const kv = await JetStreamKv.open({
+        servers: testServers.natsUrl,
+        bucket: uniqueName("idmap_hostile"),
+        timeoutMs: 5_000,
+      });
       try {
         const long = `ns/mac/${"=E8=AA=9E".repeat(1_000)}`;
         expect(long.length).toBeGreaterThan(MAX_NATS_KEY_BYTES);

@@ -4,4 +4,6 @@ import { hostileKeysSuite } from "../support/hostile.js";
 import { backendEnv } from "../support/service.js";
 
 // The shared server, on a store of this run's own, removed afterwards.
-forBackend("redis", () => hostileKeysSuite({ name: "redis", env: backendEnv("redis"), destroy: (kv) => (kv as RedisKv).destroy() }));
+forBackend("redis", () =>
+  hostileKeysSuite({ name: "redis", env: backendEnv("redis"), destroy: (kv) => (kv as RedisKv).destroy() }),
+);

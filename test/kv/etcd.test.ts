@@ -8,19 +8,24 @@ import { destroyAfter, forBackend, testServers, uniqueName } from "../support/ba
 forBackend("etcd", () => {
   const keyPrefix = `${uniqueName("idmap_test")}/`;
   const open = () => EtcdKv.open({ endpoints: testServers.etcdEndpoints, keyPrefix, timeoutMs: 5_000 });
-  kvContract(
-    "etcd",
-    destroyAfter(open),
-    { secondClient: () => open() },
-  );
+  kvContract("etcd", destroyAfter(open), { secondClient: () => open() });
 
   describe("etcd specifics", () => {
     it("expires keys written with ttlMs through a shared lease, and watches see the deletes", async () => {
-      const kv = await EtcdKv.open({ endpoints: testServers.etcdEndpoints, keyPrefix: `${uniqueName("idmap_test")}/`, timeoutMs: 5_000 });
+      const kv = await EtcdKv.open({
+        endpoints: testServers.etcdEndpoints,
+        keyPrefix: `${uniqueName("idmap_test")}/`,
+        timeoutMs: 5_000,
+      });
       try {
         const seen: KvChange[] = [];
         const start = (await kv.list("ttl/")).revision;
-        const h = await kv.watch("ttl/", start, (c) => seen.push(c), () => {});
+        const h = await kv.watch(
+          "ttl/",
+          start,
+          (c) => seen.push(c),
+          () => {},
+        );
         await kv.create("ttl/a", new Uint8Array([1]), { ttlMs: 1_000 });
         await kv.create("ttl/b", new Uint8Array([2]), { ttlMs: 1_000 });
         await kv.create("ttl/kept", new Uint8Array([3]));
@@ -35,7 +40,9 @@ forBackend("etcd", () => {
     });
 
     it("reports an unreachable cluster as KvUnavailable", async () => {
-      await expect(EtcdKv.open({ endpoints: ["http://127.0.0.1:1"], keyPrefix, timeoutMs: 2_000 })).rejects.toBeInstanceOf(KvUnavailable);
+      await expect(
+        EtcdKv.open({ endpoints: ["http://127.0.0.1:1"], keyPrefix, timeoutMs: 2_000 }),
+      ).rejects.toBeInstanceOf(KvUnavailable);
     });
   });
 });

@@ -9,12 +9,13 @@ forBackend("redis", () => {
   const open = () => RedisKv.open({ url: testServers.redisUrl, keyPrefix, timeoutMs: 5_000 });
   /** A store of its own for one test. */
   const fresh = (changeLogMaxLen?: number) =>
-    RedisKv.open({ url: testServers.redisUrl, keyPrefix: `${uniqueName("idmap_test")}:`, timeoutMs: 5_000, ...(changeLogMaxLen ? { changeLogMaxLen } : {}) });
-  kvContract(
-    "redis",
-    destroyAfter(open),
-    { secondClient: () => open() },
-  );
+    RedisKv.open({
+      url: testServers.redisUrl,
+      keyPrefix: `${uniqueName("idmap_test")}:`,
+      timeoutMs: 5_000,
+      ...(changeLogMaxLen ? { changeLogMaxLen } : {}),
+    });
+  kvContract("redis", destroyAfter(open), { secondClient: () => open() });
 
   describe("redis specifics", () => {
     it("expires keys written with ttlMs; an update without it keeps the key", async () => {
@@ -39,7 +40,12 @@ forBackend("redis", () => {
         const first = await kv.create("trim/0", new Uint8Array([0]));
         for (let i = 1; i < 300; i++) await kv.create(`trim/${i}`, new Uint8Array([0]));
         const errors: Error[] = [];
-        const h = await kv.watch("trim/", first - 1, () => {}, (e) => errors.push(e));
+        const h = await kv.watch(
+          "trim/",
+          first - 1,
+          () => {},
+          (e) => errors.push(e),
+        );
         await waitFor(() => errors.length > 0, 2_000);
         expect(errors[0]).toBeInstanceOf(KvUnavailable);
         await h.stop();
@@ -50,7 +56,9 @@ forBackend("redis", () => {
     });
 
     it("reports an unreachable server as KvUnavailable", async () => {
-      await expect(RedisKv.open({ url: "redis://127.0.0.1:1", keyPrefix, timeoutMs: 2_000 })).rejects.toBeInstanceOf(KvUnavailable);
+      await expect(RedisKv.open({ url: "redis://127.0.0.1:1", keyPrefix, timeoutMs: 2_000 })).rejects.toBeInstanceOf(
+        KvUnavailable,
+      );
     });
   });
 });

@@ -10,7 +10,16 @@ import type { CanonicalRecord } from "../../src/domain/record.js";
 import { waitFor } from "../contract/kv.contract.js";
 
 const record = (id: string, expiresAtMs = 0): CanonicalRecord => ({
-  canonicalDeviceId: id, partition: "p", metadataHash: "h", updatedAtMs: 1, attributes: {}, source: "s", authority: false, expiresAtMs, operationId: "o", keys: [],
+  canonicalDeviceId: id,
+  partition: "p",
+  metadataHash: "h",
+  updatedAtMs: 1,
+  attributes: {},
+  source: "s",
+  authority: false,
+  expiresAtMs,
+  operationId: "o",
+  keys: [],
 });
 
 describe("the bindings census", () => {
@@ -21,7 +30,11 @@ describe("the bindings census", () => {
     for (let i = 0; i < n; i++) {
       const id = `d${i}`;
       if (i % 2 === 0) await kv.create(keyPath(ns, { kind: "device-id", value: id }), encodeRecord(record(id)));
-      else await kv.create(keyPath(ns, { kind: "ip", value: `10.0.${i >> 8}.${i & 255}` }), encodeRecord(record(`d${i - 1}`, i % 4 === 1 ? 1 : 0)));
+      else
+        await kv.create(
+          keyPath(ns, { kind: "ip", value: `10.0.${i >> 8}.${i & 255}` }),
+          encodeRecord(record(`d${i - 1}`, i % 4 === 1 ? 1 : 0)),
+        );
     }
     const cache = new BindingCache(kv, `${ns}/`, decodeBinding, silentLogger);
     await cache.start();

@@ -27,7 +27,12 @@ export class FaultyKv extends MemoryKv {
     this.check();
     return this.inject(key, () => super.create(key, value));
   }
-  override async update(key: string, value: Uint8Array, revision: Revision, _options?: WriteOptions): Promise<Revision> {
+  override async update(
+    key: string,
+    value: Uint8Array,
+    revision: Revision,
+    _options?: WriteOptions,
+  ): Promise<Revision> {
     this.check();
     return this.inject(key, () => super.update(key, value, revision));
   }

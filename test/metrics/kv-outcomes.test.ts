@@ -15,7 +15,11 @@ afterEach(async () => {
 });
 
 async function faultyApp() {
-  const config = loadConfig({ IDMAP_DATA_DIR: ":memory:", IDMAP_LOG_LEVEL: "info", CANONICAL_IDENTITY_MAP_ENABLED: "on" });
+  const config = loadConfig({
+    IDMAP_DATA_DIR: ":memory:",
+    IDMAP_LOG_LEVEL: "info",
+    CANONICAL_IDENTITY_MAP_ENABLED: "on",
+  });
   const kv = new FaultyKv();
   const logs = capturedLogger(config);
   app = await createApp(config, { clock: new ManualClock(), logger: logs.logger, kv });
@@ -23,7 +27,11 @@ async function faultyApp() {
   return { app, kv, logs, scrape };
 }
 
-const device = (n: number) => ({ device_id: `dev-${n}`, mac: `02:00:00:00:01:${String(n).padStart(2, "0")}`, metadata: { armis_device_id: `A-${n}` } });
+const device = (n: number) => ({
+  device_id: `dev-${n}`,
+  mac: `02:00:00:00:01:${String(n).padStart(2, "0")}`,
+  metadata: { armis_device_id: `A-${n}` },
+});
 
 describe("KV outcomes in the metrics", () => {
   it("a CAS conflict is result=conflict (not ok, not error), retried, and counted once as revision_mismatch", async () => {
@@ -33,10 +41,14 @@ describe("KV outcomes in the metrics", () => {
     expect(r!.outcome).toBe("created");
     const s = await scrape();
     expect(sampleValue(s, "identitymap_conflict_total", { reason: "revision_mismatch" })).toBe(1);
-    expect(sampleValue(s, "identitymap_kv_operations_total", { op: "create", backend: "memory", result: "conflict" })).toBe(1);
-    expect(s.some((x) => x.name === "identitymap_kv_operations_total" && x.labels["result"] === "error")).toBe(false);
+    expect(
+      sampleValue(s, "identitymap_kv_operations_total", { op: "create", backend: "memory", result: "conflict" }),
+    ).toBe(1);
+    expect(s.some((x) => x.name === "identitymap_kv_operations_total" && x.labels.result === "error")).toBe(false);
     // After the conflict the update re-read its bindings from the KV: that is a get_many, not a cache answer.
-    expect(sampleValue(s, "identitymap_kv_operations_total", { op: "get_many", backend: "memory", result: "ok" })).toBe(1);
+    expect(sampleValue(s, "identitymap_kv_operations_total", { op: "get_many", backend: "memory", result: "ok" })).toBe(
+      1,
+    );
   });
 
   it("a lost reply is result=unknown and settles as our own write, never a conflict", async () => {
@@ -45,7 +57,9 @@ describe("KV outcomes in the metrics", () => {
     const [r] = await app.publish.publish([device(2)], "test");
     expect(r!.outcome).toBe("created");
     const s = await scrape();
-    expect(sampleValue(s, "identitymap_kv_operations_total", { op: "create", backend: "memory", result: "unknown" })).toBe(1);
+    expect(
+      sampleValue(s, "identitymap_kv_operations_total", { op: "create", backend: "memory", result: "unknown" }),
+    ).toBe(1);
     expect(sampleValue(s, "identitymap_kv_operations_total", { op: "get", backend: "memory", result: "ok" })).toBe(1);
     expect(sampleValue(s, "identitymap_conflict_total", { reason: "revision_mismatch" })).toBe(0);
   });
@@ -82,9 +96,16 @@ describe("KV outcomes in the metrics", () => {
     expect(sampleValue(s, "identitymap_kv_publish_total", { outcome: "failed" })).toBe(1);
     const attempts = sampleValue(s, "identitymap_conflict_total", { reason: "revision_mismatch" })!;
     expect(attempts).toBeGreaterThanOrEqual(2);
-    expect(sampleValue(s, "identitymap_kv_operations_total", { op: "create", backend: "memory", result: "conflict" })).toBe(attempts);
+    expect(
+      sampleValue(s, "identitymap_kv_operations_total", { op: "create", backend: "memory", result: "conflict" }),
+    ).toBe(attempts);
     const warn = logs.lines().find((l) => l.msg === "CAS retries exhausted");
-    expect(warn).toMatchObject({ level: 40, key: "device_canonical_map/device-id/dev-4", attempts, device_id: "dev-4" });
+    expect(warn).toMatchObject({
+      level: 40,
+      key: "device_canonical_map/device-id/dev-4",
+      attempts,
+      device_id: "dev-4",
+    });
     expect(logs.lines().some((l) => l.msg === "CAS conflicts over budget")).toBe(false);
   });
 
@@ -93,7 +114,11 @@ describe("KV outcomes in the metrics", () => {
     const rest = await buildRestApp(app);
     try {
       kv.down = true;
-      const r = await rest.inject({ method: "POST", url: "/v1/device-updates", payload: { updates: [device(5), device(6)] } });
+      const r = await rest.inject({
+        method: "POST",
+        url: "/v1/device-updates",
+        payload: { updates: [device(5), device(6)] },
+      });
       expect(r.statusCode).toBe(503);
       const look = await rest.inject({ method: "GET", url: "/v1/canonical-devices/lookup?mac=02:00:00:00:09:99" });
       expect(look.statusCode).toBe(404); // the relational store still answers, with a miss
@@ -101,11 +126,19 @@ describe("KV outcomes in the metrics", () => {
       const s = await scrape();
       expect(seriesOf(s, "identitymap_kv_publish_total")).toMatchObject({ "outcome=failed": 2, "outcome=created": 0 });
       expect(sampleValue(s, "identitymap_publish_batch_size_count")).toBe(1);
-      expect(sampleValue(s, "identitymap_kv_operations_total", { op: "create", backend: "memory", result: "error" })).toBeGreaterThanOrEqual(1);
+      expect(
+        sampleValue(s, "identitymap_kv_operations_total", { op: "create", backend: "memory", result: "error" }),
+      ).toBeGreaterThanOrEqual(1);
       // The lookup asked the store once (one batch read for its keys), and that read failed.
-      expect(sampleValue(s, "identitymap_kv_operations_total", { op: "get_many", backend: "memory", result: "error" })).toBe(1);
+      expect(
+        sampleValue(s, "identitymap_kv_operations_total", { op: "get_many", backend: "memory", result: "error" }),
+      ).toBe(1);
       expect(seriesOf(s, "identitymap_lookup_total")).toMatchObject({ "result=miss": 1, "result=error": 0 });
-      expect(logs.lines().find((l) => l.msg === "publish batch failed")).toMatchObject({ level: 50, batch: 2, code: "kv_unavailable" });
+      expect(logs.lines().find((l) => l.msg === "publish batch failed")).toMatchObject({
+        level: 50,
+        batch: 2,
+        code: "kv_unavailable",
+      });
     } finally {
       await rest.close();
     }
@@ -128,7 +161,7 @@ describe("compaction metrics", () => {
       expect(sampleValue(s, "identitymap_bindings_compacted_total", { kind })).toBe(1);
       expect(sampleValue(s, "identitymap_binding_changes_total", { reason: "expire", kind })).toBe(1);
     }
-    expect(logs.lines().filter((l) => l.msg === "binding change" && l["reason"] === "expire")).toHaveLength(3);
+    expect(logs.lines().filter((l) => l.msg === "binding change" && l.reason === "expire")).toHaveLength(3);
     expect(sampleValue(s, "identitymap_bindings", { kind: "ip", state: "expired" })).toBe(0);
   });
 });

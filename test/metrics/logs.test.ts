@@ -54,21 +54,43 @@ describe("structured logs", () => {
         headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
         ...(body ? { body: JSON.stringify(body) } : {}),
       });
-    const laptop = { device_id: "p:10.0.0.5", ip: "10.0.0.5", partition: "p", mac: "02:00:00:00:00:01", metadata: { armis_device_id: "A1" }, source: "armis" };
+    const laptop = {
+      device_id: "p:10.0.0.5",
+      ip: "10.0.0.5",
+      partition: "p",
+      mac: "02:00:00:00:00:01",
+      metadata: { armis_device_id: "A1" },
+      source: "armis",
+    };
 
     expect((await call("/v1/device-updates", WRITER_TOKEN, { updates: [laptop] })).status).toBe(200);
-    expect((await call("/v1/device-updates", WRITER_TOKEN, { updates: [{ ...laptop, device_id: "p:10.0.0.9", ip: "10.0.0.9" }] })).status).toBe(200);
+    expect(
+      (
+        await call("/v1/device-updates", WRITER_TOKEN, {
+          updates: [{ ...laptop, device_id: "p:10.0.0.9", ip: "10.0.0.9" }],
+        })
+      ).status,
+    ).toBe(200);
     expect((await call("/v1/canonical-devices/lookup?mac=02:00:00:00:00:01", READER_TOKEN)).status).toBe(200);
     expect((await call("/v1/device-updates", READER_TOKEN, { updates: [laptop] })).status).toBe(403);
     expect((await call("/v1/device-updates", `${WRITER_TOKEN}x`, { updates: [laptop] })).status).toBe(401);
     kv.down = true; // a 503: the error handler and the publish service both log it
-    expect((await call("/v1/device-updates", WRITER_TOKEN, { updates: [{ ...laptop, device_id: "p:10.0.0.7", ip: "10.0.0.7" }] })).status).toBe(503);
+    expect(
+      (
+        await call("/v1/device-updates", WRITER_TOKEN, {
+          updates: [{ ...laptop, device_id: "p:10.0.0.7", ip: "10.0.0.7" }],
+        })
+      ).status,
+    ).toBe(503);
     kv.down = false;
 
     // Code that carelessly logs a credential, by field name or inside a message, is covered too.
     app = server.app;
     app.log.info({ headers: { authorization: `Bearer ${WRITER_TOKEN}` }, token: READER_TOKEN }, "careless fields");
-    app.log.error({ err: `connect to redis://default:${REDIS_PASSWORD}@127.0.0.1:6379 failed`, url: config.databaseUrl }, "careless message");
+    app.log.error(
+      { err: `connect to redis://default:${REDIS_PASSWORD}@127.0.0.1:6379 failed`, url: config.databaseUrl },
+      "careless message",
+    );
     app = undefined;
 
     const text = logs.text();
@@ -81,9 +103,22 @@ describe("structured logs", () => {
     expect(msgs).toContain("publish batch failed");
     expect(msgs).toContain("careless fields");
     expect(text).toContain("[redacted]");
-    const audit = logs.lines().filter((l) => l["audit"] === true);
+    const audit = logs.lines().filter((l) => l.audit === true);
     expect(audit.length).toBeGreaterThan(0);
-    for (const a of audit) expect(a).toMatchObject({ actor: expect.any(String), kind: expect.any(String), key: expect.any(String), reason: expect.any(String) });
-    expect(logs.lines().find((l) => l.msg === "publish batch")).toMatchObject({ batch: 1, created: 1, updated: 0, unchanged: 0, rejected: 0, failed: 0 });
+    for (const a of audit)
+      expect(a).toMatchObject({
+        actor: expect.any(String),
+        kind: expect.any(String),
+        key: expect.any(String),
+        reason: expect.any(String),
+      });
+    expect(logs.lines().find((l) => l.msg === "publish batch")).toMatchObject({
+      batch: 1,
+      created: 1,
+      updated: 0,
+      unchanged: 0,
+      rejected: 0,
+      failed: 0,
+    });
   });
 });

@@ -43,7 +43,21 @@ beforeAll(async () => {
 
   // A device only the relational store knows (rows from before the map existed).
   await app.devices.upsertDevices([
-    { deviceId: "legacy-1", canonicalDeviceId: "legacy-1", mergedInto: null, partition: "p", ip: "", macs: [], armisId: "A-legacy", netboxIds: [], hostname: "", source: "armis", firstSeenMs: 0, lastSeenMs: 0, metadata: {} },
+    {
+      deviceId: "legacy-1",
+      canonicalDeviceId: "legacy-1",
+      mergedInto: null,
+      partition: "p",
+      ip: "",
+      macs: [],
+      armisId: "A-legacy",
+      netboxIds: [],
+      hostname: "",
+      source: "armis",
+      firstSeenMs: 0,
+      lastSeenMs: 0,
+      metadata: {},
+    },
   ]);
   const lookup = async (method: "GET" | "POST", url: string, payload?: object) => {
     const r = await rest.inject({ method, url, ...(payload ? { payload } : {}) });
@@ -68,7 +82,17 @@ afterAll(async () => {
 
 describe("/metrics after a scripted session", () => {
   it("the session went as scripted", () => {
-    expect(outcomes).toEqual(["created", "unchanged", "created", "unchanged", "created", "created", "created", "updated", "rejected"]);
+    expect(outcomes).toEqual([
+      "created",
+      "unchanged",
+      "created",
+      "unchanged",
+      "created",
+      "created",
+      "created",
+      "updated",
+      "rejected",
+    ]);
     expect(statuses).toEqual([200, 200, 404, 200, 200, 400]);
   });
 
@@ -93,10 +117,18 @@ describe("/metrics after a scripted session", () => {
       "result=invalid": 1,
       "result=error": 0,
     });
-    expect(sampleValue(samples, "identitymap_lookup_latency_seconds_count", { resolved_via: "cache", found: "true" })).toBe(3);
-    expect(sampleValue(samples, "identitymap_lookup_latency_seconds_count", { resolved_via: "db", found: "true" })).toBe(1);
-    expect(sampleValue(samples, "identitymap_lookup_latency_seconds_count", { resolved_via: "miss", found: "false" })).toBe(1);
-    expect(sampleValue(samples, "identitymap_lookup_latency_seconds_count", { resolved_via: "invalid", found: "false" })).toBe(1);
+    expect(
+      sampleValue(samples, "identitymap_lookup_latency_seconds_count", { resolved_via: "cache", found: "true" }),
+    ).toBe(3);
+    expect(
+      sampleValue(samples, "identitymap_lookup_latency_seconds_count", { resolved_via: "db", found: "true" }),
+    ).toBe(1);
+    expect(
+      sampleValue(samples, "identitymap_lookup_latency_seconds_count", { resolved_via: "miss", found: "false" }),
+    ).toBe(1);
+    expect(
+      sampleValue(samples, "identitymap_lookup_latency_seconds_count", { resolved_via: "invalid", found: "false" }),
+    ).toBe(1);
   });
 
   it("counts the refused rebind, the veto, and nothing else as a conflict", () => {
@@ -113,7 +145,9 @@ describe("/metrics after a scripted session", () => {
   it("counts writes avoided, rejected identifiers and binding changes", () => {
     expect(seriesOf(samples, "identitymap_writes_avoided_total")).toEqual({ "reason=cache": 2, "reason=hash": 0 });
     expect(sampleValue(samples, "identitymap_rejected_identifiers_total", { reason: "zero_mac" })).toBe(1);
-    expect(samples.filter((s) => s.name === "identitymap_rejected_identifiers_total").reduce((n, s) => n + s.value, 0)).toBe(1);
+    expect(
+      samples.filter((s) => s.name === "identitymap_rejected_identifiers_total").reduce((n, s) => n + s.value, 0),
+    ).toBe(1);
     expect(seriesOf(samples, "identitymap_binding_changes_total")).toEqual({
       "kind=device-id,reason=create": 5,
       "kind=armis-id,reason=create": 4,
@@ -132,7 +166,9 @@ describe("/metrics after a scripted session", () => {
     const ops = seriesOf(samples, "identitymap_kv_operations_total");
     expect(Object.keys(ops).every((k) => k.startsWith("backend=memory,") && k.endsWith(",result=ok"))).toBe(true);
     expect(ops["backend=memory,op=create,result=ok"]).toBe(18); // 17 for publishes, 1 hydration
-    expect(sampleValue(samples, "identitymap_kv_operation_latency_seconds_count", { op: "create", backend: "memory" })).toBe(18);
+    expect(
+      sampleValue(samples, "identitymap_kv_operation_latency_seconds_count", { op: "create", backend: "memory" }),
+    ).toBe(18);
   });
 
   it("reports bindings by kind and devices from the local cache", () => {
@@ -162,7 +198,19 @@ describe("/metrics after a scripted session", () => {
   it("keeps labels bounded: no device ids, keys or addresses", () => {
     const values = samples.filter((s) => s.name.startsWith("identitymap_")).flatMap((s) => Object.values(s.labels));
     for (const v of values) expect(v).not.toMatch(/dev-|A-legacy|A\d|10\.0\.0\.|02:00|p:/);
-    const allowed = new Set(["outcome", "reason", "result", "resolved_via", "found", "op", "backend", "kind", "state", "le"]);
-    for (const s of samples.filter((x) => x.name.startsWith("identitymap_"))) for (const l of Object.keys(s.labels)) expect(allowed).toContain(l);
+    const allowed = new Set([
+      "outcome",
+      "reason",
+      "result",
+      "resolved_via",
+      "found",
+      "op",
+      "backend",
+      "kind",
+      "state",
+      "le",
+    ]);
+    for (const s of samples.filter((x) => x.name.startsWith("identitymap_")))
+      for (const l of Object.keys(s.labels)) expect(allowed).toContain(l);
   });
 });

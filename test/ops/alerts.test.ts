@@ -11,7 +11,8 @@ const OPS = fileURLToPath(new URL("../../docs/ops/", import.meta.url));
 /** scripts/start-servers.sh (npm test's pretest) installs Debian's prometheus package, which ships promtool. */
 const PROMTOOL = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find((p) => existsSync(p));
 const promtool = (): string => {
-  if (!PROMTOOL) throw new Error("promtool is not installed: run scripts/start-servers.sh (apt-get install prometheus)");
+  if (!PROMTOOL)
+    throw new Error("promtool is not installed: run scripts/start-servers.sh (apt-get install prometheus)");
   return PROMTOOL;
 };
 
@@ -23,7 +24,9 @@ interface Rule {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
-const rules: Rule[] = (parse(readFileSync(`${OPS}alerts.yml`, "utf8")) as { groups: { name: string; rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const rules: Rule[] = (
+  parse(readFileSync(`${OPS}alerts.yml`, "utf8")) as { groups: { name: string; rules: Rule[] }[] }
+).groups.flatMap((g) => g.rules);
 
 let samples: Sample[];
 beforeAll(async () => {
@@ -44,12 +47,17 @@ describe("docs/ops/alerts.yml", () => {
     ]);
     const operations = readFileSync(fileURLToPath(new URL("../../docs/operations.md", import.meta.url)), "utf8");
     for (const r of rules) {
-      expect(["warning", "critical"]).toContain(r.labels?.["severity"]);
-      expect(r.annotations?.["summary"]).toBeTruthy();
-      const anchor = /^docs\/operations\.md#([a-z0-9-]+)$/.exec(r.annotations?.["runbook"] ?? "")?.[1];
+      expect(["warning", "critical"]).toContain(r.labels?.severity);
+      expect(r.annotations?.summary).toBeTruthy();
+      const anchor = /^docs\/operations\.md#([a-z0-9-]+)$/.exec(r.annotations?.runbook ?? "")?.[1];
       expect(anchor, `${r.alert} runbook`).toBeDefined();
       // GitHub's anchor of a heading: lower case, spaces to dashes, punctuation dropped.
-      const headings = [...operations.matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, "").replace(/ /g, "-"));
+      const headings = [...operations.matchAll(/^#+ (.+)$/gm)].map((m) =>
+        m[1]!
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, "")
+          .replace(/ /g, "-"),
+      );
       expect(headings, `${r.alert}: docs/operations.md has no heading for #${anchor}`).toContain(anchor);
     }
   });
@@ -71,10 +79,18 @@ describe("docs/ops/alerts.yml", () => {
   });
 
   it("the resolver catches a renamed metric, label or value", () => {
-    expect(unresolved('rate(identitymap_lookups_total{result="hit"}[5m])', samples)).toEqual(["unknown metric identitymap_lookups_total"]);
-    expect(unresolved('rate(identitymap_lookup_total{outcome="hit"}[5m])', samples)).toEqual(["identitymap_lookup_total has no label outcome"]);
-    expect(unresolved('rate(identitymap_lookup_total{result=~"hit|found"}[5m])', samples)).toEqual(['identitymap_lookup_total has no series with result="found"']);
-    expect(unresolved("sum by (backend) (rate(identitymap_lookup_total[5m]))", samples)).toEqual(["groups by backend, a label none of its metrics has"]);
+    expect(unresolved('rate(identitymap_lookups_total{result="hit"}[5m])', samples)).toEqual([
+      "unknown metric identitymap_lookups_total",
+    ]);
+    expect(unresolved('rate(identitymap_lookup_total{outcome="hit"}[5m])', samples)).toEqual([
+      "identitymap_lookup_total has no label outcome",
+    ]);
+    expect(unresolved('rate(identitymap_lookup_total{result=~"hit|found"}[5m])', samples)).toEqual([
+      'identitymap_lookup_total has no series with result="found"',
+    ]);
+    expect(unresolved("sum by (backend) (rate(identitymap_lookup_total[5m]))", samples)).toEqual([
+      "groups by backend, a label none of its metrics has",
+    ]);
   });
 
   it("passes promtool check rules", () => {
@@ -85,7 +101,9 @@ describe("docs/ops/alerts.yml", () => {
   it("passes its promtool unit tests (docs/ops/alerts.test.yml)", () => {
     const out = execFileSync(promtool(), ["test", "rules", "alerts.test.yml"], { cwd: OPS, encoding: "utf8" });
     expect(out).toContain("SUCCESS");
-    const tested = new Set([...readFileSync(`${OPS}alerts.test.yml`, "utf8").matchAll(/alertname: (\w+)/g)].map((m) => m[1]));
+    const tested = new Set(
+      [...readFileSync(`${OPS}alerts.test.yml`, "utf8").matchAll(/alertname: (\w+)/g)].map((m) => m[1]),
+    );
     expect([...tested].sort()).toEqual(rules.map((r) => r.alert).sort());
   });
 });

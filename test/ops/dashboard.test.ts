@@ -40,7 +40,8 @@ const queries = panels.filter((p) => p.type !== "row");
 /** scripts/start-servers.sh (npm test's pretest) installs Debian's prometheus package, which ships promtool. */
 const PROMTOOL = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find((p) => existsSync(p));
 const promtool = (): string => {
-  if (!PROMTOOL) throw new Error("promtool is not installed: run scripts/start-servers.sh (apt-get install prometheus)");
+  if (!PROMTOOL)
+    throw new Error("promtool is not installed: run scripts/start-servers.sh (apt-get install prometheus)");
   return PROMTOOL;
 };
 
@@ -51,10 +52,14 @@ beforeAll(async () => {
 
 describe("docs/ops/dashboard.json", () => {
   it("picks its Prometheus data source from a variable, used by every panel and query", () => {
-    expect(dashboard.templating.list.find((v) => v.name === "datasource")).toMatchObject({ type: "datasource", query: "prometheus" });
+    expect(dashboard.templating.list.find((v) => v.name === "datasource")).toMatchObject({
+      type: "datasource",
+      query: "prometheus",
+    });
     for (const p of queries) {
       expect(p.datasource, p.title).toEqual({ type: "prometheus", uid: "${datasource}" });
-      for (const t of p.targets ?? []) expect(t.datasource, p.title).toEqual({ type: "prometheus", uid: "${datasource}" });
+      for (const t of p.targets ?? [])
+        expect(t.datasource, p.title).toEqual({ type: "prometheus", uid: "${datasource}" });
     }
   });
 
@@ -96,7 +101,8 @@ describe("docs/ops/dashboard.json", () => {
     const problems: string[] = [];
     for (const p of queries) {
       expect(p.targets?.length, p.title).toBeGreaterThan(0);
-      for (const t of p.targets ?? []) problems.push(...unresolved(t.expr, samples).map((e) => `${p.title} ${t.refId}: ${e}`));
+      for (const t of p.targets ?? [])
+        problems.push(...unresolved(t.expr, samples).map((e) => `${p.title} ${t.refId}: ${e}`));
     }
     for (const v of dashboard.templating.list.filter((x) => x.type === "query")) {
       const q = typeof v.query === "string" ? v.query : v.query.query;
@@ -109,7 +115,9 @@ describe("docs/ops/dashboard.json", () => {
   });
 
   it("covers every identitymap metric the alerts use, and the series the brief asks for", () => {
-    const used = new Set(queries.flatMap((p) => (p.targets ?? []).flatMap((t) => promqlRefs(t.expr).selectors.map((s) => s.metric))));
+    const used = new Set(
+      queries.flatMap((p) => (p.targets ?? []).flatMap((t) => promqlRefs(t.expr).selectors.map((s) => s.metric))),
+    );
     for (const m of [
       "identitymap_lookup_total",
       "identitymap_lookup_latency_seconds_bucket",
@@ -133,10 +141,14 @@ describe("docs/ops/dashboard.json", () => {
   });
 
   it("every query is valid PromQL (promtool, with the Grafana variables filled in)", () => {
-    const exprs = queries.flatMap((p) => (p.targets ?? []).map((t) => t.expr.replaceAll("$__rate_interval", "5m").replaceAll("$job", ".*")));
+    const exprs = queries.flatMap((p) =>
+      (p.targets ?? []).map((t) => t.expr.replaceAll("$__rate_interval", "5m").replaceAll("$job", ".*")),
+    );
     const dir = mkdtempSync(join(tmpdir(), "idmap-dashboard-"));
     try {
-      const rules = { groups: [{ name: "dashboard", rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })) }] };
+      const rules = {
+        groups: [{ name: "dashboard", rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })) }],
+      };
       writeFileSync(join(dir, "queries.yml"), stringify(rules));
       const out = execFileSync(promtool(), ["check", "rules", "queries.yml"], { cwd: dir, encoding: "utf8" });
       expect(out).toContain(`SUCCESS: ${exprs.length} rules found`);

@@ -14,7 +14,11 @@ import { promqlRefs } from "./promql.js";
  * every kind and a compaction. Every series an alert or a panel may read exists in it.
  */
 export async function referenceExposition(): Promise<Sample[]> {
-  const config = loadConfig({ IDMAP_DATA_DIR: ":memory:", IDMAP_LOG_LEVEL: "silent", CANONICAL_IDENTITY_MAP_ENABLED: "on" });
+  const config = loadConfig({
+    IDMAP_DATA_DIR: ":memory:",
+    IDMAP_LOG_LEVEL: "silent",
+    CANONICAL_IDENTITY_MAP_ENABLED: "on",
+  });
   const kv = new FaultyKv();
   const clock = new ManualClock();
   const app = await createApp(config, { clock, logger: silentLogger, kv });
@@ -35,7 +39,11 @@ export async function referenceExposition(): Promise<Sample[]> {
     kv.faults.push("lost_reply");
     await p([{ device_id: "dev-L", metadata: armis("A-lost") }]);
     kv.alwaysConflict = true;
-    const impatient = new PublishService({ ...app, log: silentLogger, backoff: { initialMs: 1, maxMs: 1, multiplier: 1, jitter: 0, budgetMs: 5 } });
+    const impatient = new PublishService({
+      ...app,
+      log: silentLogger,
+      backoff: { initialMs: 1, maxMs: 1, multiplier: 1, jitter: 0, budgetMs: 5 },
+    });
     await impatient.publish([{ device_id: "dev-E", metadata: armis("A-exhausted") }], "reference");
     kv.alwaysConflict = false;
     kv.down = true;
@@ -44,9 +52,24 @@ export async function referenceExposition(): Promise<Sample[]> {
     kv.down = false;
 
     await app.devices.upsertDevices([
-      { deviceId: "legacy-1", canonicalDeviceId: "legacy-1", mergedInto: null, partition: "p", ip: "", macs: [], armisId: "A-legacy", netboxIds: [], hostname: "", source: "armis", firstSeenMs: 0, lastSeenMs: 0, metadata: {} },
+      {
+        deviceId: "legacy-1",
+        canonicalDeviceId: "legacy-1",
+        mergedInto: null,
+        partition: "p",
+        ip: "",
+        macs: [],
+        armisId: "A-legacy",
+        netboxIds: [],
+        hostname: "",
+        source: "armis",
+        firstSeenMs: 0,
+        lastSeenMs: 0,
+        metadata: {},
+      },
     ]);
-    for (const value of ["A2", "A-legacy", "A-legacy", "A-unknown"]) await app.lookup.lookup({ identityKeys: [{ kind: "armis-id", value }] });
+    for (const value of ["A2", "A-legacy", "A-legacy", "A-unknown"])
+      await app.lookup.lookup({ identityKeys: [{ kind: "armis-id", value }] });
     await app.lookup.lookup({ identityKeys: [{ kind: "mac", value: "not-a-mac" }] }).catch(() => {});
 
     await p([{ ip: "10.9.0.1", partition: "p", source: "sweep" }]);
@@ -86,9 +109,12 @@ export function unresolved(expr: string, samples: readonly Sample[]): string[] {
       }
       if (m.value.includes("$") || m.op === "!=" || m.op === "!~") continue;
       const values = m.op === "=" ? [m.value] : /^[\w.+-]+(\|[\w.+-]+)*$/.test(m.value) ? m.value.split("|") : [];
-      for (const v of values) if (!series.some((s) => s.labels[m.label] === v)) problems.push(`${sel.metric} has no series with ${m.label}="${v}"`);
+      for (const v of values)
+        if (!series.some((s) => s.labels[m.label] === v))
+          problems.push(`${sel.metric} has no series with ${m.label}="${v}"`);
     }
   }
-  for (const l of refs.groupingLabels) if (!labelsInExpr.has(l)) problems.push(`groups by ${l}, a label none of its metrics has`);
+  for (const l of refs.groupingLabels)
+    if (!labelsInExpr.has(l)) problems.push(`groups by ${l}, a label none of its metrics has`);
   return problems;
 }

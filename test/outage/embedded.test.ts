@@ -34,7 +34,11 @@ forBackend("embedded", () => {
       await service.start();
       const svc = service;
       const run = randomUUID().slice(0, 8);
-      const pub = new Publisher(run, (updates) => httpJson(`${svc.url}/v1/device-updates`, { method: "POST", body: { updates } }, 5_000), 50);
+      const pub = new Publisher(
+        run,
+        (updates) => httpJson(`${svc.url}/v1/device-updates`, { method: "POST", body: { updates } }, 5_000),
+        50,
+      );
       pub.start();
       await until("six acknowledged batches", () => pub.ackedBatches >= 6, 30_000, 5);
       await sleep(3);
@@ -44,7 +48,12 @@ forBackend("embedded", () => {
       await until("a refused request", () => pub.requests.some((r) => r.start >= tKill && r.status === 0), 10_000, 5);
       const restartMs = await svc.start();
       const tReady = pub.now();
-      await until("three acknowledged batches after the restart", () => pub.requests.filter((r) => r.start >= tReady && r.status === 200).length >= 3, 30_000, 10);
+      await until(
+        "three acknowledged batches after the restart",
+        () => pub.requests.filter((r) => r.start >= tReady && r.status === 200).length >= 3,
+        30_000,
+        10,
+      );
       await pub.stop();
       const firstSuccess = pub.firstSuccessAfter(tReady)!;
 

@@ -24,7 +24,11 @@ forBackend("redis", () => {
 
     it("detects the acknowledged updates Redis lost, and republishing them restores the map", async () => {
       const r = (result = await serverOutage({ backend: "redis", server, address: server.url, outageMs: 1_500 }));
-      report("redis without persistence", { ackedBeforeKill: r.ackedBeforeKill, missing: r.missing.length, msToRecover: Math.round(r.msToRecover) });
+      report("redis without persistence", {
+        ackedBeforeKill: r.ackedBeforeKill,
+        missing: r.missing.length,
+        msToRecover: Math.round(r.msToRecover),
+      });
       expect(r.ackedBeforeKill).toBeGreaterThan(0);
       expect(r.missing.length).toBeGreaterThan(0);
 
@@ -44,8 +48,16 @@ forBackend("redis", () => {
       expect(ackedIds.filter((a) => !touched.has(a)).every((a) => r.missing.includes(a))).toBe(true);
       const untouched = r.missing.filter((a) => !touched.has(a));
       expect(untouched.length).toBeGreaterThan(0);
-      const firstSightings = new Map(Array.from({ length: r.publisher.ackedBatches + 8 }, (_, b) => batch(r.run, b)).flat().reverse().map((u) => [u.metadata.armis_device_id, u]));
-      const res = await postUpdates(r.service.rest, untouched.map((a) => firstSightings.get(a)!));
+      const firstSightings = new Map(
+        Array.from({ length: r.publisher.ackedBatches + 8 }, (_, b) => batch(r.run, b))
+          .flat()
+          .reverse()
+          .map((u) => [u.metadata.armis_device_id, u]),
+      );
+      const res = await postUpdates(
+        r.service.rest,
+        untouched.map((a) => firstSightings.get(a)!),
+      );
       expect(res.status).toBe(200);
       expect(new Set((res.body.results as { outcome: string }[]).map((x) => x.outcome))).toEqual(new Set(["created"]));
       const again = new Map(untouched.map((a) => [a, r.acked.get(a)!]));

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { forBackend } from "../support/backends.js";
 import { expectSurvivedOutage, serverOutage, type OutageResult } from "../support/outage-scenario.js";
 import { redisServer, type PrivateServer } from "../support/servers.js";

@@ -20,7 +20,15 @@ afterAll(async () => {
 });
 
 const post = (url: string, payload: unknown) => rest.inject({ method: "POST", url, payload: payload as object });
-const laptop = { device_id: "default:10.0.0.5", ip: "10.0.0.5", partition: "default", mac: "aa:bb:cc:dd:ee:ff", hostname: "laptop-42", source: "armis", metadata: { armis_device_id: "A-1001" } };
+const laptop = {
+  device_id: "default:10.0.0.5",
+  ip: "10.0.0.5",
+  partition: "default",
+  mac: "aa:bb:cc:dd:ee:ff",
+  hostname: "laptop-42",
+  source: "armis",
+  metadata: { armis_device_id: "A-1001" },
+};
 
 /** Everything the stores hold, to prove a bad request changed nothing. */
 async function snapshot(): Promise<string> {
@@ -33,9 +41,15 @@ describe("REST: publish, lookups, devices", () => {
   it("keeps one laptop one device across a DHCP move, with a tombstone for the second id", async () => {
     const first = await post("/v1/device-updates", { updates: [laptop] });
     expect(first.statusCode).toBe(200);
-    expect(first.json().results[0]).toMatchObject({ device_id: "default:10.0.0.5", canonical_device_id: "default:10.0.0.5", outcome: "created" });
+    expect(first.json().results[0]).toMatchObject({
+      device_id: "default:10.0.0.5",
+      canonical_device_id: "default:10.0.0.5",
+      outcome: "created",
+    });
 
-    const moved = await post("/v1/device-updates", { updates: [{ ...laptop, device_id: "default:10.0.0.9", ip: "10.0.0.9" }] });
+    const moved = await post("/v1/device-updates", {
+      updates: [{ ...laptop, device_id: "default:10.0.0.9", ip: "10.0.0.9" }],
+    });
     expect(moved.json().results[0]).toEqual({
       device_id: "default:10.0.0.9",
       canonical_device_id: "default:10.0.0.5",
@@ -44,11 +58,24 @@ describe("REST: publish, lookups, devices", () => {
       tombstone: { device_id: "default:10.0.0.9", merged_into: "default:10.0.0.5" },
     });
 
-    const byIp = await rest.inject({ method: "GET", url: "/v1/canonical-devices/lookup?ip=10.0.0.9&partition=default" });
+    const byIp = await rest.inject({
+      method: "GET",
+      url: "/v1/canonical-devices/lookup?ip=10.0.0.9&partition=default",
+    });
     expect(byIp.statusCode).toBe(200);
-    expect(byIp.json()).toMatchObject({ found: true, record: { canonical_device_id: "default:10.0.0.5" }, matched_key: { kind: "partition-ip", value: "default:10.0.0.9" } });
-    const byMac = await post("/v1/canonical-devices/lookup", { identity_keys: [{ kind: "mac", value: "AA-BB-CC-DD-EE-FF" }] });
-    expect(byMac.json()).toMatchObject({ found: true, record: { canonical_device_id: "default:10.0.0.5" }, hydrated: false });
+    expect(byIp.json()).toMatchObject({
+      found: true,
+      record: { canonical_device_id: "default:10.0.0.5" },
+      matched_key: { kind: "partition-ip", value: "default:10.0.0.9" },
+    });
+    const byMac = await post("/v1/canonical-devices/lookup", {
+      identity_keys: [{ kind: "mac", value: "AA-BB-CC-DD-EE-FF" }],
+    });
+    expect(byMac.json()).toMatchObject({
+      found: true,
+      record: { canonical_device_id: "default:10.0.0.5" },
+      hydrated: false,
+    });
     expect(byMac.json().revision).toBeGreaterThan(0);
 
     const device = await rest.inject({ method: "GET", url: "/v1/canonical-devices/default:10.0.0.9" });
@@ -60,19 +87,34 @@ describe("REST: publish, lookups, devices", () => {
 
   it("batch lookup answers in request order; a miss is found=false; GET misses are 404", async () => {
     const r = await post("/v1/canonical-devices/batch-lookup", {
-      lookups: [{ identity_keys: [{ kind: "armis-id", value: "nope" }] }, { identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "A-1001" }] }, { identity_keys: [], ip_hint: "10.0.0.9" }],
+      lookups: [
+        { identity_keys: [{ kind: "armis-id", value: "nope" }] },
+        { identity_keys: [{ kind: "IDENTITY_KIND_ARMIS_ID", value: "A-1001" }] },
+        { identity_keys: [], ip_hint: "10.0.0.9" },
+      ],
     });
     expect(r.statusCode).toBe(200);
     expect(r.json().results.map((x: { found: boolean }) => x.found)).toEqual([false, true, true]);
-    expect((await rest.inject({ method: "GET", url: "/v1/canonical-devices/lookup?mac=02:00:00:00:00:99" })).statusCode).toBe(404);
+    expect(
+      (await rest.inject({ method: "GET", url: "/v1/canonical-devices/lookup?mac=02:00:00:00:00:99" })).statusCode,
+    ).toBe(404);
     expect((await rest.inject({ method: "GET", url: "/v1/canonical-devices/unknown-device" })).statusCode).toBe(404);
   });
 
   it("resolve annotates without writing", async () => {
     const before = await snapshot();
-    const r = await post("/v1/device-updates/resolve", { updates: [{ ...laptop, device_id: "default:10.0.0.77", ip: "10.0.0.77" }, { device_id: "new", metadata: { armis_device_id: "A-new" } }] });
+    const r = await post("/v1/device-updates/resolve", {
+      updates: [
+        { ...laptop, device_id: "default:10.0.0.77", ip: "10.0.0.77" },
+        { device_id: "new", metadata: { armis_device_id: "A-new" } },
+      ],
+    });
     expect(r.statusCode).toBe(200);
-    expect(r.json().results[0]).toMatchObject({ canonical_device_id: "default:10.0.0.5", canonical_partition: "default", matched_by: "armis-id" });
+    expect(r.json().results[0]).toMatchObject({
+      canonical_device_id: "default:10.0.0.5",
+      canonical_partition: "default",
+      matched_by: "armis-id",
+    });
     expect(r.json().results[0].canonical_revision).toBeGreaterThan(0);
     expect(r.json().results[1]).toMatchObject({ canonical_device_id: null, canonical_revision: null });
     expect(await snapshot()).toBe(before);
@@ -84,7 +126,14 @@ describe("REST: publish, lookups, devices", () => {
     const m = await rest.inject({ url: "/metrics" });
     expect(m.body).toContain("identitymap_kv_publish_total");
     const doc = (await rest.inject({ url: "/openapi.json" })).json();
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/device-updates", "/v1/canonical-devices/lookup", "/v1/canonical-devices/batch-lookup", "/v1/canonical-devices/{device_id}"]));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        "/v1/device-updates",
+        "/v1/canonical-devices/lookup",
+        "/v1/canonical-devices/batch-lookup",
+        "/v1/canonical-devices/{device_id}",
+      ]),
+    );
     expect((await rest.inject({ url: "/docs/" })).statusCode).toBe(200);
   });
 });
@@ -97,7 +146,12 @@ describe("REST: bad input gets a clear error and changes nothing", () => {
   const unchanged = async () => expect(await snapshot()).toBe(before);
 
   it("malformed JSON", async () => {
-    const r = await rest.inject({ method: "POST", url: "/v1/device-updates", headers: { "content-type": "application/json" }, payload: '{"updates": [' });
+    const r = await rest.inject({
+      method: "POST",
+      url: "/v1/device-updates",
+      headers: { "content-type": "application/json" },
+      payload: '{"updates": [',
+    });
     expect(r.statusCode).toBe(400);
     expect(r.json().error).toMatchObject({ code: "invalid_argument", field: "body" });
     await unchanged();
@@ -124,11 +178,15 @@ describe("REST: bad input gets a clear error and changes nothing", () => {
   });
 
   it("an oversized batch is 413 with the limit in the message", async () => {
-    const r = await post("/v1/device-updates", { updates: Array.from({ length: 6 }, (_, i) => ({ ...laptop, device_id: `d${i}` })) });
+    const r = await post("/v1/device-updates", {
+      updates: Array.from({ length: 6 }, (_, i) => ({ ...laptop, device_id: `d${i}` })),
+    });
     expect(r.statusCode).toBe(413);
     expect(r.json().error.code).toBe("batch_too_large");
     expect(r.json().error.message).toContain("5");
-    const b = await post("/v1/canonical-devices/batch-lookup", { lookups: Array.from({ length: 6 }, () => ({ identity_keys: [{ kind: "mac", value: "aa:bb:cc:dd:ee:ff" }] })) });
+    const b = await post("/v1/canonical-devices/batch-lookup", {
+      lookups: Array.from({ length: 6 }, () => ({ identity_keys: [{ kind: "mac", value: "aa:bb:cc:dd:ee:ff" }] })),
+    });
     expect(b.statusCode).toBe(413);
     await unchanged();
   });
@@ -137,7 +195,12 @@ describe("REST: bad input gets a clear error and changes nothing", () => {
     const r = await post("/v1/canonical-devices/lookup", { identity_keys: [{ kind: "serial-number", value: "x" }] });
     expect(r.statusCode).toBe(400);
     expect(r.json().error.field).toBe("identity_keys[0].kind");
-    const b = await post("/v1/canonical-devices/batch-lookup", { lookups: [{ identity_keys: [{ kind: "mac", value: "aa:bb:cc:dd:ee:ff" }] }, { identity_keys: [{ kind: "mac", value: "zz" }] }] });
+    const b = await post("/v1/canonical-devices/batch-lookup", {
+      lookups: [
+        { identity_keys: [{ kind: "mac", value: "aa:bb:cc:dd:ee:ff" }] },
+        { identity_keys: [{ kind: "mac", value: "zz" }] },
+      ],
+    });
     expect(b.statusCode).toBe(400);
     expect(b.json().error.field).toBe("lookups[1].identity_keys[0].value");
     const g = await rest.inject({ url: "/v1/canonical-devices/lookup" });
@@ -159,7 +222,10 @@ describe("REST: bad input gets a clear error and changes nothing", () => {
     });
     expect(r.statusCode).toBe(200);
     const [a, b, c, d] = r.json().results;
-    expect(a).toMatchObject({ outcome: "created", rejected_identifiers: [{ field: "ip", value: "10.0.0.300", reason: "invalid_ip" }] });
+    expect(a).toMatchObject({
+      outcome: "created",
+      rejected_identifiers: [{ field: "ip", value: "10.0.0.300", reason: "invalid_ip" }],
+    });
     expect(b.rejected_identifiers).toEqual([
       { field: "mac", value: "00:00:5e:00:01:07", reason: "vrrp_mac" },
       { field: "mac", value: "nonsense", reason: "invalid_mac" },

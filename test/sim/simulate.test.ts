@@ -28,7 +28,7 @@ describe("idmap simulate: a small fleet against ground truth", () => {
   });
 
   it("publishes every update", () => {
-    expect(report.publish.outcomes["failed"] ?? 0).toBe(0);
+    expect(report.publish.outcomes.failed ?? 0).toBe(0);
     expect(report.publish.updates).toBeGreaterThan(SMALL.devices * 10);
   });
 

@@ -5,7 +5,16 @@ import { keyPath } from "../../src/domain/key-path.js";
 import type { IdentityKv } from "../../src/ports/identity-kv.js";
 import type { PrivateServer } from "./servers.js";
 import { sleep, until } from "./servers.js";
-import { counterValue, directKv, postUpdates, readBinding, serviceConfig, startService, tempDir, type Service } from "./service.js";
+import {
+  counterValue,
+  directKv,
+  postUpdates,
+  readBinding,
+  serviceConfig,
+  startService,
+  tempDir,
+  type Service,
+} from "./service.js";
 import { TcpProxy } from "./tcp-proxy.js";
 import type { WriteLog } from "./write-log.js";
 
@@ -93,7 +102,9 @@ export function ambiguityDrills(b: AmbiguityBackend): void {
       const { service, direct, log } = await drill("3s", true);
       const ns = service.config.namespace;
       const u = device(randomUUID().replace(/-/g, ""));
-      const conflictsBefore = await counterValue(service.app, "identitymap_conflict_total", { reason: "revision_mismatch" });
+      const conflictsBefore = await counterValue(service.app, "identitymap_conflict_total", {
+        reason: "revision_mismatch",
+      });
       const unknownBefore = await counterValue(service.app, "identitymap_kv_operations_total", { result: "unknown" });
 
       const trapped = proxy.loseReplyAfter(u.hostname);
@@ -101,14 +112,23 @@ export function ambiguityDrills(b: AmbiguityBackend): void {
       await trapped;
       // The first write (the device record) reached the server; once it is visible there, cut the
       // connection that holds its reply back.
-      await until("the trapped write to be applied", async () => (await readBinding(direct, ns, keysOf(u)[0]!)) !== null, 5_000, 10);
+      await until(
+        "the trapped write to be applied",
+        async () => (await readBinding(direct, ns, keysOf(u)[0]!)) !== null,
+        5_000,
+        10,
+      );
       expect(proxy.cut()).toBeGreaterThan(0);
       const res = await pending;
 
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       expect(res.body.results[0]).toMatchObject({ outcome: "created", canonical_device_id: u.device_id });
-      expect(await counterValue(service.app, "identitymap_kv_operations_total", { result: "unknown" })).toBeGreaterThan(unknownBefore);
-      expect(await counterValue(service.app, "identitymap_conflict_total", { reason: "revision_mismatch" })).toBe(conflictsBefore);
+      expect(await counterValue(service.app, "identitymap_kv_operations_total", { result: "unknown" })).toBeGreaterThan(
+        unknownBefore,
+      );
+      expect(await counterValue(service.app, "identitymap_conflict_total", { reason: "revision_mismatch" })).toBe(
+        conflictsBefore,
+      );
       for (const k of keysOf(u)) {
         const got = await readBinding(direct, ns, k);
         expect(got?.record.canonicalDeviceId, `${k.kind}`).toBe(u.device_id);
@@ -124,7 +144,9 @@ export function ambiguityDrills(b: AmbiguityBackend): void {
       const { service, direct, log } = await drill("1s", false);
       const ns = service.config.namespace;
       const u = device(randomUUID().replace(/-/g, ""));
-      const conflictsBefore = await counterValue(service.app, "identitymap_conflict_total", { reason: "revision_mismatch" });
+      const conflictsBefore = await counterValue(service.app, "identitymap_conflict_total", {
+        reason: "revision_mismatch",
+      });
 
       server.pause();
       let first: { outcome: string }[] | Error;
@@ -148,8 +170,12 @@ export function ambiguityDrills(b: AmbiguityBackend): void {
         expect((await readBinding(direct, ns, k))?.record.canonicalDeviceId).toBe(u.device_id);
         expect(await log.writes(keyPath(ns, k)), `${k.kind} written once`).toBe(1);
       }
-      expect(await counterValue(service.app, "identitymap_conflict_total", { reason: "revision_mismatch" })).toBe(conflictsBefore);
-      console.log(`[failure-figures] ${b.name} paused 2.5 s with a 1 s client timeout: first attempt ${first instanceof Error ? `${first.name}` : first[0]!.outcome}, retry ${retry[0]!.outcome}`);
+      expect(await counterValue(service.app, "identitymap_conflict_total", { reason: "revision_mismatch" })).toBe(
+        conflictsBefore,
+      );
+      console.log(
+        `[failure-figures] ${b.name} paused 2.5 s with a 1 s client timeout: first attempt ${first instanceof Error ? `${first.name}` : first[0]!.outcome}, retry ${retry[0]!.outcome}`,
+      );
     }, 30_000);
   });
 }

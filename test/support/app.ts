@@ -17,8 +17,16 @@ export class ManualClock implements Clock {
 }
 
 /** An app on an in-memory KV and an in-memory SQLite database unless told otherwise. */
-export async function testApp(env: Record<string, string> = {}, kv: IdentityKv = new MemoryKv()): Promise<{ app: App; clock: ManualClock; config: Config }> {
-  const config = loadConfig({ IDMAP_DATA_DIR: ":memory:", IDMAP_LOG_LEVEL: "silent", CANONICAL_IDENTITY_MAP_ENABLED: "on", ...env });
+export async function testApp(
+  env: Record<string, string> = {},
+  kv: IdentityKv = new MemoryKv(),
+): Promise<{ app: App; clock: ManualClock; config: Config }> {
+  const config = loadConfig({
+    IDMAP_DATA_DIR: ":memory:",
+    IDMAP_LOG_LEVEL: "silent",
+    CANONICAL_IDENTITY_MAP_ENABLED: "on",
+    ...env,
+  });
   const clock = new ManualClock();
   const app = await createApp(config, { clock, logger: silentLogger, kv });
   return { app, clock, config };
@@ -27,13 +35,16 @@ export async function testApp(env: Record<string, string> = {}, kv: IdentityKv =
 /** Counts every call an IdentityKv receives, by method. */
 export function countingKv(inner: IdentityKv): IdentityKv & { calls: Record<string, number>; reset(): void } {
   const calls: Record<string, number> = {};
-  const reset = () => Object.keys(calls).forEach((k) => delete calls[k]);
+  const reset = () => {
+    for (const k of Object.keys(calls)) delete calls[k];
+  };
   return new Proxy(inner, {
     get(target, prop, receiver) {
       if (prop === "calls") return calls;
       if (prop === "reset") return reset;
       const v = Reflect.get(target, prop, receiver);
-      if (typeof v !== "function" || prop === "watch" || prop === "list" || prop === "close") return typeof v === "function" ? v.bind(target) : v;
+      if (typeof v !== "function" || prop === "watch" || prop === "list" || prop === "close")
+        return typeof v === "function" ? v.bind(target) : v;
       return (...args: unknown[]) => {
         calls[String(prop)] = (calls[String(prop)] ?? 0) + 1;
         return (v as (...a: unknown[]) => unknown).apply(target, args);

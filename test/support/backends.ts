@@ -13,10 +13,15 @@ export type TestBackend = (typeof TEST_BACKENDS)[number];
 export function selectedBackends(env: NodeJS.ProcessEnv = process.env): ReadonlySet<TestBackend> {
   const raw = env.IDMAP_TEST_BACKENDS?.trim();
   if (!raw) return new Set(TEST_BACKENDS);
-  const names = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const names = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
     if (!(TEST_BACKENDS as readonly string[]).includes(n)) {
-      throw new Error(`IDMAP_TEST_BACKENDS: unknown backend ${JSON.stringify(n)} (expected some of ${TEST_BACKENDS.join(", ")})`);
+      throw new Error(
+        `IDMAP_TEST_BACKENDS: unknown backend ${JSON.stringify(n)} (expected some of ${TEST_BACKENDS.join(", ")})`,
+      );
     }
   }
   return new Set(names as TestBackend[]);
@@ -48,7 +53,9 @@ export function uniqueName(prefix: string): string {
 }
 
 /** The contract suite's factory for an adapter that can drop what it created (`destroy()`) before closing. */
-export function destroyAfter<K extends IdentityKv & { destroy(): Promise<void> }>(open: () => Promise<K>): () => Promise<{ kv: K; cleanup(): Promise<void> }> {
+export function destroyAfter<K extends IdentityKv & { destroy(): Promise<void> }>(
+  open: () => Promise<K>,
+): () => Promise<{ kv: K; cleanup(): Promise<void> }> {
   return async () => {
     const kv = await open();
     return {

@@ -35,11 +35,28 @@ export function makePki(clients: Record<string, string>): TestPki {
     certFile: join(dir, `${name}.crt`),
     keyFile: join(dir, `${name}.key`),
   });
-  const ca = (name: string, subject: string) => run("req", "-x509", ...EC, "-keyout", `${name}.key`, "-out", `${name}.crt`, "-days", "2", "-subj", subject);
+  const ca = (name: string, subject: string) =>
+    run("req", "-x509", ...EC, "-keyout", `${name}.key`, "-out", `${name}.crt`, "-days", "2", "-subj", subject);
   const leaf = (name: string, subject: string, caName: string, ext: string) => {
     writeFileSync(join(dir, `${name}.ext`), ext);
     run("req", ...EC, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject);
-    run("x509", "-req", "-in", `${name}.csr`, "-CA", `${caName}.crt`, "-CAkey", `${caName}.key`, "-CAcreateserial", "-out", `${name}.crt`, "-days", "2", "-extfile", `${name}.ext`);
+    run(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${caName}.crt`,
+      "-CAkey",
+      `${caName}.key`,
+      "-CAcreateserial",
+      "-out",
+      `${name}.crt`,
+      "-days",
+      "2",
+      "-extfile",
+      `${name}.ext`,
+    );
   };
   ca("ca", "/CN=identity-map test CA");
   ca("other-ca", "/CN=someone else's CA");

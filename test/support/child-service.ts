@@ -13,8 +13,16 @@ process.once("exit", () => {
 });
 
 /** Runs `idmap <args>` from the sources (tsx) with exactly `env` on top of PATH, and returns its output. */
-export async function runCli(args: readonly string[], env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+export async function runCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.add(child);
   let stdout = "";
   let stderr = "";
@@ -49,8 +57,17 @@ export class ChildService {
   /** Starts it and waits until /healthz answers; returns how long that took. */
   async start(timeoutMs = 30_000): Promise<number> {
     const out = openSync(this.logFile, "a");
-    const env = { PATH: process.env.PATH ?? "", ...this.env, IDMAP_REST_PORT: String(this.port), IDMAP_FRONTENDS: "rest" };
-    const proc = spawn(process.execPath, ["--import", "tsx", CLI, "serve"], { cwd: ROOT, env, stdio: ["ignore", out, out] });
+    const env = {
+      PATH: process.env.PATH ?? "",
+      ...this.env,
+      IDMAP_REST_PORT: String(this.port),
+      IDMAP_FRONTENDS: "rest",
+    };
+    const proc = spawn(process.execPath, ["--import", "tsx", CLI, "serve"], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", out, out],
+    });
     closeSync(out);
     this.proc = proc;
     children.add(proc);
@@ -86,17 +103,27 @@ export class ChildService {
 }
 
 /** A request to a service over HTTP, timed; a refused or reset connection is status 0. */
-export async function httpJson(url: string, init: { method?: string; body?: unknown } = {}, timeoutMs = 10_000): Promise<{ status: number; body: any; ms: number }> {
+export async function httpJson(
+  url: string,
+  init: { method?: string; body?: unknown } = {},
+  timeoutMs = 10_000,
+): Promise<{ status: number; body: any; ms: number }> {
   const start = performance.now();
   try {
     const r = await fetch(url, {
       method: init.method ?? "GET",
-      ...(init.body !== undefined ? { body: JSON.stringify(init.body), headers: { "content-type": "application/json" } } : {}),
+      ...(init.body !== undefined
+        ? { body: JSON.stringify(init.body), headers: { "content-type": "application/json" } }
+        : {}),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await r.text();
     return { status: r.status, body: text ? JSON.parse(text) : undefined, ms: performance.now() - start };
   } catch (e) {
-    return { status: 0, body: { error: { code: "connection", message: e instanceof Error ? e.message : String(e) } }, ms: performance.now() - start };
+    return {
+      status: 0,
+      body: { error: { code: "connection", message: e instanceof Error ? e.message : String(e) } },
+      ms: performance.now() - start,
+    };
   }
 }

@@ -25,13 +25,25 @@ export function churn(run: string, devices: number, t0: number): Sighting[] {
   const armisReport = (i: number, s: number, macs: string[] = [mac(i)]): Sighting => {
     const ip = current(i, s);
     return {
-      update: { device_id: `c:${ip}`, ip, partition: "c", mac: macs.join(","), hostname: `h-${i}`, source: "armis", metadata: { armis_device_id: armis(i) }, timestamp: at(s) },
+      update: {
+        device_id: `c:${ip}`,
+        ip,
+        partition: "c",
+        mac: macs.join(","),
+        hostname: `h-${i}`,
+        source: "armis",
+        metadata: { armis_device_id: armis(i) },
+        timestamp: at(s),
+      },
       truth: armis(i),
     };
   };
   for (let i = 0; i < devices; i++) {
     out.push(armisReport(i, 10 + i));
-    out.push({ update: { ip: ipA(i), partition: "c", mac: mac(i), source: "agent", timestamp: at(40 + i) }, truth: armis(i) });
+    out.push({
+      update: { ip: ipA(i), partition: "c", mac: mac(i), source: "agent", timestamp: at(40 + i) },
+      truth: armis(i),
+    });
     // Sweeps only of addresses their device keeps: a sweep of an address its device left finds the
     // device before the move is applied and a new address-only device after it, so its outcome would
     // depend on the order in which two instances apply them (test/consistency/races.test.ts).
@@ -39,13 +51,25 @@ export function churn(run: string, devices: number, t0: number): Sighting[] {
     if (moves(i)) {
       // DHCP move: Armis reports the device under its new address-derived name.
       out.push(armisReport(i, 100 + i));
-      out.push({ update: { ip: ipB(i), partition: "c", mac: mac(i), source: "agent", timestamp: at(130 + i) }, truth: armis(i) });
+      out.push({
+        update: { ip: ipB(i), partition: "c", mac: mac(i), source: "agent", timestamp: at(130 + i) },
+        truth: armis(i),
+      });
     }
     if (i % 6 === 0) {
       // A newcomer takes the released address, and Armis names it as it named the old device.
       const n = 1_000 + i;
       out.push({
-        update: { device_id: `c:${ipA(i)}`, ip: ipA(i), partition: "c", mac: mac(n), hostname: `h-${n}`, source: "armis", metadata: { armis_device_id: armis(n) }, timestamp: at(160 + i) },
+        update: {
+          device_id: `c:${ipA(i)}`,
+          ip: ipA(i),
+          partition: "c",
+          mac: mac(n),
+          hostname: `h-${n}`,
+          source: "armis",
+          metadata: { armis_device_id: armis(n) },
+          timestamp: at(160 + i),
+        },
         truth: armis(n),
       });
       out.push({ update: { ip: ipA(i), partition: "c", source: "sweep", timestamp: at(190 + i) } });
@@ -56,7 +80,15 @@ export function churn(run: string, devices: number, t0: number): Sighting[] {
     }
     if (i % 4 === 2) {
       out.push({
-        update: { device_id: `nb-${run}-${i}`, ip: current(i, 250 + i), partition: "c", mac: mac(i), source: "netbox", metadata: { integration_type: "netbox", integration_id: `NB-${run}-${i}` }, timestamp: at(250 + i) },
+        update: {
+          device_id: `nb-${run}-${i}`,
+          ip: current(i, 250 + i),
+          partition: "c",
+          mac: mac(i),
+          source: "netbox",
+          metadata: { integration_type: "netbox", integration_id: `NB-${run}-${i}` },
+          timestamp: at(250 + i),
+        },
         truth: armis(i),
       });
     }

@@ -35,24 +35,46 @@ export function weakKeyExpirySuite(b: ExpiryBackend): void {
     });
 
     it("reads old addresses as absent, and `idmap compact` removes them from the store while fresh ones stay", async () => {
-      const env = { ...b.env, IDMAP_WEAK_KEY_TTL: "1h", IDMAP_DATA_DIR: data.dir, CANONICAL_IDENTITY_MAP_ENABLED: "on", IDMAP_LOG_LEVEL: "warn" };
+      const env = {
+        ...b.env,
+        IDMAP_WEAK_KEY_TTL: "1h",
+        IDMAP_DATA_DIR: data.dir,
+        CANONICAL_IDENTITY_MAP_ENABLED: "on",
+        IDMAP_LOG_LEVEL: "warn",
+      };
       const s = (service = await startService(serviceConfig(env, data.dir)));
       const ns = s.config.namespace;
       const p = `exp${randomBytes(3).toString("hex")}`;
       const now = Date.now();
       const old = now - 2 * HOUR;
       const oldSweep = { ip: "10.77.0.1", partition: p, source: "sweep", timestamp: old };
-      const oldLaptop = { device_id: `${p}-laptop`, ip: "10.77.0.2", partition: p, mac: "0a:77:00:00:00:02", source: "armis", metadata: { armis_device_id: `${p}-A2` }, timestamp: old };
+      const oldLaptop = {
+        device_id: `${p}-laptop`,
+        ip: "10.77.0.2",
+        partition: p,
+        mac: "0a:77:00:00:00:02",
+        source: "armis",
+        metadata: { armis_device_id: `${p}-A2` },
+        timestamp: old,
+      };
       const freshSweep = { ip: "10.77.0.3", partition: p, source: "sweep", timestamp: now - 60_000 };
       const r = await postUpdates(s.rest, [oldSweep, oldLaptop, freshSweep]);
       expect(r.status).toBe(200);
-      expect((r.body.results as { outcome: string }[]).map((x) => x.outcome)).toEqual(["created", "created", "created"]);
+      expect((r.body.results as { outcome: string }[]).map((x) => x.outcome)).toEqual([
+        "created",
+        "created",
+        "created",
+      ]);
 
       const addr = (ip: string): IdentityKey[] => [
         { kind: "partition-ip", value: `${p}:${ip}` },
         { kind: "ip", value: ip },
       ];
-      const expired: IdentityKey[] = [...addr("10.77.0.1"), ...addr("10.77.0.2"), { kind: "device-id", value: `${p}:10.77.0.1` }];
+      const expired: IdentityKey[] = [
+        ...addr("10.77.0.1"),
+        ...addr("10.77.0.2"),
+        { kind: "device-id", value: `${p}:10.77.0.1` },
+      ];
       const kept: IdentityKey[] = [
         ...addr("10.77.0.3"),
         { kind: "device-id", value: `${p}:10.77.0.3` },
@@ -67,7 +89,10 @@ export function weakKeyExpirySuite(b: ExpiryBackend): void {
         expect((await getLookup(s.rest, { ip, partition: p })).status, ip).toBe(404);
       }
       expect((await getLookup(s.rest, { ip: "10.77.0.3", partition: p })).status).toBe(200);
-      expect((await getLookup(s.rest, { armis_id: `${p}-A2` })).body).toMatchObject({ found: true, record: { canonical_device_id: `${p}-laptop` } });
+      expect((await getLookup(s.rest, { armis_id: `${p}-A2` })).body).toMatchObject({
+        found: true,
+        record: { canonical_device_id: `${p}-laptop` },
+      });
 
       // Before compaction the expired bindings are still stored (they only read as absent).
       for (const k of expired) expect(await readBinding(s.app.kv, ns, k), `${k.kind} ${k.value} stored`).not.toBeNull();
@@ -87,7 +112,8 @@ export function weakKeyExpirySuite(b: ExpiryBackend): void {
       for (const ip of ["10.77.0.1", "10.77.0.2"]) {
         expect((await getLookup(s.rest, { ip, partition: p })).status, ip).toBe(404);
       }
-      for (const k of expired) expect(await readBinding(s.app.kv, ns, k), `${k.kind} ${k.value} not hydrated`).toBeNull();
+      for (const k of expired)
+        expect(await readBinding(s.app.kv, ns, k), `${k.kind} ${k.value} not hydrated`).toBeNull();
     }, 60_000);
   });
 }

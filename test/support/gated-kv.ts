@@ -12,7 +12,9 @@ export interface Gate {
  */
 export type KeyMatch = string | ((key: string) => boolean);
 
-export function gatedKv(inner: IdentityKv): IdentityKv & { hold(op: "create" | "update" | "delete", key: KeyMatch): Gate } {
+export function gatedKv(
+  inner: IdentityKv,
+): IdentityKv & { hold(op: "create" | "update" | "delete", key: KeyMatch): Gate } {
   const gates: { op: string; matches: (key: string) => boolean; arrive: () => void; released: Promise<void> }[] = [];
   const wait = async (op: string, key: string) => {
     const g = gates.find((x) => x.op === op && x.matches(key));

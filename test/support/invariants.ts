@@ -51,24 +51,47 @@ export interface Violation {
 
 export function findViolations(snap: MapSnapshot): Violation[] {
   const out: Violation[] = [];
-  const push = (rule: Violation["rule"], key: string, device: string, text: string) => out.push({ rule, key, device, text: `${rule}: ${text}` });
+  const push = (rule: Violation["rule"], key: string, device: string, text: string) =>
+    out.push({ rule, key, device, text: `${rule}: ${text}` });
   const deviceRecord = (id: string) => snap.live.get(keyId({ kind: "device-id", value: id }))?.binding;
   for (const [id, { kind, value, binding }] of snap.live) {
     const dev = binding.record.canonicalDeviceId;
     const own = deviceRecord(dev);
     if (!own || own.record.canonicalDeviceId !== dev) {
-      push(1, id, dev, `${id} names ${dev}, which has no device record of its own${own ? ` (it redirects to ${own.record.canonicalDeviceId})` : ""}`);
+      push(
+        1,
+        id,
+        dev,
+        `${id} names ${dev}, which has no device record of its own${own ? ` (it redirects to ${own.record.canonicalDeviceId})` : ""}`,
+      );
       continue;
     }
-    if (!(kind === "device-id" && value === dev) && !own.record.keys.some((k) => k.kind === kind && k.value === value)) {
+    if (
+      !(kind === "device-id" && value === dev) &&
+      !own.record.keys.some((k) => k.kind === kind && k.value === value)
+    ) {
       push(2, id, dev, `${id} is bound to ${dev}, whose index does not list it`);
     }
     const r = binding.record;
-    if (r.metadataHash !== own.record.metadataHash || r.partition !== own.record.partition || JSON.stringify(r.attributes) !== JSON.stringify(own.record.attributes)) {
-      push(3, id, dev, `${id} carries another identity than its device ${dev}: ${JSON.stringify(r.attributes)} vs ${JSON.stringify(own.record.attributes)}`);
+    if (
+      r.metadataHash !== own.record.metadataHash ||
+      r.partition !== own.record.partition ||
+      JSON.stringify(r.attributes) !== JSON.stringify(own.record.attributes)
+    ) {
+      push(
+        3,
+        id,
+        dev,
+        `${id} carries another identity than its device ${dev}: ${JSON.stringify(r.attributes)} vs ${JSON.stringify(own.record.attributes)}`,
+      );
     }
     if (kind === "armis-id" && own.record.attributes[ATTR.armis] !== value) {
-      push(4, id, dev, `armis-id ${value} is bound to ${dev}, whose Armis id is ${own.record.attributes[ATTR.armis] ?? "(none)"}`);
+      push(
+        4,
+        id,
+        dev,
+        `armis-id ${value} is bound to ${dev}, whose Armis id is ${own.record.attributes[ATTR.armis] ?? "(none)"}`,
+      );
     }
     if (kind === "mac" && !(own.record.attributes[ATTR.mac] ?? "").split(",").includes(value)) {
       push(5, id, dev, `mac ${value} is bound to ${dev}, which does not list it`);
@@ -77,7 +100,8 @@ export function findViolations(snap: MapSnapshot): Violation[] {
       const a = r.attributes[ATTR.armis];
       if (a) {
         const bound = snap.live.get(keyId({ kind: "armis-id", value: a }))?.binding.record.canonicalDeviceId;
-        if (bound !== dev) push(4, id, dev, `device ${dev} carries Armis id ${a}, which is bound to ${bound ?? "nothing"}`);
+        if (bound !== dev)
+          push(4, id, dev, `device ${dev} carries Armis id ${a}, which is bound to ${bound ?? "nothing"}`);
       }
     }
   }

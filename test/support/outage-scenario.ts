@@ -4,7 +4,18 @@ import { keyPath } from "../../src/domain/key-path.js";
 import type { IdentityKv } from "../../src/ports/identity-kv.js";
 import { missingAcknowledged, Publisher, report, sighting, type Acknowledged, type RequestRecord } from "./outage.js";
 import { sleep, until, type PrivateServer } from "./servers.js";
-import { backendEnv, directKv, getLookup, postUpdates, serviceConfig, sharedKv, startService, tempDir, type ServerBackend, type Service } from "./service.js";
+import {
+  backendEnv,
+  directKv,
+  getLookup,
+  postUpdates,
+  serviceConfig,
+  sharedKv,
+  startService,
+  tempDir,
+  type ServerBackend,
+  type Service,
+} from "./service.js";
 
 export interface OutageOptions {
   readonly backend: ServerBackend;
@@ -34,7 +45,10 @@ export interface OutageResult {
   /** Acknowledged before the kill, absent (or wrong) in the KV after the restart. */
   readonly missing: readonly string[];
   /** Lookups answered by the service while the KV was down, and by a cold instance from the relational store. */
-  readonly outageLookups: { readonly warm: readonly { status: number; ms: number }[]; readonly cold: readonly { status: number; ms: number; body: any }[] };
+  readonly outageLookups: {
+    readonly warm: readonly { status: number; ms: number }[];
+    readonly cold: readonly { status: number; ms: number; body: any }[];
+  };
   /** The service's cache saw another instance's write after the restart, this long after it was acknowledged. */
   readonly msCacheSeesOtherInstance: number;
   readonly direct: IdentityKv;
@@ -77,7 +91,12 @@ export async function serverOutage(o: OutageOptions): Promise<OutageResult> {
 
     // While it is down: the service answers lookups it can (from its cache), and an instance that
     // starts cold on the same relational store answers from the device rows.
-    await until("three 503s from the publisher", () => pub.requests.filter((r) => r.start >= tDead && r.status === 503).length >= 3, 15_000, 5);
+    await until(
+      "three 503s from the publisher",
+      () => pub.requests.filter((r) => r.start >= tDead && r.status === 503).length >= 3,
+      15_000,
+      5,
+    );
     const some = [...ackedBeforeKill.entries()].slice(0, 5);
     const warm: { status: number; ms: number }[] = [];
     for (const [armis] of some) {
@@ -100,7 +119,12 @@ export async function serverOutage(o: OutageOptions): Promise<OutageResult> {
     const tRestart = pub.now();
     await o.server.start();
     const tReady = pub.now();
-    await until("three acknowledged batches after the restart", () => pub.requests.filter((r) => r.start >= tReady && r.status === 200).length >= 3, 30_000, 10);
+    await until(
+      "three acknowledged batches after the restart",
+      () => pub.requests.filter((r) => r.start >= tReady && r.status === 200).length >= 3,
+      30_000,
+      10,
+    );
     await pub.stop();
 
     const direct = await directKv(config);
@@ -117,7 +141,12 @@ export async function serverOutage(o: OutageOptions): Promise<OutageResult> {
     const published = await postUpdates(other.rest, [newcomer]);
     expect(published.status).toBe(200);
     const path = keyPath(config.namespace, { kind: "armis-id", value: newcomer.metadata.armis_device_id });
-    await until("the first service's cache to see the other instance's write", () => service.app.store.cache?.peek(path) !== undefined, 15_000, 10);
+    await until(
+      "the first service's cache to see the other instance's write",
+      () => service.app.store.cache?.peek(path) !== undefined,
+      15_000,
+      10,
+    );
     const msCacheSeesOtherInstance = performance.now() - tOther;
 
     const firstOutage503 = pub.requests.find((r) => r.end >= tKill && r.status === 503);

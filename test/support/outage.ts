@@ -70,7 +70,9 @@ export class Publisher {
 
   constructor(
     private readonly run: string,
-    private readonly send: (updates: readonly Sighting[]) => Promise<Timed<any> | { status: 0; body: unknown; ms: number }>,
+    private readonly send: (
+      updates: readonly Sighting[],
+    ) => Promise<Timed<any> | { status: 0; body: unknown; ms: number }>,
     private readonly pauseAfterFailureMs = 100,
   ) {}
 
@@ -90,14 +92,25 @@ export class Publisher {
         const r = await this.send(updates);
         const end = this.now();
         const code = (r.body as { error?: { code?: string } } | undefined)?.error?.code;
-        const outcomes = r.status === 200 ? (r.body as { results: { outcome: string }[] }).results.map((x) => x.outcome) : undefined;
-        this.requests.push({ batch: b, start, end, status: r.status, ...(code ? { code } : {}), ...(outcomes ? { outcomes } : {}) });
+        const outcomes =
+          r.status === 200 ? (r.body as { results: { outcome: string }[] }).results.map((x) => x.outcome) : undefined;
+        this.requests.push({
+          batch: b,
+          start,
+          end,
+          status: r.status,
+          ...(code ? { code } : {}),
+          ...(outcomes ? { outcomes } : {}),
+        });
         if (r.status === 200) {
           const results = (r.body as { results: { outcome: string; canonical_device_id: string | null }[] }).results;
           results.forEach((res, i) => {
             if (res.outcome === "failed" || res.outcome === "rejected" || !res.canonical_device_id) return;
             const u = updates[i]!;
-            this.acked.set(u.metadata.armis_device_id, { canonical: res.canonical_device_id, mac: u.mac.toUpperCase() });
+            this.acked.set(u.metadata.armis_device_id, {
+              canonical: res.canonical_device_id,
+              mac: u.mac.toUpperCase(),
+            });
           });
           this.ackedBatches++;
           b++;
@@ -128,7 +141,11 @@ export class Publisher {
  * Acknowledged updates the KV no longer holds as acknowledged: their Armis id or MAC binding is
  * absent or names another device. Reads the store directly (no cache), in one batch read.
  */
-export async function missingAcknowledged(kv: IdentityKv, namespace: string, acked: ReadonlyMap<string, Acknowledged>): Promise<string[]> {
+export async function missingAcknowledged(
+  kv: IdentityKv,
+  namespace: string,
+  acked: ReadonlyMap<string, Acknowledged>,
+): Promise<string[]> {
   const entries = [...acked.entries()];
   const keys: { armis: string; key: IdentityKey; canonical: string }[] = entries.flatMap(([armis, a]) => [
     { armis, key: { kind: "armis-id", value: armis } as IdentityKey, canonical: a.canonical },

@@ -40,10 +40,20 @@ export async function freePort(): Promise<number> {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `probe` until it holds or `timeoutMs` passes (then throws, naming `what`). */
-export async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 50): Promise<number> {
+export async function until(
+  what: string,
+  probe: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<number> {
   const start = performance.now();
   for (;;) {
-    if (await Promise.resolve().then(probe).catch(() => false)) return performance.now() - start;
+    if (
+      await Promise.resolve()
+        .then(probe)
+        .catch(() => false)
+    )
+      return performance.now() - start;
     if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
@@ -99,10 +109,14 @@ class ServerProcess implements PrivateServer {
     let exited = false;
     proc.once("exit", () => (exited = true));
     try {
-      await until(`${this.name} on port ${this.port}`, async () => {
-        if (exited) throw new Error(`${this.name} exited at start:\n${this.logTail()}`);
-        return this.ready();
-      }, this.startTimeoutMs);
+      await until(
+        `${this.name} on port ${this.port}`,
+        async () => {
+          if (exited) throw new Error(`${this.name} exited at start:\n${this.logTail()}`);
+          return this.ready();
+        },
+        this.startTimeoutMs,
+      );
     } catch (e) {
       if (exited) throw new Error(`${this.name} exited at start:\n${this.logTail()}`);
       await this.kill9();
@@ -176,10 +190,17 @@ function tempDir(name: string): string {
 export async function natsServer(): Promise<PrivateServer & { url: string }> {
   const dir = tempDir("nats");
   const port = await freePort();
-  const s = new ServerProcess("nats-server", dir, port, "nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "js")], async () => {
-    const info = await probeTcp(port, undefined);
-    return info.startsWith("INFO") && info.includes('"jetstream":true');
-  });
+  const s = new ServerProcess(
+    "nats-server",
+    dir,
+    port,
+    "nats-server",
+    ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "js")],
+    async () => {
+      const info = await probeTcp(port, undefined);
+      return info.startsWith("INFO") && info.includes('"jetstream":true');
+    },
+  );
   await s.start();
   return Object.assign(s, { url: `nats://127.0.0.1:${port}` });
 }
@@ -197,16 +218,26 @@ export async function etcdServer(): Promise<PrivateServer & { endpoint: string }
     port,
     "etcd",
     [
-      "--name", "t",
-      "--data-dir", join(dir, "data"),
-      "--listen-client-urls", client,
-      "--advertise-client-urls", client,
-      "--listen-peer-urls", peerUrl,
-      "--initial-advertise-peer-urls", peerUrl,
-      "--initial-cluster", `t=${peerUrl}`,
-      "--auto-compaction-mode", "revision",
-      "--auto-compaction-retention", "10000",
-      "--log-level", "warn",
+      "--name",
+      "t",
+      "--data-dir",
+      join(dir, "data"),
+      "--listen-client-urls",
+      client,
+      "--advertise-client-urls",
+      client,
+      "--listen-peer-urls",
+      peerUrl,
+      "--initial-advertise-peer-urls",
+      peerUrl,
+      "--initial-cluster",
+      `t=${peerUrl}`,
+      "--auto-compaction-mode",
+      "revision",
+      "--auto-compaction-retention",
+      "10000",
+      "--log-level",
+      "warn",
     ],
     async () => {
       const r = await fetch(`${client}/health`, { signal: AbortSignal.timeout(1_000) });
@@ -225,10 +256,19 @@ export async function etcdServer(): Promise<PrivateServer & { endpoint: string }
 export async function redisServer(durable: boolean): Promise<PrivateServer & { url: string }> {
   const dir = tempDir("redis");
   const port = await freePort();
-  const persistence = durable ? ["--appendonly", "yes", "--appendfsync", "always", "--save", ""] : ["--save", "", "--appendonly", "no"];
-  const s = new ServerProcess("redis-server", dir, port, "redis-server", ["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--daemonize", "no", ...persistence], async () => {
-    return (await probeTcp(port, "PING\r\n")).startsWith("+PONG");
-  });
+  const persistence = durable
+    ? ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+    : ["--save", "", "--appendonly", "no"];
+  const s = new ServerProcess(
+    "redis-server",
+    dir,
+    port,
+    "redis-server",
+    ["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--daemonize", "no", ...persistence],
+    async () => {
+      return (await probeTcp(port, "PING\r\n")).startsWith("+PONG");
+    },
+  );
   await s.start();
   return Object.assign(s, { url: `redis://127.0.0.1:${port}` });
 }

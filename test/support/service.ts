@@ -34,7 +34,11 @@ export function backendEnv(backend: ServerBackend | "memory" | "embedded", serve
     case "jetstream":
       return { IDMAP_KV_BACKEND: backend, IDMAP_NATS_URL: server ?? testServers.natsUrl, IDMAP_KV_BUCKET: bucket };
     case "etcd":
-      return { IDMAP_KV_BACKEND: backend, IDMAP_ETCD_ENDPOINTS: server ?? testServers.etcdEndpoints.join(","), IDMAP_KV_BUCKET: bucket };
+      return {
+        IDMAP_KV_BACKEND: backend,
+        IDMAP_ETCD_ENDPOINTS: server ?? testServers.etcdEndpoints.join(","),
+        IDMAP_KV_BUCKET: bucket,
+      };
     case "redis":
       return { IDMAP_KV_BACKEND: backend, IDMAP_REDIS_URL: server ?? testServers.redisUrl, IDMAP_KV_BUCKET: bucket };
     case "memory":
@@ -101,7 +105,9 @@ export async function counterValue(app: App, name: string, labels: Record<string
   if (!metric) throw new Error(`no metric ${name}`);
   const { values } = await metric.get();
   return values
-    .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+    .filter((v) =>
+      Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
+    )
     .reduce((s, v) => s + v.value, 0);
 }
 

@@ -18,13 +18,17 @@ export class World {
 
   publish(u: DeviceUpdate, atMs: number): Resolved {
     const n = normalizeUpdate(u, { nowMs: atMs });
-    const d = decide({ update: n, policy: this.policy, operationId: `op-${++this.op}` }, (k) => this.bindings.get(keyId(k)) ?? null);
+    const d = decide(
+      { update: n, policy: this.policy, operationId: `op-${++this.op}` },
+      (k) => this.bindings.get(keyId(k)) ?? null,
+    );
     if (d.status !== "decided") throw new Error(`expected a decision, got ${d.status}`);
     for (const step of d.steps) {
       for (const w of step) {
         const id = keyId(w.key);
         const cur = this.bindings.get(id);
-        if (w.op === "create" ? cur !== undefined : cur?.revision !== w.revision) throw new Error(`stale revision in decision for ${id}`);
+        if (w.op === "create" ? cur !== undefined : cur?.revision !== w.revision)
+          throw new Error(`stale revision in decision for ${id}`);
         this.writes++;
         if (w.op === "delete") this.bindings.delete(id);
         else this.bindings.set(id, { record: w.record, revision: ++this.revision });

@@ -29,7 +29,12 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
           .addColumn("last_seen", "bigint", (c) => c.notNull())
           .addColumn("metadata", text, (c) => c.notNull().defaultTo("{}"))
           .execute();
-        await db.schema.createIndex("devices_canonical").ifNotExists().on("devices").column("canonical_device_id").execute();
+        await db.schema
+          .createIndex("devices_canonical")
+          .ifNotExists()
+          .on("devices")
+          .column("canonical_device_id")
+          .execute();
         await db.schema
           .createTable("device_keys")
           .ifNotExists()
@@ -59,8 +64,18 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
           .addColumn("revision", "bigint")
           .addColumn("reason", text, (c) => c.notNull())
           .execute();
-        await db.schema.createIndex("binding_audit_from").ifNotExists().on("binding_audit").columns(["from_device_id", "id"]).execute();
-        await db.schema.createIndex("binding_audit_to").ifNotExists().on("binding_audit").columns(["to_device_id", "id"]).execute();
+        await db.schema
+          .createIndex("binding_audit_from")
+          .ifNotExists()
+          .on("binding_audit")
+          .columns(["from_device_id", "id"])
+          .execute();
+        await db.schema
+          .createIndex("binding_audit_to")
+          .ifNotExists()
+          .on("binding_audit")
+          .columns(["to_device_id", "id"])
+          .execute();
       },
     },
     "003_bindings": {
@@ -81,7 +96,12 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
           .addColumn("at", "bigint", (c) => c.notNull())
           .addColumn("actor", text, (c) => c.notNull())
           .execute();
-        await db.schema.createIndex("tombstones_merged_into").ifNotExists().on("tombstones").column("merged_into").execute();
+        await db.schema
+          .createIndex("tombstones_merged_into")
+          .ifNotExists()
+          .on("tombstones")
+          .column("merged_into")
+          .execute();
         // Recording a tombstone moves the rows merged into the retired id along with it.
         await db.schema.createIndex("devices_merged_into").ifNotExists().on("devices").column("merged_into").execute();
         // State of long-running jobs (the backfill's checkpoint), so an interrupted run can resume.
@@ -103,6 +123,8 @@ export async function migrateToLatest(db: Kysely<any>, dialect: "sqlite" | "post
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
-    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
 }

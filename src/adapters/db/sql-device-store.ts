@@ -10,7 +10,10 @@ import { BINDING_TABLES, migrateToLatest } from "./migrations.js";
 export class SqlDeviceStore implements DeviceStore {
   private readonly bindingKv: SqlKv;
 
-  constructor(private readonly db: Kysely<any>, readonly dialect: "sqlite" | "postgres") {
+  constructor(
+    private readonly db: Kysely<any>,
+    readonly dialect: "sqlite" | "postgres",
+  ) {
     this.bindingKv = new SqlKv(db, { backend: `${dialect}-bindings`, dialect, tables: BINDING_TABLES });
   }
 
@@ -55,18 +58,27 @@ export class SqlDeviceStore implements DeviceStore {
           // A device's addresses are its latest ones: older addresses must not answer fallback lookups.
           await trx
             .deleteFrom("device_keys")
-            .where("device_id", "in", chunk.map((r) => r.deviceId))
+            .where(
+              "device_id",
+              "in",
+              chunk.map((r) => r.deviceId),
+            )
             .where("kind", "in", ["ip", "partition-ip"])
             .execute();
           const keys = new Map<string, { kind: string; value: string; device_id: string; last_seen: number }>();
           for (const r of chunk) {
-            for (const k of identitiesOf(r)) keys.set(`${k.kind}|${k.value}|${r.deviceId}`, { ...k, device_id: r.deviceId, last_seen: r.lastSeenMs });
+            for (const k of identitiesOf(r))
+              keys.set(`${k.kind}|${k.value}|${r.deviceId}`, { ...k, device_id: r.deviceId, last_seen: r.lastSeenMs });
           }
           if (keys.size > 0) {
             await trx
               .insertInto("device_keys")
               .values([...keys.values()])
-              .onConflict((oc) => oc.columns(["kind", "value", "device_id"]).doUpdateSet((eb) => ({ last_seen: eb.ref("excluded.last_seen") })))
+              .onConflict((oc) =>
+                oc
+                  .columns(["kind", "value", "device_id"])
+                  .doUpdateSet((eb) => ({ last_seen: eb.ref("excluded.last_seen") })),
+              )
               .execute();
           }
         }
@@ -75,7 +87,9 @@ export class SqlDeviceStore implements DeviceStore {
   }
 
   async getDevice(deviceId: string): Promise<DeviceRow | null> {
-    const row = await this.run(() => this.db.selectFrom("devices").selectAll().where("device_id", "=", deviceId).executeTakeFirst());
+    const row = await this.run(() =>
+      this.db.selectFrom("devices").selectAll().where("device_id", "=", deviceId).executeTakeFirst(),
+    );
     return row ? fromDbRow(row) : null;
   }
 
@@ -194,9 +208,13 @@ export class SqlDeviceStore implements DeviceStore {
         for (let i = 0; i < unique.length; i += 200) {
           // (retired id, survivor) pairs as a VALUES list: columns column1, column2 on SQLite and PostgreSQL.
           const pairs = sql.join(unique.slice(i, i + 200).map((e) => sql`(${e.deviceId}, ${e.mergedInto})`));
-          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values ${pairs}) as v where devices.device_id = v.column1`.execute(trx);
+          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values ${pairs}) as v where devices.device_id = v.column1`.execute(
+            trx,
+          );
           // Rows merged into a retired id follow it, so no lookup stops half-way along a chain.
-          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values ${pairs}) as v where devices.merged_into = v.column1`.execute(trx);
+          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values ${pairs}) as v where devices.merged_into = v.column1`.execute(
+            trx,
+          );
         }
       }),
     );
@@ -216,7 +234,9 @@ export class SqlDeviceStore implements DeviceStore {
   }
 
   async getJobState(name: string): Promise<string | null> {
-    const row = await this.run(() => this.db.selectFrom("job_state").select("state").where("name", "=", name).executeTakeFirst());
+    const row = await this.run(() =>
+      this.db.selectFrom("job_state").select("state").where("name", "=", name).executeTakeFirst(),
+    );
     return row ? (row.state as string) : null;
   }
 

@@ -15,7 +15,10 @@ export function openSqlite(file: string, sync: SqliteSync = "full"): Kysely<any>
 }
 
 /** The kysely instance and the raw better-sqlite3 handle under it (for prepared-statement hot paths). */
-export function openSqliteHandles(file: string, sync: SqliteSync = "full"): { db: Kysely<any>; raw: Database.Database } {
+export function openSqliteHandles(
+  file: string,
+  sync: SqliteSync = "full",
+): { db: Kysely<any>; raw: Database.Database } {
   if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
   const raw = new Database(file);
   raw.pragma("journal_mode = WAL");

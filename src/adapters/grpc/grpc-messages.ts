@@ -34,7 +34,13 @@ export interface WireUpdate {
   readonly timestamp?: string;
 }
 
-const OUTCOME: Readonly<Record<PublishResult["outcome"], number>> = { created: 1, updated: 2, unchanged: 3, rejected: 4, failed: 5 };
+const OUTCOME: Readonly<Record<PublishResult["outcome"], number>> = {
+  created: 1,
+  updated: 2,
+  unchanged: 3,
+  rejected: 4,
+  failed: 5,
+};
 
 /** A kind the service does not know stays a name the lookup rejects, with the field named. */
 const kindName = (n: number): string => kindFromWire(n) ?? (n === 0 ? "IDENTITY_KIND_UNSPECIFIED" : String(n));
@@ -87,7 +93,12 @@ export function lookupReply(r: LookupResult) {
 }
 
 export function deviceUpdate(m: WireUpdate): DeviceUpdate {
-  const timestamp = m.observed === "timestamp_unix_millis" ? m.timestamp_unix_millis : m.observed === "timestamp" ? m.timestamp : undefined;
+  const timestamp =
+    m.observed === "timestamp_unix_millis"
+      ? m.timestamp_unix_millis
+      : m.observed === "timestamp"
+        ? m.timestamp
+        : undefined;
   return {
     device_id: m.device_id,
     ip: m.ip,

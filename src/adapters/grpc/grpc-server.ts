@@ -34,7 +34,14 @@ export interface GrpcServer {
 }
 
 /** proto-loader settings: field names as in the .proto (like the REST JSON), enums and int64 as numbers. */
-const LOADER: protoLoader.Options = { keepCase: true, longs: Number, enums: Number, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] };
+const LOADER: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: Number,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+};
 
 interface Services {
   readonly identityMap: grpc.ServiceDefinition;
@@ -85,7 +92,9 @@ export async function startGrpcServer(app: App, options: GrpcOptions = {}): Prom
 
   const server = new grpc.Server({ "grpc.max_receive_message_length": config.bodyLimitBytes });
   server.addService(identityMap, {
-    GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req) => lookupReply(await app.lookup.lookup(lookupRequest(req)))),
+    GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req) =>
+      lookupReply(await app.lookup.lookup(lookupRequest(req))),
+    ),
     BatchGetCanonicalDevices: unary<{ lookups: WireLookup[]; namespace: string }, unknown>("reader", async (req) => {
       batch("lookups", req.lookups.length);
       const results = await app.lookup.lookupMany(req.lookups.map((l) => lookupRequest(l, req.namespace)));
@@ -116,7 +125,11 @@ export async function startGrpcServer(app: App, options: GrpcOptions = {}): Prom
   });
 
   const creds = tls
-    ? grpc.ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.ca !== undefined)
+    ? grpc.ServerCredentials.createSsl(
+        tls.ca ?? null,
+        [{ cert_chain: tls.cert, private_key: tls.key }],
+        tls.ca !== undefined,
+      )
     : grpc.ServerCredentials.createInsecure();
   const host = config.host.includes(":") && !config.host.startsWith("[") ? `[${config.host}]` : config.host;
   const port = await new Promise<number>((resolve, reject) =>
@@ -146,7 +159,11 @@ function credentials(call: grpc.ServerUnaryCall<unknown, unknown>) {
 /** The status for a thrown error, from the one table; trailers carry the REST error code and field. */
 function toStatus(e: unknown, app: App, path: string): Partial<grpc.StatusObject> {
   const { status, body } = describeError(e);
-  if (status.http >= 500) app.log.error({ err: String(e), cause: String((e as { cause?: unknown }).cause ?? ""), method: path }, "gRPC call failed");
+  if (status.http >= 500)
+    app.log.error(
+      { err: String(e), cause: String((e as { cause?: unknown }).cause ?? ""), method: path },
+      "gRPC call failed",
+    );
   const metadata = new grpc.Metadata();
   metadata.set("idmap-error-code", body.error.code);
   if (body.error.field) metadata.set("idmap-error-field", body.error.field);

@@ -1,4 +1,13 @@
-import { ClientClosedError, Etcd3, GRPCUnavailableError, type IDuplexStream, type IKeyValue, type IOptions, type IWatchRequest, type IWatchResponse } from "etcd3";
+import {
+  ClientClosedError,
+  Etcd3,
+  GRPCUnavailableError,
+  type IDuplexStream,
+  type IKeyValue,
+  type IOptions,
+  type IWatchRequest,
+  type IWatchResponse,
+} from "etcd3";
 import type { Revision } from "../../domain/binding.js";
 import { KvUnavailable, RevisionConflict } from "../../domain/errors.js";
 import type { IdentityKv, KvChange, KvEntry, WatchHandle, WriteOptions } from "../../ports/identity-kv.js";
@@ -29,7 +38,10 @@ const LIST_PAGE = 1000;
  * prolongs an outage: after three consecutive failures (a stalled server: a write and two re-reads
  * timing out) it refused every call for 5 s after etcd answered again. There, calls run once too.
  */
-const runOnce = { execute: (fn: (context: { signal: AbortSignal }) => unknown) => Promise.resolve().then(() => fn({ signal: new AbortController().signal })) };
+const runOnce = {
+  execute: (fn: (context: { signal: AbortSignal }) => unknown) =>
+    Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+};
 
 /**
  * IdentityKv on etcd v3 (etcd3). Revisions are etcd's store revision (a key's mod revision); CAS is
@@ -58,7 +70,11 @@ export class EtcdKv implements IdentityKv {
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
       faultHandling: {
         global: runOnce as unknown as NonNullable<IOptions["faultHandling"]>["global"],
-        ...(options.endpoints.length === 1 ? { host: () => runOnce as unknown as ReturnType<NonNullable<NonNullable<IOptions["faultHandling"]>["host"]>> } : {}),
+        ...(options.endpoints.length === 1
+          ? {
+              host: () => runOnce as unknown as ReturnType<NonNullable<NonNullable<IOptions["faultHandling"]>["host"]>>,
+            }
+          : {}),
       },
     });
     this.boundary = new KvBoundary("etcd", timeoutMs, neverSent);
@@ -71,7 +87,10 @@ export class EtcdKv implements IdentityKv {
       await kv.ping();
     } catch (e) {
       await kv.close();
-      throw new KvUnavailable(`etcd: cannot reach ${options.endpoints.join(",")}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      throw new KvUnavailable(
+        `etcd: cannot reach ${options.endpoints.join(",")}: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
     }
     return kv;
   }
@@ -133,7 +152,12 @@ export class EtcdKv implements IdentityKv {
       let from = start;
       let revision: string | undefined;
       for (;;) {
-        const r = await this.client.kv.range({ key: from, range_end: end, limit: LIST_PAGE, ...(revision ? { revision } : {}) });
+        const r = await this.client.kv.range({
+          key: from,
+          range_end: end,
+          limit: LIST_PAGE,
+          ...(revision ? { revision } : {}),
+        });
         revision ??= r.header.revision;
         for (const kv of r.kvs) entries.push(this.toEntry(kv)!);
         const last = r.kvs[r.kvs.length - 1];
@@ -178,9 +202,10 @@ export class EtcdKv implements IdentityKv {
         s.on("data", (res: IWatchResponse) => {
           if (stopped || stream !== s) return;
           if (res.canceled) {
-            const reason = Number(res.compact_revision) > 0
-              ? `revision ${cursor + 1} is compacted (oldest kept ${res.compact_revision})`
-              : `watch canceled by etcd: ${res.cancel_reason}`;
+            const reason =
+              Number(res.compact_revision) > 0
+                ? `revision ${cursor + 1} is compacted (oldest kept ${res.compact_revision})`
+                : `watch canceled by etcd: ${res.cancel_reason}`;
             fail(new KvUnavailable(`etcd: ${reason}`));
             resolve();
             return;
@@ -251,7 +276,9 @@ export class EtcdKv implements IdentityKv {
   /** Deletes every key under this store's prefix (tests, benchmarks). */
   async destroy(): Promise<void> {
     if (this.prefix === "") throw new Error("etcd: refusing to delete an unprefixed store");
-    await this.boundary.read("destroy", () => this.client.kv.deleteRange({ key: this.k(""), range_end: prefixEnd(this.k("")) }));
+    await this.boundary.read("destroy", () =>
+      this.client.kv.deleteRange({ key: this.k(""), range_end: prefixEnd(this.k("")) }),
+    );
   }
 
   private async cas(
@@ -261,12 +288,22 @@ export class EtcdKv implements IdentityKv {
     options: WriteOptions | undefined,
   ): Promise<Revision> {
     // Granting a lease sends no write of the key: its failure is an outage, not an unknown outcome.
-    const lease = options?.ttlMs ? await this.boundary.read("lease_grant", () => this.leaseFor(options.ttlMs!)) : undefined;
+    const lease = options?.ttlMs
+      ? await this.boundary.read("lease_grant", () => this.leaseFor(options.ttlMs!))
+      : undefined;
     return this.boundary.write(compare.target === "Create" ? "create" : "update", async () => {
       try {
         const r = await this.client.kv.txn({
           compare: [{ key: this.k(key), result: "Equal", ...compare }],
-          success: [{ request_put: { key: this.k(key), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), ...(lease ? { lease } : {}) } }],
+          success: [
+            {
+              request_put: {
+                key: this.k(key),
+                value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+                ...(lease ? { lease } : {}),
+              },
+            },
+          ],
         });
         if (!r.succeeded) throw new RevisionConflict(key);
         return Number(r.header.revision);
@@ -299,7 +336,11 @@ export class EtcdKv implements IdentityKv {
   }
 
   private forgetLease(id: string): void {
-    for (const [end, p] of this.leases) void p.then((v) => v === id && this.leases.delete(end), () => {});
+    for (const [end, p] of this.leases)
+      void p.then(
+        (v) => v === id && this.leases.delete(end),
+        () => {},
+      );
   }
 
   private k(key: string): Buffer {
@@ -308,7 +349,11 @@ export class EtcdKv implements IdentityKv {
 
   private toEntry(kv: IKeyValue | undefined): KvEntry | null {
     if (!kv) return null;
-    return { key: kv.key.toString("utf8").slice(this.prefix.length), value: new Uint8Array(kv.value), revision: Number(kv.mod_revision) };
+    return {
+      key: kv.key.toString("utf8").slice(this.prefix.length),
+      value: new Uint8Array(kv.value),
+      revision: Number(kv.mod_revision),
+    };
   }
 }
 
@@ -319,7 +364,8 @@ export class EtcdKv implements IdentityKv {
  * once); any other failure of a write leaves its outcome unknown, to be settled by re-reading.
  */
 function neverSent(e: unknown): boolean {
-  if (e instanceof ClientClosedError || (e as { isBrokenCircuitError?: boolean })?.isBrokenCircuitError === true) return true;
+  if (e instanceof ClientClosedError || (e as { isBrokenCircuitError?: boolean })?.isBrokenCircuitError === true)
+    return true;
   // grpc-js has no structured flag for it; this is its picker's message when no subchannel is ready.
   return e instanceof GRPCUnavailableError && e.message.includes("No connection established");
 }
@@ -335,4 +381,3 @@ function prefixEnd(prefix: Buffer): Buffer {
   }
   return Buffer.from([0]); // every key: the whole keyspace
 }
-

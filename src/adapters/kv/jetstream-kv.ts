@@ -1,4 +1,11 @@
-import { DeliverPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  DeliverPolicy,
+  jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude, type KV, type KvEntry as NatsEntry } from "@nats-io/kv";
 import { connect, NoRespondersError, RequestError, type NatsConnection } from "@nats-io/transport-node";
 import type { Revision } from "../../domain/binding.js";
@@ -35,10 +42,14 @@ export const MAX_NATS_KEY_BYTES = 2_048;
 
 export function validateNatsKey(key: string): void {
   if (!VALID_KEY.test(key) || key.startsWith(".") || key.endsWith(".") || key.includes("..")) {
-    throw new InvalidArgument("key", `${JSON.stringify(key)} is not a valid NATS KV key ([-/_=.A-Za-z0-9]+, no leading, trailing or doubled '.')`);
+    throw new InvalidArgument(
+      "key",
+      `${JSON.stringify(key)} is not a valid NATS KV key ([-/_=.A-Za-z0-9]+, no leading, trailing or doubled '.')`,
+    );
   }
   // VALID_KEY admits ASCII only: length is bytes.
-  if (key.length > MAX_NATS_KEY_BYTES) throw new InvalidArgument("key", `a NATS KV key of ${key.length} bytes is longer than ${MAX_NATS_KEY_BYTES}`);
+  if (key.length > MAX_NATS_KEY_BYTES)
+    throw new InvalidArgument("key", `a NATS KV key of ${key.length} bytes is longer than ${MAX_NATS_KEY_BYTES}`);
 }
 
 /**
@@ -76,13 +87,20 @@ export class JetStreamKv implements IdentityKv {
   static async open(options: JetStreamKvOptions): Promise<JetStreamKv> {
     const timeoutMs = options.timeoutMs ?? 10_000;
     const log = options.log ?? silentLogger;
-    const servers = typeof options.servers === "string" ? options.servers.split(",").map((s) => s.trim()) : [...options.servers];
+    const servers =
+      typeof options.servers === "string" ? options.servers.split(",").map((s) => s.trim()) : [...options.servers];
     let nc: NatsConnection;
     try {
       // Reconnect forever: the service outlives outages; calls fail fast while disconnected. Every
       // 250 ms rather than nats.js's 2 s: a write whose reply a dropped connection lost is settled by
       // a re-read, which waits for the reconnect and must fit in the request's time.
-      nc = await connect({ servers, timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "identity-map" });
+      nc = await connect({
+        servers,
+        timeout: timeoutMs,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        name: "identity-map",
+      });
     } catch (e) {
       throw new KvUnavailable(`jetstream: cannot connect to ${servers.join(",")}: ${describe(e)}`, { cause: e });
     }
@@ -92,11 +110,20 @@ export class JetStreamKv implements IdentityKv {
       const history = options.history ?? 1;
       const replicas = options.replicas ?? 1;
       const maxBytes = options.maxBytes ?? -1;
-      const kv = await new Kvm(js).create(options.bucket, { history, replicas, max_bytes: maxBytes, timeout: timeoutMs });
+      const kv = await new Kvm(js).create(options.bucket, {
+        history,
+        replicas,
+        max_bytes: maxBytes,
+        timeout: timeoutMs,
+      });
       const status = await kv.status();
       if (status.history !== history || status.replicas !== replicas || status.max_bytes !== maxBytes) {
         log.warn(
-          { bucket: options.bucket, want: { history, replicas, maxBytes }, have: { history: status.history, replicas: status.replicas, maxBytes: status.max_bytes } },
+          {
+            bucket: options.bucket,
+            want: { history, replicas, maxBytes },
+            have: { history: status.history, replicas: status.replicas, maxBytes: status.max_bytes },
+          },
           "existing JetStream KV bucket has other settings than configured; keeping the bucket's",
         );
       }
@@ -122,7 +149,9 @@ export class JetStreamKv implements IdentityKv {
     const unique = [...new Set(keys)];
     const got = await this.boundary.read("get_many", async () => {
       this.checkConnected();
-      return this.untilDisconnect(() => mapConcurrent(unique, 256, async (k) => [k, toEntry(k, await this.kv.get(k))] as const));
+      return this.untilDisconnect(() =>
+        mapConcurrent(unique, 256, async (k) => [k, toEntry(k, await this.kv.get(k))] as const),
+      );
     });
     const byKey = new Map(got);
     return keys.map((k) => byKey.get(k) ?? null);
@@ -179,7 +208,8 @@ export class JetStreamKv implements IdentityKv {
         for await (const m of messages) {
           const key = m.subject.substring(subjectPrefix);
           const op = m.headers?.get("KV-Operation") ?? "";
-          if (key.startsWith(prefix) && op !== "DEL" && op !== "PURGE") entries.push({ key, value: m.data, revision: m.seq });
+          if (key.startsWith(prefix) && op !== "DEL" && op !== "PURGE")
+            entries.push({ key, value: m.data, revision: m.seq });
           // The count taken at creation ends the listing; `pending` covers a message removed meanwhile.
           if (--remaining <= 0 || m.info.pending === 0) break;
         }
@@ -220,9 +250,13 @@ export class JetStreamKv implements IdentityKv {
           const deleted = e.operation === "DEL" || e.operation === "PURGE";
           onChange({ key: e.key, value: deleted ? null : e.value, revision: e.revision });
         }
-        if (!stopped) onError(new KvUnavailable(`jetstream: watch of bucket ${this.bucket} ended (bucket deleted or connection closed)`));
+        if (!stopped)
+          onError(
+            new KvUnavailable(`jetstream: watch of bucket ${this.bucket} ended (bucket deleted or connection closed)`),
+          );
       } catch (e) {
-        if (!stopped) onError(new KvUnavailable(`jetstream: watch of bucket ${this.bucket} failed: ${describe(e)}`, { cause: e }));
+        if (!stopped)
+          onError(new KvUnavailable(`jetstream: watch of bucket ${this.bucket} failed: ${describe(e)}`, { cause: e }));
       }
     })();
     return {
@@ -261,7 +295,9 @@ export class JetStreamKv implements IdentityKv {
     return new Promise<T>((resolve, reject) => {
       const abort = (e: Error) => reject(e);
       this.inFlight.add(abort);
-      f().then(resolve, reject).finally(() => this.inFlight.delete(abort));
+      f()
+        .then(resolve, reject)
+        .finally(() => this.inFlight.delete(abort));
     });
   }
 
@@ -313,11 +349,11 @@ async function conflictOn<T>(key: string, f: () => Promise<T>): Promise<T> {
   } catch (e) {
     if (
       e instanceof JetStreamApiError &&
-      (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+      (e.code === JetStreamApiCodes.StreamWrongLastSequence ||
+        e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
     ) {
       throw new RevisionConflict(key, { cause: e });
     }
     throw e;
   }
 }
-

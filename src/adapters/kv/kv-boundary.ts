@@ -26,7 +26,10 @@ export class KvBoundary {
     let timer: NodeJS.Timeout | undefined;
     const work = f();
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DeadlineExceeded(`${op} got no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer = setTimeout(
+        () => reject(new DeadlineExceeded(`${op} got no answer within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
     });
     try {
       return await Promise.race([work, deadline]);
@@ -57,7 +60,11 @@ export function isRevision(revision: number): boolean {
 }
 
 /** Runs `f` over `items` with at most `limit` calls in flight; results in input order. */
-export async function mapConcurrent<T, R>(items: readonly T[], limit: number, f: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  limit: number,
+  f: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

@@ -47,10 +47,18 @@ export class RedisKv implements IdentityKv {
     this.log = options.log ?? silentLogger;
     this.redis = new Redis(options.url, connectionOptions(this.timeoutMs)) as WithScripts;
     this.redis.on("error", (e: Error) => this.log.warn({ backend: "redis", err: e.message }, "redis connection error"));
-    for (const [name, lua] of [["idmapCreate", CREATE], ["idmapUpdate", UPDATE], ["idmapDelete", DELETE]] as const) {
+    for (const [name, lua] of [
+      ["idmapCreate", CREATE],
+      ["idmapUpdate", UPDATE],
+      ["idmapDelete", DELETE],
+    ] as const) {
       this.redis.defineCommand(name, { numberOfKeys: 3, lua });
     }
-    this.boundary = new KvBoundary("redis", this.timeoutMs, (e) => e instanceof NotConnected || (e instanceof Error && /enableOfflineQueue/.test(e.message)));
+    this.boundary = new KvBoundary(
+      "redis",
+      this.timeoutMs,
+      (e) => e instanceof NotConnected || (e instanceof Error && /enableOfflineQueue/.test(e.message)),
+    );
   }
 
   /** Connects and checks the server answers. */
@@ -82,17 +90,34 @@ export class RedisKv implements IdentityKv {
   }
 
   async create(key: string, value: Uint8Array, options?: WriteOptions): Promise<Revision> {
-    return this.script("create", key, (k, s) => this.redis.idmapCreate(k, this.counterKey, this.streamKey, toBuffer(value), ttl(options), key, this.maxLen, s), "");
+    return this.script(
+      "create",
+      key,
+      (k, s) =>
+        this.redis.idmapCreate(k, this.counterKey, this.streamKey, toBuffer(value), ttl(options), key, this.maxLen, s),
+      "",
+    );
   }
 
   async update(key: string, value: Uint8Array, revision: Revision, options?: WriteOptions): Promise<Revision> {
     if (!isRevision(revision)) throw new RevisionConflict(key);
-    return this.script("update", key, (k, s) => this.redis.idmapUpdate(k, this.counterKey, this.streamKey, toBuffer(value), ttl(options), key, this.maxLen, s), String(revision));
+    return this.script(
+      "update",
+      key,
+      (k, s) =>
+        this.redis.idmapUpdate(k, this.counterKey, this.streamKey, toBuffer(value), ttl(options), key, this.maxLen, s),
+      String(revision),
+    );
   }
 
   async delete(key: string, revision: Revision): Promise<void> {
     if (!isRevision(revision)) throw new RevisionConflict(key);
-    await this.script("delete", key, (k, s) => this.redis.idmapDelete(k, this.counterKey, this.streamKey, "", 0, key, this.maxLen, s), String(revision));
+    await this.script(
+      "delete",
+      key,
+      (k, s) => this.redis.idmapDelete(k, this.counterKey, this.streamKey, "", 0, key, this.maxLen, s),
+      String(revision),
+    );
   }
 
   /**
@@ -108,7 +133,13 @@ export class RedisKv implements IdentityKv {
       const skip = this.entryKey("").length;
       let cursor = "0";
       do {
-        const [next, batch] = await this.redis.scan(cursor, "MATCH", `${globEscape(this.entryKey(prefix))}*`, "COUNT", 1000);
+        const [next, batch] = await this.redis.scan(
+          cursor,
+          "MATCH",
+          `${globEscape(this.entryKey(prefix))}*`,
+          "COUNT",
+          1000,
+        );
         cursor = next;
         for (const k of batch) keys.add(k.slice(skip));
       } while (cursor !== "0");
@@ -170,9 +201,15 @@ export class RedisKv implements IdentityKv {
             }
             recheck = false;
           }
-          const res = (await conn.xreadBuffer("COUNT", 1000, "BLOCK", blockMs, "STREAMS", this.streamKey, `${cursor}-0`)) as
-            | [Buffer, [Buffer, Buffer[]][]][]
-            | null;
+          const res = (await conn.xreadBuffer(
+            "COUNT",
+            1000,
+            "BLOCK",
+            blockMs,
+            "STREAMS",
+            this.streamKey,
+            `${cursor}-0`,
+          )) as [Buffer, [Buffer, Buffer[]][]][] | null;
           failures = 0;
           for (const [id, fields] of res?.[0]?.[1] ?? []) {
             if (stopped) return;
@@ -280,19 +317,31 @@ export class RedisKv implements IdentityKv {
    * watcher has already seen, and a watch resuming from its cursor would silently miss every change
    * until the counter passed it. `mark` (the change the watcher saw at `after`) tells the two apart.
    */
-  private async resumeCheck(conn: Redis, after: Revision, mark: Buffer[] | undefined): Promise<{ reason: string | null; mark?: Buffer[] }> {
+  private async resumeCheck(
+    conn: Redis,
+    after: Revision,
+    mark: Buffer[] | undefined,
+  ): Promise<{ reason: string | null; mark?: Buffer[] }> {
     const [first, head, at] = await Promise.all([
       conn.xrange(this.streamKey, "-", "+", "COUNT", 1),
       conn.get(this.counterKey),
-      after > 0 ? conn.xrangeBuffer(this.streamKey, `${after}-0`, `${after}-0`) : Promise.resolve([] as [Buffer, Buffer[]][]),
+      after > 0
+        ? conn.xrangeBuffer(this.streamKey, `${after}-0`, `${after}-0`)
+        : Promise.resolve([] as [Buffer, Buffer[]][]),
     ]);
     const current = Number(head ?? 0);
     const oldest = first[0] ? Number.parseInt(first[0][0], 10) : current + 1;
     const fields = at[0]?.[1];
-    if (after > current) return { reason: `revision ${after} is ahead of the store's ${current}: the store lost changes (restarted without persistence?)` };
-    if (after < current && after < oldest - 1) return { reason: `revision ${after} is compacted (oldest kept ${oldest})` };
+    if (after > current)
+      return {
+        reason: `revision ${after} is ahead of the store's ${current}: the store lost changes (restarted without persistence?)`,
+      };
+    if (after < current && after < oldest - 1)
+      return { reason: `revision ${after} is compacted (oldest kept ${oldest})` };
     if (mark && after >= oldest && !(fields && sameFields(fields, mark))) {
-      return { reason: `revision ${after} now names another change than the one delivered: the store lost changes (restarted without persistence?)` };
+      return {
+        reason: `revision ${after} now names another change than the one delivered: the store lost changes (restarted without persistence?)`,
+      };
     }
     return { reason: null, ...(fields ? { mark: fields } : {}) };
   }
@@ -356,4 +405,3 @@ function globEscape(s: string): string {
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, "//***@");
 }
-

@@ -40,4 +40,13 @@ log(r, false)
 redis.call('DEL', KEYS[1])
 return r`;
 
-export type Script = (entry: string, counter: string, stream: string, value: Buffer | string, ttlMs: number, key: string, maxLen: number, expected: string) => Promise<number>;
+export type Script = (
+  entry: string,
+  counter: string,
+  stream: string,
+  value: Buffer | string,
+  ttlMs: number,
+  key: string,
+  maxLen: number,
+  expected: string,
+) => Promise<number>;

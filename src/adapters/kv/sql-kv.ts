@@ -36,7 +36,10 @@ export class SqlKv implements IdentityKv {
   private readonly pokes = new Set<() => void>();
   private writesSinceTrim = 0;
 
-  constructor(private readonly db: Kysely<any>, private readonly opts: SqlKvOptions) {
+  constructor(
+    private readonly db: Kysely<any>,
+    private readonly opts: SqlKvOptions,
+  ) {
     this.backend = opts.backend;
     this.pollMs = opts.pollMs ?? 100;
     this.retain = opts.retainChanges ?? 200_000;
@@ -50,7 +53,9 @@ export class SqlKv implements IdentityKv {
   }
 
   async get(key: string): Promise<KvEntry | null> {
-    const r = await this.run(() => sql<Row>`select key, value, revision from ${this.entries} where key = ${key}`.execute(this.db));
+    const r = await this.run(() =>
+      sql<Row>`select key, value, revision from ${this.entries} where key = ${key}`.execute(this.db),
+    );
     const row = r.rows[0];
     return row ? toEntry(row) : null;
   }
@@ -69,26 +74,43 @@ export class SqlKv implements IdentityKv {
   }
 
   async create(key: string, value: Uint8Array, options?: WriteOptions): Promise<Revision> {
-    return this.write(key, async (trx, rev) => {
-      const r = await sql`insert into ${this.entries} (key, value, revision, expires_at) values (${key}, ${toBuf(value)}, ${rev}, ${expiry(options)})
+    return this.write(
+      key,
+      async (trx, rev) => {
+        const r =
+          await sql`insert into ${this.entries} (key, value, revision, expires_at) values (${key}, ${toBuf(value)}, ${rev}, ${expiry(options)})
         on conflict (key) do nothing`.execute(trx);
-      return Number(r.numAffectedRows ?? 0n) === 1;
-    }, value, undefined);
+        return Number(r.numAffectedRows ?? 0n) === 1;
+      },
+      value,
+      undefined,
+    );
   }
 
   async update(key: string, value: Uint8Array, revision: Revision, options?: WriteOptions): Promise<Revision> {
-    return this.write(key, async (trx, rev) => {
-      const r = await sql`update ${this.entries} set value = ${toBuf(value)}, revision = ${rev}, expires_at = ${expiry(options)}
+    return this.write(
+      key,
+      async (trx, rev) => {
+        const r =
+          await sql`update ${this.entries} set value = ${toBuf(value)}, revision = ${rev}, expires_at = ${expiry(options)}
         where key = ${key} and revision = ${revision}`.execute(trx);
-      return Number(r.numAffectedRows ?? 0n) === 1;
-    }, value, revision);
+        return Number(r.numAffectedRows ?? 0n) === 1;
+      },
+      value,
+      revision,
+    );
   }
 
   async delete(key: string, revision: Revision): Promise<void> {
-    await this.write(key, async (trx) => {
-      const r = await sql`delete from ${this.entries} where key = ${key} and revision = ${revision}`.execute(trx);
-      return Number(r.numAffectedRows ?? 0n) === 1;
-    }, null, revision);
+    await this.write(
+      key,
+      async (trx) => {
+        const r = await sql`delete from ${this.entries} where key = ${key} and revision = ${revision}`.execute(trx);
+        return Number(r.numAffectedRows ?? 0n) === 1;
+      },
+      null,
+      revision,
+    );
   }
 
   async list(prefix: string): Promise<{ entries: KvEntry[]; revision: Revision }> {
@@ -113,12 +135,20 @@ export class SqlKv implements IdentityKv {
     let timer: NodeJS.Timeout | undefined;
     let running: Promise<void> | undefined;
     const poll = async (): Promise<void> => {
-      const oldest = await sql<{ r: number | string | null }>`select min(id) as r from ${this.changes}`.execute(this.db);
+      const oldest = await sql<{ r: number | string | null }>`select min(id) as r from ${this.changes}`.execute(
+        this.db,
+      );
       const min = Number(oldest.rows[0]?.r ?? 0);
       if (min > 0 && cursor < min - 1) throw new Error(`revision ${cursor} is compacted (oldest kept ${min})`);
       for (;;) {
-        const r = await sql<{ id: number | string; key: string; value: Uint8Array | null }>`select id, key, value from ${this.changes}
-          where id > ${cursor} and substr(key, 1, ${prefix.length}) = ${prefix} order by id limit 1000`.execute(this.db);
+        const r = await sql<{
+          id: number | string;
+          key: string;
+          value: Uint8Array | null;
+        }>`select id, key, value from ${this.changes}
+          where id > ${cursor} and substr(key, 1, ${prefix.length}) = ${prefix} order by id limit 1000`.execute(
+          this.db,
+        );
         for (const row of r.rows) {
           if (stopped) return;
           cursor = Number(row.id);
@@ -178,7 +208,9 @@ export class SqlKv implements IdentityKv {
   /** Drops change-log rows no watch needs any more (all but the newest `retainChanges`). */
   async trimChanges(): Promise<void> {
     await this.run(() =>
-      sql`delete from ${this.changes} where id <= (select max(id) from ${this.changes}) - ${this.retain}`.execute(this.db),
+      sql`delete from ${this.changes} where id <= (select max(id) from ${this.changes}) - ${this.retain}`.execute(
+        this.db,
+      ),
     );
   }
 
@@ -189,7 +221,9 @@ export class SqlKv implements IdentityKv {
     expected: Revision | undefined,
   ): Promise<Revision> {
     const precheck = async (trx: Transaction<any>): Promise<boolean> => {
-      const r = await sql<{ revision: number | string }>`select revision from ${this.entries} where key = ${key} for update`.execute(trx);
+      const r = await sql<{
+        revision: number | string;
+      }>`select revision from ${this.entries} where key = ${key} for update`.execute(trx);
       const current = r.rows[0] ? Number(r.rows[0].revision) : undefined;
       return expected === undefined ? current === undefined : current === expected;
     };
@@ -201,7 +235,11 @@ export class SqlKv implements IdentityKv {
           if (!(await precheck(trx))) throw new RevisionConflict(key);
           await sql`select pg_advisory_xact_lock(hashtext(${this.opts.tables.changes}))`.execute(trx);
         }
-        const ins = await sql<{ id: number | string }>`insert into ${this.changes} (key, value) values (${key}, ${value ? toBuf(value) : null}) returning id`.execute(trx);
+        const ins = await sql<{
+          id: number | string;
+        }>`insert into ${this.changes} (key, value) values (${key}, ${value ? toBuf(value) : null}) returning id`.execute(
+          trx,
+        );
         const rev = Number(ins.rows[0]!.id);
         if (!(await apply(trx, rev))) throw new RevisionConflict(key);
         return rev;
@@ -245,10 +283,17 @@ function expiry(options: WriteOptions | undefined): number | null {
 }
 
 /** DDL for the two tables, shared by the embedded KV and the relational binding table. */
-export async function createSqlKvTables(db: Kysely<any>, dialect: "sqlite" | "postgres", tables: SqlKvTables): Promise<void> {
+export async function createSqlKvTables(
+  db: Kysely<any>,
+  dialect: "sqlite" | "postgres",
+  tables: SqlKvTables,
+): Promise<void> {
   const blob = dialect === "postgres" ? sql.raw("bytea") : sql.raw("blob");
-  const serial = dialect === "postgres" ? sql.raw("bigserial primary key") : sql.raw("integer primary key autoincrement");
+  const serial =
+    dialect === "postgres" ? sql.raw("bigserial primary key") : sql.raw("integer primary key autoincrement");
   await sql`create table if not exists ${sql.table(tables.entries)} (
     key text primary key, value ${blob} not null, revision bigint not null, expires_at bigint)`.execute(db);
-  await sql`create table if not exists ${sql.table(tables.changes)} (id ${serial}, key text not null, value ${blob})`.execute(db);
+  await sql`create table if not exists ${sql.table(tables.changes)} (id ${serial}, key text not null, value ${blob})`.execute(
+    db,
+  );
 }

@@ -51,13 +51,17 @@ export class SqliteKv implements IdentityKv {
     return {
       get: this.db.prepare<[string], Row>(`select key, value, revision from ${e} where key = ?`),
       revisionOf: this.db.prepare<[string], { revision: number }>(`select revision from ${e} where key = ?`),
-      logChange: this.db.prepare<[string, Buffer | null], { id: number }>(`insert into ${c} (key, value) values (?, ?) returning id`),
+      logChange: this.db.prepare<[string, Buffer | null], { id: number }>(
+        `insert into ${c} (key, value) values (?, ?) returning id`,
+      ),
       upsert: this.db.prepare<[string, Buffer, number, number | null]>(
         `insert into ${e} (key, value, revision, expires_at) values (?, ?, ?, ?)
          on conflict (key) do update set value = excluded.value, revision = excluded.revision, expires_at = excluded.expires_at`,
       ),
       remove: this.db.prepare<[string]>(`delete from ${e} where key = ?`),
-      list: this.db.prepare<[number, string], Row>(`select key, value, revision from ${e} where substr(key, 1, ?) = ? order by key`),
+      list: this.db.prepare<[number, string], Row>(
+        `select key, value, revision from ${e} where substr(key, 1, ?) = ? order by key`,
+      ),
       head: this.db.prepare<[], { r: number | null }>(`select max(id) as r from ${c}`),
       oldest: this.db.prepare<[], { r: number | null }>(`select min(id) as r from ${c}`),
       changes: this.db.prepare<[number, number, string], { id: number; key: string; value: Buffer | null }>(
@@ -103,7 +107,12 @@ export class SqliteKv implements IdentityKv {
     );
   }
 
-  async watch(prefix: string, afterRevision: Revision, onChange: (c: KvChange) => void, onError: (e: Error) => void): Promise<WatchHandle> {
+  async watch(
+    prefix: string,
+    afterRevision: Revision,
+    onChange: (c: KvChange) => void,
+    onError: (e: Error) => void,
+  ): Promise<WatchHandle> {
     let cursor = afterRevision;
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
@@ -162,9 +171,21 @@ export class SqliteKv implements IdentityKv {
     this.guard(() => this.st.trim.run(this.retain));
   }
 
-  private enqueue(key: string, value: Buffer | null, revision: Revision | undefined, options: WriteOptions | undefined): Promise<Revision> {
+  private enqueue(
+    key: string,
+    value: Buffer | null,
+    revision: Revision | undefined,
+    options: WriteOptions | undefined,
+  ): Promise<Revision> {
     return new Promise<Revision>((resolve, reject) => {
-      this.queue.push({ key, value, revision, expiresAt: options?.ttlMs ? Date.now() + options.ttlMs : null, resolve, reject });
+      this.queue.push({
+        key,
+        value,
+        revision,
+        expiresAt: options?.ttlMs ? Date.now() + options.ttlMs : null,
+        resolve,
+        reject,
+      });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());

@@ -8,13 +8,25 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 const PUBLISH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 const PUBLISH_OUTCOMES: readonly PublishOutcome[] = ["created", "updated", "unchanged", "rejected", "failed"];
-const CONFLICT_REASONS: readonly ConflictReason[] = ["weaker_assertion", "out_of_order", "revision_mismatch", "retry_exhausted"];
+const CONFLICT_REASONS: readonly ConflictReason[] = [
+  "weaker_assertion",
+  "out_of_order",
+  "revision_mismatch",
+  "retry_exhausted",
+];
 /**
  * `hit`: the map answered (local cache or KV); `fallback`: only the relational store knew the
  * device (the map is missing it); `miss`: nobody knows it; `invalid`: refused before any store was
  * asked; `error`: a store failed. Hit rate = hit / (hit + fallback + miss).
  */
-const LOOKUP_RESULT: Readonly<Record<LookupVia, string>> = { cache: "hit", kv: "hit", db: "fallback", miss: "miss", invalid: "invalid", error: "error" };
+const LOOKUP_RESULT: Readonly<Record<LookupVia, string>> = {
+  cache: "hit",
+  kv: "hit",
+  db: "fallback",
+  miss: "miss",
+  invalid: "invalid",
+  error: "error",
+};
 
 /** What the local binding cache holds, counted by the composition root (see binding-census.ts). */
 export interface BindingCensus {
@@ -57,34 +69,114 @@ export class PromMetrics implements Metrics {
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-    this.publishTotal = new Counter({ name: "identitymap_kv_publish_total", help: "Published device updates by outcome", labelNames: ["outcome"], registers });
-    this.conflictTotal = new Counter({ name: "identitymap_conflict_total", help: "CAS conflicts, refused rebinds and retry exhaustion, by reason", labelNames: ["reason"], registers });
-    this.lookupLatency = new Histogram({ name: "identitymap_lookup_latency_seconds", help: "Lookup latency by where the answer came from", labelNames: ["resolved_via", "found"], buckets: LATENCY_BUCKETS, registers });
+    this.publishTotal = new Counter({
+      name: "identitymap_kv_publish_total",
+      help: "Published device updates by outcome",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.conflictTotal = new Counter({
+      name: "identitymap_conflict_total",
+      help: "CAS conflicts, refused rebinds and retry exhaustion, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.lookupLatency = new Histogram({
+      name: "identitymap_lookup_latency_seconds",
+      help: "Lookup latency by where the answer came from",
+      labelNames: ["resolved_via", "found"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     this.lookupTotal = new Counter({
       name: "identitymap_lookup_total",
       help: "Lookups by result: hit (the map answered), fallback (only the relational store did), miss, invalid, error",
       labelNames: ["result"],
       registers,
     });
-    this.publishLatency = new Histogram({ name: "identitymap_publish_latency_seconds", help: "Latency of one publish batch", buckets: PUBLISH_BUCKETS, registers });
-    this.batchSize = new Histogram({ name: "identitymap_publish_batch_size", help: "Updates per publish batch", buckets: [1, 10, 100, 500, 1000, 5000, 10000], registers });
+    this.publishLatency = new Histogram({
+      name: "identitymap_publish_latency_seconds",
+      help: "Latency of one publish batch",
+      buckets: PUBLISH_BUCKETS,
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: "identitymap_publish_batch_size",
+      help: "Updates per publish batch",
+      buckets: [1, 10, 100, 500, 1000, 5000, 10000],
+      registers,
+    });
     this.kvOps = new Counter({
       name: "identitymap_kv_operations_total",
       help: "KV operations by operation, backend and result (ok, conflict: a CAS answer; unknown: reply lost; error)",
       labelNames: ["op", "backend", "result"],
       registers,
     });
-    this.kvLatency = new Histogram({ name: "identitymap_kv_operation_latency_seconds", help: "KV operation latency", labelNames: ["op", "backend"], buckets: LATENCY_BUCKETS, registers });
-    this.kvKeys = new Counter({ name: "identitymap_kv_keys_total", help: "Keys read or written by KV operations (a batch read counts each key)", labelNames: ["op", "backend"], registers });
-    this.avoided = new Counter({ name: "identitymap_writes_avoided_total", help: "Updates that cost no KV write: answered by the cache or unchanged by hash", labelNames: ["reason"], registers });
-    this.rejected = new Counter({ name: "identitymap_rejected_identifiers_total", help: "Identifiers refused at the edge, by reason", labelNames: ["reason"], registers });
-    this.vetoes = new Counter({ name: "identitymap_merge_vetoes_total", help: "Candidate devices refused because a stronger identity differs", registers });
-    this.staleLinks = new Counter({ name: "identitymap_stale_links_total", help: "Address links refused because the binding was not fresh", registers });
-    this.changes = new Counter({ name: "identitymap_binding_changes_total", help: "Binding changes by reason and kind", labelNames: ["reason", "kind"], registers });
-    this.updateKvOps = new Counter({ name: "identitymap_publish_kv_operations_total", help: "KV round trips spent on published updates (reads that missed the cache, writes), by the update's outcome", labelNames: ["outcome", "op"], registers });
-    this.shadow = new Counter({ name: "identitymap_shadow_divergence_total", help: "Shadow-mode decisions that differ from the relational ones", labelNames: ["reason"], registers });
-    this.expiredTotal = new Counter({ name: "identitymap_bindings_expired_total", help: "Bindings compaction found past their expiry, by kind", labelNames: ["kind"], registers });
-    this.compactedTotal = new Counter({ name: "identitymap_bindings_compacted_total", help: "Expired bindings compaction removed, by kind", labelNames: ["kind"], registers });
+    this.kvLatency = new Histogram({
+      name: "identitymap_kv_operation_latency_seconds",
+      help: "KV operation latency",
+      labelNames: ["op", "backend"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.kvKeys = new Counter({
+      name: "identitymap_kv_keys_total",
+      help: "Keys read or written by KV operations (a batch read counts each key)",
+      labelNames: ["op", "backend"],
+      registers,
+    });
+    this.avoided = new Counter({
+      name: "identitymap_writes_avoided_total",
+      help: "Updates that cost no KV write: answered by the cache or unchanged by hash",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.rejected = new Counter({
+      name: "identitymap_rejected_identifiers_total",
+      help: "Identifiers refused at the edge, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.vetoes = new Counter({
+      name: "identitymap_merge_vetoes_total",
+      help: "Candidate devices refused because a stronger identity differs",
+      registers,
+    });
+    this.staleLinks = new Counter({
+      name: "identitymap_stale_links_total",
+      help: "Address links refused because the binding was not fresh",
+      registers,
+    });
+    this.changes = new Counter({
+      name: "identitymap_binding_changes_total",
+      help: "Binding changes by reason and kind",
+      labelNames: ["reason", "kind"],
+      registers,
+    });
+    this.updateKvOps = new Counter({
+      name: "identitymap_publish_kv_operations_total",
+      help: "KV round trips spent on published updates (reads that missed the cache, writes), by the update's outcome",
+      labelNames: ["outcome", "op"],
+      registers,
+    });
+    this.shadow = new Counter({
+      name: "identitymap_shadow_divergence_total",
+      help: "Shadow-mode decisions that differ from the relational ones",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.expiredTotal = new Counter({
+      name: "identitymap_bindings_expired_total",
+      help: "Bindings compaction found past their expiry, by kind",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.compactedTotal = new Counter({
+      name: "identitymap_bindings_compacted_total",
+      help: "Expired bindings compaction removed, by kind",
+      labelNames: ["kind"],
+      registers,
+    });
 
     // Gauges read the local binding cache at scrape time: one census per scrape, never a KV call.
     const census = this.census.bind(this);
@@ -140,7 +232,8 @@ export class PromMetrics implements Metrics {
   private census(fresh: boolean): BindingCensus | undefined {
     if (!this.censusSource) return undefined;
     const now = performance.now();
-    if (fresh || !this.lastCensus || now - this.lastCensus.at > 1_000) this.lastCensus = { at: now, value: this.censusSource() };
+    if (fresh || !this.lastCensus || now - this.lastCensus.at > 1_000)
+      this.lastCensus = { at: now, value: this.censusSource() };
     return this.lastCensus.value;
   }
 

@@ -49,7 +49,11 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
 
   await f.register(swagger, {
     openapi: {
-      info: { title: "identity-map", version: "1", description: "Canonical device identity: one device, one id, across DHCP churn." },
+      info: {
+        title: "identity-map",
+        version: "1",
+        description: "Canonical device identity: one device, one id, across DHCP churn.",
+      },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
     },
   });
@@ -58,23 +62,42 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
   f.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
       const v = err.validation[0];
-      const path = (v?.instancePath ?? "").replace(/^\//, "").replace(/\/(\d+)(?=\/|$)/g, "[$1]").replace(/\//g, ".");
+      const path = (v?.instancePath ?? "")
+        .replace(/^\//, "")
+        .replace(/\/(\d+)(?=\/|$)/g, "[$1]")
+        .replace(/\//g, ".");
       const field = [err.validationContext, path].filter(Boolean).join(".") || "body";
       const missing = (v?.params as { missingProperty?: string } | undefined)?.missingProperty;
       const named = missing ? `${field}.${missing}` : field;
-      return reply.status(400).send({ error: { code: "invalid_argument", message: `${named}: ${v?.message ?? "invalid"}`, field: named } });
+      return reply
+        .status(400)
+        .send({ error: { code: "invalid_argument", message: `${named}: ${v?.message ?? "invalid"}`, field: named } });
     }
     if (err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err instanceof SyntaxError) {
-      return reply.status(400).send({ error: { code: "invalid_argument", message: "body: malformed JSON", field: "body" } });
+      return reply
+        .status(400)
+        .send({ error: { code: "invalid_argument", message: "body: malformed JSON", field: "body" } });
     }
     if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      return reply.status(413).send({ error: { code: "batch_too_large", message: `body: larger than the limit of ${config.bodyLimitBytes} bytes`, field: "body" } });
+      return reply.status(413).send({
+        error: {
+          code: "batch_too_large",
+          message: `body: larger than the limit of ${config.bodyLimitBytes} bytes`,
+          field: "body",
+        },
+      });
     }
     if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || err.code === "FST_ERR_CTP_EMPTY_JSON_BODY") {
-      return reply.status(400).send({ error: { code: "invalid_argument", message: `body: ${err.message}`, field: "body" } });
+      return reply
+        .status(400)
+        .send({ error: { code: "invalid_argument", message: `body: ${err.message}`, field: "body" } });
     }
     const { status, body } = describeError(err);
-    if (status.http >= 500) app.log.error({ err: String(err), cause: String((err as { cause?: unknown }).cause ?? ""), url: req.url }, "request failed");
+    if (status.http >= 500)
+      app.log.error(
+        { err: String(err), cause: String((err as { cause?: unknown }).cause ?? ""), url: req.url },
+        "request failed",
+      );
     return reply.status(status.http).send(body);
   });
 
@@ -95,53 +118,104 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
 
   f.post(
     "/v1/device-updates",
-    { schema: { summary: "Publish a batch of device updates", body: PublishBody, response: { 200: PublishReply, ...errors } } },
+    {
+      schema: {
+        summary: "Publish a batch of device updates",
+        body: PublishBody,
+        response: { 200: PublishReply, ...errors },
+      },
+    },
     async (req) => {
       const actor = authorize(req, "writer");
       limit("updates", req.body.updates.length, config.maxBatch);
-      return { results: (await deadline(app.publish.publish(req.body.updates, actor))) as Static<typeof PublishReply>["results"] };
+      return {
+        results: (await deadline(app.publish.publish(req.body.updates, actor))) as Static<
+          typeof PublishReply
+        >["results"],
+      };
     },
   );
 
   f.post(
     "/v1/device-updates/resolve",
-    { schema: { summary: "Resolve updates to canonical ids without writing", body: PublishBody, response: { 200: ResolveReply, ...errors } } },
+    {
+      schema: {
+        summary: "Resolve updates to canonical ids without writing",
+        body: PublishBody,
+        response: { 200: ResolveReply, ...errors },
+      },
+    },
     async (req) => {
       authorize(req, "reader");
       limit("updates", req.body.updates.length, config.maxBatch);
-      return { results: (await deadline(app.publish.resolve(req.body.updates))) as Static<typeof ResolveReply>["results"] };
+      return {
+        results: (await deadline(app.publish.resolve(req.body.updates))) as Static<typeof ResolveReply>["results"],
+      };
     },
   );
 
   f.post(
     "/v1/canonical-devices/lookup",
-    { schema: { summary: "Look up a canonical device by identity keys", body: LookupBody, response: { 200: LookupReply, ...errors } } },
+    {
+      schema: {
+        summary: "Look up a canonical device by identity keys",
+        body: LookupBody,
+        response: { 200: LookupReply, ...errors },
+      },
+    },
     async (req) => {
       authorize(req, "reader");
       const b = req.body;
-      return lookupJson(await deadline(app.lookup.lookup({ identityKeys: b.identity_keys, ...opt("ipHint", b.ip_hint), ...opt("namespace", b.namespace) })));
+      return lookupJson(
+        await deadline(
+          app.lookup.lookup({
+            identityKeys: b.identity_keys,
+            ...opt("ipHint", b.ip_hint),
+            ...opt("namespace", b.namespace),
+          }),
+        ),
+      );
     },
   );
 
   f.get(
     "/v1/canonical-devices/lookup",
-    { schema: { summary: "Look up by query parameters, strongest first; 404 on a miss", querystring: LookupQuery, response: { 200: LookupReply, 404: ErrorSchema, ...errors } } },
+    {
+      schema: {
+        summary: "Look up by query parameters, strongest first; 404 on a miss",
+        querystring: LookupQuery,
+        response: { 200: LookupReply, 404: ErrorSchema, ...errors },
+      },
+    },
     async (req, reply) => {
       authorize(req, "reader");
       const r = await deadline(app.lookup.lookup({ identityKeys: queryKeys(req.query) }));
-      if (!r.found) return reply.status(404).send({ error: { code: "not_found", message: "no device matches the given identities" } });
+      if (!r.found)
+        return reply
+          .status(404)
+          .send({ error: { code: "not_found", message: "no device matches the given identities" } });
       return lookupJson(r);
     },
   );
 
   f.post(
     "/v1/canonical-devices/batch-lookup",
-    { schema: { summary: "Many lookups, results in request order", body: BatchLookupBody, response: { 200: BatchLookupReply, ...errors } } },
+    {
+      schema: {
+        summary: "Many lookups, results in request order",
+        body: BatchLookupBody,
+        response: { 200: BatchLookupReply, ...errors },
+      },
+    },
     async (req) => {
       authorize(req, "reader");
       const { lookups, namespace } = req.body;
       limit("lookups", lookups.length, config.maxBatch);
-      const requests: LookupRequest[] = lookups.map((l) => ({ identityKeys: l.identity_keys, ...opt("ipHint", l.ip_hint), ...opt("namespace", namespace) }));
+      const requests: LookupRequest[] = lookups.map((l) => ({
+        identityKeys: l.identity_keys,
+        ...opt("ipHint", l.ip_hint),
+        ...opt("namespace", namespace),
+      }));
       const results = await deadline(app.lookup.lookupMany(requests));
       return { results: results.map(lookupJson) };
     },
@@ -185,7 +259,11 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       const { device_id } = req.params as { device_id: string };
       const { limit, before } = req.query;
       const page = await deadline(
-        deviceHistory(app.devices, { deviceId: device_id, ...(limit !== undefined ? { limit: Number(limit) } : {}), ...(before !== undefined ? { before: Number(before) } : {}) }),
+        deviceHistory(app.devices, {
+          deviceId: device_id,
+          ...(limit !== undefined ? { limit: Number(limit) } : {}),
+          ...(before !== undefined ? { before: Number(before) } : {}),
+        }),
       );
       return {
         device_id,
@@ -209,7 +287,12 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
   f.get("/readyz", { schema: { summary: "Readiness: the KV and the database answer" } }, async (_req, reply) => {
     const r = await app.ready();
     const ok = r.kv && r.db;
-    return reply.status(ok ? 200 : 503).send({ status: ok ? "ready" : "unavailable", kv: r.kv ? "ok" : "unavailable", db: r.db ? "ok" : "unavailable", mode: config.mode });
+    return reply.status(ok ? 200 : 503).send({
+      status: ok ? "ready" : "unavailable",
+      kv: r.kv ? "ok" : "unavailable",
+      db: r.db ? "ok" : "unavailable",
+      mode: config.mode,
+    });
   });
 
   f.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
@@ -257,16 +340,18 @@ function opt<K extends string>(k: K, v: string | undefined): { [P in K]?: string
 function queryKeys(q: Record<string, string | undefined>): { kind: string; value: string }[] {
   const keys: { kind: string; value: string }[] = [];
   const has = (v: string | undefined): v is string => v !== undefined && v.trim() !== "";
-  if (has(q["armis_id"])) keys.push({ kind: "armis-id", value: q["armis_id"] });
-  if (has(q["netbox_id"])) keys.push({ kind: "netbox-id", value: q["netbox_id"] });
-  if (has(q["mac"])) keys.push({ kind: "mac", value: q["mac"] });
-  if (has(q["partition"]) && !has(q["ip"])) throw new InvalidArgument("partition", "needs ip: a partition alone names no device");
-  if (has(q["ip"])) {
-    if (has(q["partition"])) keys.push({ kind: "partition-ip", value: `${q["partition"].trim()}:${q["ip"].trim()}` });
-    keys.push({ kind: "ip", value: q["ip"] });
+  if (has(q.armis_id)) keys.push({ kind: "armis-id", value: q.armis_id });
+  if (has(q.netbox_id)) keys.push({ kind: "netbox-id", value: q.netbox_id });
+  if (has(q.mac)) keys.push({ kind: "mac", value: q.mac });
+  if (has(q.partition) && !has(q.ip))
+    throw new InvalidArgument("partition", "needs ip: a partition alone names no device");
+  if (has(q.ip)) {
+    if (has(q.partition)) keys.push({ kind: "partition-ip", value: `${q.partition.trim()}:${q.ip.trim()}` });
+    keys.push({ kind: "ip", value: q.ip });
   }
-  if (has(q["device_id"])) keys.push({ kind: "device-id", value: q["device_id"] });
-  if (keys.length === 0) throw new InvalidArgument("query", "give at least one of mac, ip, armis_id, netbox_id, device_id");
+  if (has(q.device_id)) keys.push({ kind: "device-id", value: q.device_id });
+  if (keys.length === 0)
+    throw new InvalidArgument("query", "give at least one of mac, ip, armis_id, netbox_id, device_id");
   return keys;
 }
 

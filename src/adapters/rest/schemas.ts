@@ -3,14 +3,18 @@ import { Type, type Static } from "typebox";
 /** JSON shapes of the REST API (design.md §5), in snake_case. They also feed /openapi.json. */
 export const DeviceUpdateSchema = Type.Object(
   {
-    device_id: Type.Optional(Type.String({ description: "The source's id for the device; defaults to <partition>:<ip>" })),
+    device_id: Type.Optional(
+      Type.String({ description: "The source's id for the device; defaults to <partition>:<ip>" }),
+    ),
     ip: Type.Optional(Type.String()),
     partition: Type.Optional(Type.String()),
     mac: Type.Optional(Type.String({ description: "One MAC or a list separated by , ; space tab or newline" })),
     hostname: Type.Optional(Type.String()),
     source: Type.Optional(Type.String({ description: "armis, netbox, sweep, agent, ..." })),
     metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
-    timestamp: Type.Optional(Type.Union([Type.String(), Type.Number()], { description: "Observation time: RFC 3339 or Unix milliseconds" })),
+    timestamp: Type.Optional(
+      Type.Union([Type.String(), Type.Number()], { description: "Observation time: RFC 3339 or Unix milliseconds" }),
+    ),
   },
   { $id: "DeviceUpdate" },
 );
@@ -54,7 +58,9 @@ export const PublishReply = Type.Object({
       tombstone: Type.Optional(Tombstone),
       merged_device_ids: Type.Optional(Type.Array(Type.String())),
       rejected_identifiers: Type.Optional(Type.Array(Rejected)),
-      error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String(), keys: Type.Optional(Type.Array(Type.String())) })),
+      error: Type.Optional(
+        Type.Object({ code: Type.String(), message: Type.String(), keys: Type.Optional(Type.Array(Type.String())) }),
+      ),
     }),
   ),
 });
@@ -84,7 +90,9 @@ export const LookupReply = Type.Object(
     found: Type.Boolean(),
     record: Type.Optional(RecordSchema),
     matched_key: Type.Optional(Type.Object({ kind: Type.String(), value: Type.String() })),
-    revision: Type.Number({ description: "KV revision of the matched binding; 0 when answered by the relational store" }),
+    revision: Type.Number({
+      description: "KV revision of the matched binding; 0 when answered by the relational store",
+    }),
     hydrated: Type.Boolean({ description: "True when a relational answer was written back to the KV" }),
   },
   { $id: "LookupResult" },
@@ -127,7 +135,9 @@ export const HistoryReply = Type.Object({
     Type.Object({
       id: Type.Number(),
       at_unix_millis: Type.Number(),
-      actor: Type.String({ description: "Who: token:<sha256 prefix>, cert:<subject>, compaction, hydration, anonymous, ..." }),
+      actor: Type.String({
+        description: "Who: token:<sha256 prefix>, cert:<subject>, compaction, hydration, anonymous, ...",
+      }),
       key: Type.Object({ kind: Type.String(), value: Type.String() }),
       from_device_id: Type.Union([Type.String(), Type.Null()]),
       to_device_id: Type.Union([Type.String(), Type.Null()]),
@@ -136,5 +146,7 @@ export const HistoryReply = Type.Object({
     }),
     { description: "Newest first" },
   ),
-  next: Type.Optional(Type.Number({ description: "Pass as `before` for the next (older) page; absent on the last page" })),
+  next: Type.Optional(
+    Type.Number({ description: "Pass as `before` for the next (older) page; absent on the last page" }),
+  ),
 });

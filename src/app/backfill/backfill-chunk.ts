@@ -61,7 +61,13 @@ export async function processChunk(ctx: ChunkContext, units: readonly Unit[]): P
   // What the map says before this chunk: the units' keys and every id they may retire.
   const before = new Map<string, Binding | null>();
   await store.load(
-    dedupe(units.flatMap((u) => [u.key, ...(u.canonical ? [deviceKey(u.canonical.deviceId)] : []), ...u.retire.map((r) => deviceKey(r.candidate.deviceId))])),
+    dedupe(
+      units.flatMap((u) => [
+        u.key,
+        ...(u.canonical ? [deviceKey(u.canonical.deviceId)] : []),
+        ...u.retire.map((r) => deviceKey(r.candidate.deviceId)),
+      ]),
+    ),
     before,
     false,
   );
@@ -74,7 +80,10 @@ export async function processChunk(ctx: ChunkContext, units: readonly Unit[]): P
 
   // Phase A: the canonical devices.
   const seeds = units.flatMap((u) => u.seeds.map((s) => ({ unit: u, update: s })));
-  const seeded = await publish(ctx, seeds.map((s) => s.update));
+  const seeded = await publish(
+    ctx,
+    seeds.map((s) => s.update),
+  );
   const canonicalOf = new Map<Unit, string>();
   const emitted: Emitted[] = [];
   seeds.forEach((s, i) => {
@@ -82,7 +91,13 @@ export async function processChunk(ctx: ChunkContext, units: readonly Unit[]): P
     if (r.outcome === "failed") counters.failed++;
     if (!r.canonical_device_id) return;
     if (!canonicalOf.has(s.unit)) canonicalOf.set(s.unit, r.canonical_device_id);
-    for (const id of retired(r)) emitted.push({ unit: s.unit, candidate: s.unit.canonical?.deviceId === id ? s.unit.canonical : undefined, deviceId: id, mergedInto: r.canonical_device_id });
+    for (const id of retired(r))
+      emitted.push({
+        unit: s.unit,
+        candidate: s.unit.canonical?.deviceId === id ? s.unit.canonical : undefined,
+        deviceId: id,
+        mergedInto: r.canonical_device_id,
+      });
   });
   // An alias's device is whoever its claimant's key names now (seeded by an earlier unit).
   const aliases = units.filter((u) => u.claimKey);
@@ -107,12 +122,21 @@ export async function processChunk(ctx: ChunkContext, units: readonly Unit[]): P
       }
     }
   }
-  const published = await publish(ctx, retirees.map((r) => r.update));
+  const published = await publish(
+    ctx,
+    retirees.map((r) => r.update),
+  );
   retirees.forEach((r, i) => {
     const res = published[i]!;
     if (res.outcome === "failed") counters.failed++;
     if (!res.canonical_device_id) return;
-    for (const id of retired(res)) emitted.push({ unit: r.unit, candidate: id === r.candidate.deviceId ? r.candidate : undefined, deviceId: id, mergedInto: res.canonical_device_id });
+    for (const id of retired(res))
+      emitted.push({
+        unit: r.unit,
+        candidate: id === r.candidate.deviceId ? r.candidate : undefined,
+        deviceId: id,
+        mergedInto: res.canonical_device_id,
+      });
   });
 
   // Tombstones: a seed's own retired ids may already be merged everywhere (a rerun); count those.
@@ -121,7 +145,11 @@ export async function processChunk(ctx: ChunkContext, units: readonly Unit[]): P
   for (const e of emitted) {
     if (seen.has(e.deviceId)) continue;
     seen.add(e.deviceId);
-    if (e.unit.seeds.length > 0 && e.candidate === e.unit.canonical && alreadyMerged(e.unit, e.deviceId, e.mergedInto, e.candidate)) {
+    if (
+      e.unit.seeds.length > 0 &&
+      e.candidate === e.unit.canonical &&
+      alreadyMerged(e.unit, e.deviceId, e.mergedInto, e.candidate)
+    ) {
       counters.skippedInKv++;
       continue;
     }
@@ -149,7 +177,13 @@ export async function processChunk(ctx: ChunkContext, units: readonly Unit[]): P
     ...tombstones.filter((t) => t.candidate && !t.candidate.inStore).map((t) => rowFor(t.candidate!, t.mergedInto)),
   ];
   if (rows.length > 0) await ctx.devices.upsertDevices(rows);
-  const entries: TombstoneEntry[] = tombstones.map((t) => ({ deviceId: t.deviceId, mergedInto: t.mergedInto, key: t.unit.key, atMs: at, actor: ACTOR }));
+  const entries: TombstoneEntry[] = tombstones.map((t) => ({
+    deviceId: t.deviceId,
+    mergedInto: t.mergedInto,
+    key: t.unit.key,
+    atMs: at,
+    actor: ACTOR,
+  }));
   await ctx.devices.recordTombstones(entries);
 }
 
@@ -160,7 +194,8 @@ async function publish(ctx: ChunkContext, updates: readonly DeviceUpdate[]): Pro
   const results = await ctx.publisher.publish(updates, ACTOR);
   const touched = new Set<string>();
   updates.forEach((u, i) => {
-    for (const k of normalizeUpdate(u, { nowMs: ctx.nowMs, deniedMacs: ctx.deniedMacs }).keys) touched.add(ctx.store.path(k));
+    for (const k of normalizeUpdate(u, { nowMs: ctx.nowMs, deniedMacs: ctx.deniedMacs }).keys)
+      touched.add(ctx.store.path(k));
     const c = results[i]!.canonical_device_id;
     if (c) touched.add(ctx.store.path(deviceKey(c)));
   });
@@ -251,4 +286,3 @@ export function countingConflicts(metrics: Metrics, count: () => void): Metrics 
 export function quiet(log: Logger): Logger {
   return { info() {}, debug() {}, warn: (o, m) => log.warn(o, m), error: (o, m) => log.error(o, m) };
 }
-

@@ -1,5 +1,5 @@
 import cliProgress from "cli-progress";
-import { Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import pino from "pino";
 import { runBackfill, type BackfillOptions, type BackfillProgress, type BackfillReport } from "./backfill.js";
 import type { Config } from "../config.js";
@@ -25,12 +25,24 @@ export function registerBackfill(program: Command, config: () => Config): void {
     .description("seed the identity map from the relational history (and --from), and tombstone duplicates")
     .option("--seed-kv-only", "seed the map; emit no tombstones")
     .option("--dry-run", "decide everything, count it, write nothing")
-    .option("--partition <name>", "only this partition (repeatable; default: every partition, one after another)", (v: string, acc: string[]) => [...acc, v], [])
-    .option("--rate <ops>", "cap on KV operations per second (each key read or written counts)", positive("--rate", false))
+    .option(
+      "--partition <name>",
+      "only this partition (repeatable; default: every partition, one after another)",
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option(
+      "--rate <ops>",
+      "cap on KV operations per second (each key read or written counts)",
+      positive("--rate", false),
+    )
     .option("--chunk <n>", "units of work per chunk (the checkpoint step)", positive("--chunk", true), 500)
     .option("--resume", "continue an interrupted run from its checkpoint")
     .option("--from <file>", "also read a JSON Lines file of device updates (each with its timestamp)")
-    .option("--tombstones-out <file>", "where tombstones are written as JSON Lines (default: <data dir>/backfill/tombstones-<time>.jsonl)")
+    .option(
+      "--tombstones-out <file>",
+      "where tombstones are written as JSON Lines (default: <data dir>/backfill/tombstones-<time>.jsonl)",
+    )
     .option("--json", "print the summary as one JSON object")
     .action(async (o: CliOptions) => {
       const log = stderrLogger(config().logLevel);
@@ -38,7 +50,10 @@ export function registerBackfill(program: Command, config: () => Config): void {
       const stop = new AbortController();
       const onSignal = () => {
         if (stop.signal.aborted) process.exit(130);
-        log.warn({}, "stopping after the chunk in progress; run again with --resume to continue (Ctrl-C again to quit now)");
+        log.warn(
+          {},
+          "stopping after the chunk in progress; run again with --resume to continue (Ctrl-C again to quit now)",
+        );
         stop.abort();
       };
       process.on("SIGINT", onSignal);
@@ -72,21 +87,30 @@ export function registerBackfill(program: Command, config: () => Config): void {
 function positive(flag: string, integer: boolean) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new InvalidArgumentError(`${flag}: expected a positive ${integer ? "integer" : "number"}`);
+    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+      throw new InvalidArgumentError(`${flag}: expected a positive ${integer ? "integer" : "number"}`);
     return n;
   };
 }
 
 /** Logs go to stderr so that stdout carries only the summary (one JSON object with --json). */
 function stderrLogger(level: string): pino.Logger {
-  return pino({ level, base: { service: "identity-map", command: "backfill" } }, pino.destination({ fd: 2, sync: true }));
+  return pino(
+    { level, base: { service: "identity-map", command: "backfill" } },
+    pino.destination({ fd: 2, sync: true }),
+  );
 }
 
 /** A progress bar on a terminal; otherwise a log line every ten seconds. */
 function progressReporter(log: Logger): { update: (p: BackfillProgress) => void; stop: () => void } {
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: "backfill [{bar}] {percentage}% | {value}/{total} units | {partition} | tombstones {tombstones} | ETA {eta_formatted}", stream: process.stderr, hideCursor: true },
+      {
+        format:
+          "backfill [{bar}] {percentage}% | {value}/{total} units | {partition} | tombstones {tombstones} | ETA {eta_formatted}",
+        stream: process.stderr,
+        hideCursor: true,
+      },
       cliProgress.Presets.shades_classic,
     );
     let started = false;
@@ -108,7 +132,18 @@ function progressReporter(log: Logger): { update: (p: BackfillProgress) => void;
       if (now - last < 10_000 && p.done < p.total) return;
       last = now;
       const c = p.counters;
-      log.info({ done: p.done, total: p.total, partition: p.partition, tombstones: c.tombstones, created: c.created, updated: c.updated, conflicts: c.conflicts }, "backfill progress");
+      log.info(
+        {
+          done: p.done,
+          total: p.total,
+          partition: p.partition,
+          tombstones: c.tombstones,
+          created: c.created,
+          updated: c.updated,
+          conflicts: c.conflicts,
+        },
+        "backfill progress",
+      );
     },
     stop() {},
   };
@@ -117,15 +152,29 @@ function progressReporter(log: Logger): { update: (p: BackfillProgress) => void;
 /** The readable summary. */
 export function formatReport(r: BackfillReport): string {
   const s = r.summary;
-  const w = (label: string, value: number | string, note = "") => `  ${label.padEnd(26)}${String(value).padStart(10)}${note ? `  ${note}` : ""}`;
+  const w = (label: string, value: number | string, note = "") =>
+    `  ${label.padEnd(26)}${String(value).padStart(10)}${note ? `  ${note}` : ""}`;
   const title = r.interrupted
     ? `backfill interrupted (run again with --resume to continue)`
     : `backfill ${r.dryRun ? "dry run finished: nothing was written" : r.seedKvOnly ? "finished (seed only: no tombstones)" : "finished"}${r.resumed ? " (resumed)" : ""}`;
   const lines = [
     title,
-    w("candidate rows", s.candidate_rows, `${r.storeRows} relational rows${r.fileLines ? `, ${r.fileLines} file lines (${r.fileSkipped} skipped)` : ""}`),
+    w(
+      "candidate rows",
+      s.candidate_rows,
+      `${r.storeRows} relational rows${r.fileLines ? `, ${r.fileLines} file lines (${r.fileSkipped} skipped)` : ""}`,
+    ),
     w("duplicate groups", s.duplicate_groups),
-    w(r.dryRun ? "tombstones (would emit)" : "tombstones emitted", s.tombstones, [r.aliasTombstones ? `${r.aliasTombstones} IP aliases` : "", r.tombstonesOut && !r.dryRun ? `-> ${r.tombstonesOut}` : ""].filter(Boolean).join(" ")),
+    w(
+      r.dryRun ? "tombstones (would emit)" : "tombstones emitted",
+      s.tombstones,
+      [
+        r.aliasTombstones ? `${r.aliasTombstones} IP aliases` : "",
+        r.tombstonesOut && !r.dryRun ? `-> ${r.tombstonesOut}` : "",
+      ]
+        .filter(Boolean)
+        .join(" "),
+    ),
     w("skipped, already in KV", s.skipped_in_kv),
     w(r.dryRun ? "bindings to create" : "bindings created", s.created),
     w(r.dryRun ? "bindings to update" : "bindings updated", s.updated),

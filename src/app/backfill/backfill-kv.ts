@@ -40,7 +40,10 @@ export class TokenBucket {
 export class RateLimitedKv implements IdentityKv {
   readonly backend: string;
 
-  constructor(private readonly inner: IdentityKv, private readonly bucket: TokenBucket) {
+  constructor(
+    private readonly inner: IdentityKv,
+    private readonly bucket: TokenBucket,
+  ) {
     this.backend = inner.backend;
   }
 
@@ -68,7 +71,12 @@ export class RateLimitedKv implements IdentityKv {
     await this.bucket.take(1);
     return this.inner.list(prefix);
   }
-  watch(prefix: string, after: Revision, onChange: (c: KvChange) => void, onError: (e: Error) => void): Promise<WatchHandle> {
+  watch(
+    prefix: string,
+    after: Revision,
+    onChange: (c: KvChange) => void,
+    onError: (e: Error) => void,
+  ): Promise<WatchHandle> {
     return this.inner.watch(prefix, after, onChange, onError);
   }
   ping(): Promise<void> {

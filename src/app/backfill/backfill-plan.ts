@@ -75,7 +75,11 @@ function strongIds(c: Candidate): { kind: StrongKind; value: string }[] {
  * beats a merged one; then the newest sighting; then the smallest device id (code-unit order).
  */
 export function compareForCanonical(a: Candidate, b: Candidate): number {
-  return Number(a.mergedInto !== null) - Number(b.mergedInto !== null) || b.lastSeenMs - a.lastSeenMs || cmp(a.deviceId, b.deviceId);
+  return (
+    Number(a.mergedInto !== null) - Number(b.mergedInto !== null) ||
+    b.lastSeenMs - a.lastSeenMs ||
+    cmp(a.deviceId, b.deviceId)
+  );
 }
 
 /**
@@ -95,7 +99,11 @@ export function planBackfill(candidates: readonly Candidate[], opts: PlanOptions
     }
     return i;
   };
-  const ids = candidates.map((c) => ({ armis: new Set(c.armisId ? [c.armisId] : []), netbox: new Set(c.netboxIds), macs: new Set(c.macs) }));
+  const ids = candidates.map((c) => ({
+    armis: new Set(c.armisId ? [c.armisId] : []),
+    netbox: new Set(c.netboxIds),
+    macs: new Set(c.macs),
+  }));
   const union = (a: number, b: number): number => {
     const [ra, rb] = [find(a), find(b)];
     if (ra === rb) return ra;
@@ -153,7 +161,12 @@ export function planBackfill(candidates: readonly Candidate[], opts: PlanOptions
       let acc = roots[0]!;
       for (const r of roots.slice(1)) {
         const [x, y] = [ids[find(acc)]!, ids[find(r)]!];
-        const conflict = kind === "netbox-id" ? disjoint(x.armis, y.armis) : kind === "mac" ? disjoint(x.armis, y.armis) || disjoint(x.netbox, y.netbox) : false;
+        const conflict =
+          kind === "netbox-id"
+            ? disjoint(x.armis, y.armis)
+            : kind === "mac"
+              ? disjoint(x.armis, y.armis) || disjoint(x.netbox, y.netbox)
+              : false;
         if (!conflict) acc = union(acc, r);
       }
     }
@@ -181,7 +194,8 @@ export function planBackfill(candidates: readonly Candidate[], opts: PlanOptions
       }
     }
   }
-  const owned = (g: Candidate[], c: Candidate) => strongIds(c).filter((k) => owner.get(`${k.kind}|${k.value}`)?.group === g);
+  const owned = (g: Candidate[], c: Candidate) =>
+    strongIds(c).filter((k) => owner.get(`${k.kind}|${k.value}`)?.group === g);
 
   const tooOld = (c: Candidate) => opts.nowMs - c.lastSeenMs >= opts.weakKeyTtlMs;
   const wanted = opts.partitions && opts.partitions.length > 0 ? new Set(opts.partitions) : undefined;
@@ -203,7 +217,9 @@ export function planBackfill(candidates: readonly Candidate[], opts: PlanOptions
       weak.push(g);
       continue;
     }
-    const keys = [...owned(g, c), ...g.slice(1).flatMap((m) => owned(g, m))].sort((a, b) => STRONG.indexOf(a.kind) - STRONG.indexOf(b.kind) || cmp(a.value, b.value));
+    const keys = [...owned(g, c), ...g.slice(1).flatMap((m) => owned(g, m))].sort(
+      (a, b) => STRONG.indexOf(a.kind) - STRONG.indexOf(b.kind) || cmp(a.value, b.value),
+    );
     const key: IdentityKey = keys[0] ?? { kind: "device-id", value: c.deviceId };
     groupKey.set(c, key);
     if (!counted(c.partition)) continue;
@@ -234,7 +250,8 @@ export function planBackfill(candidates: readonly Candidate[], opts: PlanOptions
   }
   for (const g of weak) {
     const t = g[0]!;
-    const claim = g.length === 1 && t.mergedInto === null && isAddressDerived(t.deviceId) ? claims.get(t.deviceId) : undefined;
+    const claim =
+      g.length === 1 && t.mergedInto === null && isAddressDerived(t.deviceId) ? claims.get(t.deviceId) : undefined;
     if (claim) {
       const { claimant, ip: address } = claim;
       if (!counted(claimant.partition)) continue;
@@ -277,7 +294,9 @@ export function planBackfill(candidates: readonly Candidate[], opts: PlanOptions
       old += g.length;
       continue;
     }
-    const key: IdentityKey = c.ip ? { kind: "partition-ip", value: partitionIp(c.partition, c.ip) } : { kind: "device-id", value: c.deviceId };
+    const key: IdentityKey = c.ip
+      ? { kind: "partition-ip", value: partitionIp(c.partition, c.ip) }
+      : { kind: "device-id", value: c.deviceId };
     units.push({
       partition: c.partition,
       phase: 2,
@@ -285,7 +304,15 @@ export function planBackfill(candidates: readonly Candidate[], opts: PlanOptions
       key,
       seeds: sightings(c, [], key, false, false),
       canonical: c,
-      retire: g.slice(1).map((m) => ({ candidate: m, update: { device_id: m.deviceId, partition: m.partition, ...(c.ip ? { ip: c.ip } : {}), timestamp: c.lastSeenMs } })),
+      retire: g.slice(1).map((m) => ({
+        candidate: m,
+        update: {
+          device_id: m.deviceId,
+          partition: m.partition,
+          ...(c.ip ? { ip: c.ip } : {}),
+          timestamp: c.lastSeenMs,
+        },
+      })),
     });
   }
 
@@ -294,6 +321,9 @@ export function planBackfill(candidates: readonly Candidate[], opts: PlanOptions
   return { units, partitions, candidateRows, duplicateGroups, tooOld: old, orphans };
 }
 
-export function compareUnits(a: Pick<Unit, "partition" | "phase" | "id">, b: Pick<Unit, "partition" | "phase" | "id">): number {
+export function compareUnits(
+  a: Pick<Unit, "partition" | "phase" | "id">,
+  b: Pick<Unit, "partition" | "phase" | "id">,
+): number {
   return cmp(a.partition, b.partition) || a.phase - b.phase || cmp(a.id, b.id);
 }

@@ -24,7 +24,10 @@ export async function readCandidates(
   const byId = new Map<string, Candidate>();
   let storeRows = 0;
   for (let after: string | undefined; ; ) {
-    const page = await devices.listDevices({ ...(after !== undefined ? { afterDeviceId: after } : {}), limit: options.pageSize });
+    const page = await devices.listDevices({
+      ...(after !== undefined ? { afterDeviceId: after } : {}),
+      limit: options.pageSize,
+    });
     for (const row of page) {
       storeRows++;
       byId.set(row.deviceId, fromRow(row));
@@ -48,7 +51,8 @@ export async function readCandidates(
       } catch {
         throw new InvalidArgument(`${options.from}:${lineNo}`, "not a JSON object");
       }
-      if (typeof u !== "object" || u === null || Array.isArray(u)) throw new InvalidArgument(`${options.from}:${lineNo}`, "not a JSON object");
+      if (typeof u !== "object" || u === null || Array.isArray(u))
+        throw new InvalidArgument(`${options.from}:${lineNo}`, "not a JSON object");
       // History needs its time: without one a sighting would look new and win the canonical choice.
       const n = normalizeUpdate(u, { nowMs: 0, ...(options.deniedMacs ? { deniedMacs: options.deniedMacs } : {}) });
       if (n.keys.length === 0 || n.deviceId === "" || n.timeMs <= 0) {
@@ -71,7 +75,8 @@ export async function readCandidates(
       };
       const cur = byId.get(c.deviceId);
       if (!cur) byId.set(c.deviceId, c);
-      else if (c.lastSeenMs > cur.lastSeenMs) byId.set(c.deviceId, { ...c, mergedInto: cur.mergedInto, inStore: cur.inStore });
+      else if (c.lastSeenMs > cur.lastSeenMs)
+        byId.set(c.deviceId, { ...c, mergedInto: cur.mergedInto, inStore: cur.inStore });
     }
   }
   return { candidates: [...byId.values()], counts: { storeRows, fileLines, fileSkipped } };

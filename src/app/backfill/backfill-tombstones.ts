@@ -13,7 +13,10 @@ export function defaultTombstonesPath(dataDir: string, nowMs: number): string {
  * interrupted run already wrote, so the file holds each tombstone once.
  */
 export class TombstoneFile {
-  private constructor(private readonly fh: FileHandle, private readonly written: Set<string>) {}
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly written: Set<string>,
+  ) {}
 
   static async open(path: string, resume: boolean): Promise<TombstoneFile> {
     await mkdir(dirname(path), { recursive: true });
@@ -40,7 +43,7 @@ export class TombstoneFile {
   async append(lines: readonly { device_id: string; merged_into: string }[]): Promise<void> {
     const fresh = lines.filter((l) => !this.written.has(`${l.device_id}\u0000${l.merged_into}`));
     if (fresh.length === 0) return;
-    await this.fh.appendFile(fresh.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    await this.fh.appendFile(`${fresh.map((l) => JSON.stringify(l)).join("\n")}\n`);
     await this.fh.datasync();
     for (const l of fresh) this.written.add(`${l.device_id}\u0000${l.merged_into}`);
   }

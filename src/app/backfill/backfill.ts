@@ -5,7 +5,15 @@ import { ConfigError } from "../../domain/errors.js";
 import type { DeviceStore } from "../../ports/device-store.js";
 import type { IdentityKv } from "../../ports/index.js";
 import { noopMetrics } from "../../ports/metrics.js";
-import { backfillDevices, countingConflicts, CountingStore, processChunk, quiet, type ChunkContext, type Counters } from "./backfill-chunk.js";
+import {
+  backfillDevices,
+  countingConflicts,
+  CountingStore,
+  processChunk,
+  quiet,
+  type ChunkContext,
+  type Counters,
+} from "./backfill-chunk.js";
 import { RateLimitedKv, ScratchKv, TokenBucket } from "./backfill-kv.js";
 import { compareUnits, planBackfill } from "./backfill-plan.js";
 import { readCandidates } from "./backfill-source.js";
@@ -75,7 +83,6 @@ export interface BackfillProgress {
   readonly counters: Readonly<Counters>;
 }
 
-
 interface Checkpoint {
   readonly version: 1;
   readonly fingerprint: string;
@@ -106,8 +113,10 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
   const dryRun = !!options.dryRun;
   const seedKvOnly = !!options.seedKvOnly;
   const chunk = options.chunk ?? 500;
-  if (!Number.isInteger(chunk) || chunk < 1) throw new ConfigError(`--chunk: expected a positive integer, got ${chunk}`);
-  if (options.rate !== undefined && !(options.rate > 0)) throw new ConfigError(`--rate: expected a positive number, got ${options.rate}`);
+  if (!Number.isInteger(chunk) || chunk < 1)
+    throw new ConfigError(`--chunk: expected a positive integer, got ${chunk}`);
+  if (options.rate !== undefined && !(options.rate > 0))
+    throw new ConfigError(`--rate: expected a positive number, got ${options.rate}`);
   const nowMs = clock.nowMs();
 
   const { candidates, counts } = await readCandidates(devices, {
@@ -118,24 +127,59 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
   });
   const partitions = [...new Set(options.partitions ?? [])].sort();
   const plan = planBackfill(candidates, { nowMs, weakKeyTtlMs: deps.policy.weakKeyTtlMs, partitions, seedKvOnly });
-  log.info({ candidates: candidates.length, units: plan.units.length, partitions: plan.partitions, duplicate_groups: plan.duplicateGroups, dry_run: dryRun, seed_kv_only: seedKvOnly }, "backfill planned");
+  log.info(
+    {
+      candidates: candidates.length,
+      units: plan.units.length,
+      partitions: plan.partitions,
+      duplicate_groups: plan.duplicateGroups,
+      dry_run: dryRun,
+      seed_kv_only: seedKvOnly,
+    },
+    "backfill planned",
+  );
 
-  const fingerprint = JSON.stringify({ namespace: config.namespace, partitions, seedKvOnly, chunk, from: options.from ? await fileIdentity(options.from) : null });
+  const fingerprint = JSON.stringify({
+    namespace: config.namespace,
+    partitions,
+    seedKvOnly,
+    chunk,
+    from: options.from ? await fileIdentity(options.from) : null,
+  });
   const saved = dryRun ? null : await loadCheckpoint(devices);
   let resumeFrom: Checkpoint | null = null;
   if (options.resume && dryRun) log.warn({}, "--resume is ignored by a dry run, which keeps no checkpoint");
   else if (options.resume && saved) {
     if (saved.fingerprint !== fingerprint) {
-      throw new ConfigError("--resume: the checkpoint was made with other options (namespace, --partition, --seed-kv-only, --chunk or --from); rerun with those, or without --resume to start over");
+      throw new ConfigError(
+        "--resume: the checkpoint was made with other options (namespace, --partition, --seed-kv-only, --chunk or --from); rerun with those, or without --resume to start over",
+      );
     }
     resumeFrom = saved;
   } else if (options.resume) log.info({}, "no checkpoint to resume from; starting from the beginning");
-  else if (saved) log.warn({ position: saved.position }, "discarding the checkpoint of an interrupted run (use --resume to continue it)");
+  else if (saved)
+    log.warn(
+      { position: saved.position },
+      "discarding the checkpoint of an interrupted run (use --resume to continue it)",
+    );
 
-  const counters: Counters = resumeFrom ? { ...resumeFrom.counters } : { tombstones: 0, aliasTombstones: 0, skippedInKv: 0, created: 0, updated: 0, unchanged: 0, conflicts: 0, failed: 0 };
+  const counters: Counters = resumeFrom
+    ? { ...resumeFrom.counters }
+    : {
+        tombstones: 0,
+        aliasTombstones: 0,
+        skippedInKv: 0,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        conflicts: 0,
+        failed: 0,
+      };
   const elapsedBefore = resumeFrom?.elapsedMs ?? 0;
   const emitting = !dryRun && !seedKvOnly;
-  const tombstonesOut = emitting ? (options.tombstonesOut ?? resumeFrom?.tombstonesOut ?? defaultTombstonesPath(config.dataDir, nowMs)) : null;
+  const tombstonesOut = emitting
+    ? (options.tombstonesOut ?? resumeFrom?.tombstonesOut ?? defaultTombstonesPath(config.dataDir, nowMs))
+    : null;
   const out = tombstonesOut ? await TombstoneFile.open(tombstonesOut, !!resumeFrom) : null;
 
   // The KV the backfill uses: the app's, rate-limited, and for a dry run a scratch copy over it.
@@ -157,7 +201,18 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
     backoff: DEFAULT_BACKOFF,
     deniedMacs: config.deniedMacs,
   });
-  const run: ChunkContext = { publisher, store, devices, nowMs, clock, seedKvOnly, emitting, counters, out, deniedMacs: config.deniedMacs };
+  const run: ChunkContext = {
+    publisher,
+    store,
+    devices,
+    nowMs,
+    clock,
+    seedKvOnly,
+    emitting,
+    counters,
+    out,
+    deniedMacs: config.deniedMacs,
+  };
 
   const todo = resumeFrom ? plan.units.filter((u) => compareUnits(u, resumeFrom.position) > 0) : plan.units;
   const total = plan.units.length;
@@ -220,7 +275,10 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
     orphans: plan.orphans,
     failed: counters.failed,
   };
-  log.info({ ...summary, dry_run: dryRun, seed_kv_only: seedKvOnly, interrupted, tombstones_out: tombstonesOut }, interrupted ? "backfill interrupted" : "backfill finished");
+  log.info(
+    { ...summary, dry_run: dryRun, seed_kv_only: seedKvOnly, interrupted, tombstones_out: tombstonesOut },
+    interrupted ? "backfill interrupted" : "backfill finished",
+  );
   return report;
 }
 
@@ -239,4 +297,3 @@ async function fileIdentity(path: string): Promise<{ path: string; size: number;
   const s = await stat(path);
   return { path: resolve(path), size: s.size, mtimeMs: Math.trunc(s.mtimeMs) };
 }
-

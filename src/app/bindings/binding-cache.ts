@@ -90,7 +90,12 @@ export class BindingCache {
     this.entries.clear();
     for (const e of entries) this.entries.set(e.key, this.decode(e.value, e.revision));
     this.cursor = revision;
-    this.handle = await this.kv.watch(this.prefix, revision, (c) => this.apply(c), (e) => this.scheduleResync(e));
+    this.handle = await this.kv.watch(
+      this.prefix,
+      revision,
+      (c) => this.apply(c),
+      (e) => this.scheduleResync(e),
+    );
     this.synced = true;
     this.log.info({ bindings: this.entries.size, revision, resyncs: this.resyncs }, "binding cache synced");
   }
@@ -112,7 +117,10 @@ export class BindingCache {
     if (this.stopped) return;
     this.synced = false;
     this.resyncs++;
-    this.log.warn({ err: e instanceof Error ? e.message : String(e) }, "binding cache lost its watch; reads go to the KV until it resyncs");
+    this.log.warn(
+      { err: e instanceof Error ? e.message : String(e) },
+      "binding cache lost its watch; reads go to the KV until it resyncs",
+    );
     if (this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;

@@ -5,8 +5,11 @@ import type { BindingCensus } from "../../adapters/metrics/prom-metrics.js";
 import type { BindingCache } from "./binding-cache.js";
 
 /** Every kind starts with its own letter, so one character picks the kind without slicing the path. */
-const BY_FIRST_CHAR = new Map<number, { kind: IdentityKind; segment: string }>(IDENTITY_KINDS.map((kind) => [kind.charCodeAt(0), { kind, segment: `${kind}/` }]));
-if (BY_FIRST_CHAR.size !== IDENTITY_KINDS.length) throw new Error("identity kinds no longer differ in their first letter: update binding-census.ts");
+const BY_FIRST_CHAR = new Map<number, { kind: IdentityKind; segment: string }>(
+  IDENTITY_KINDS.map((kind) => [kind.charCodeAt(0), { kind, segment: `${kind}/` }]),
+);
+if (BY_FIRST_CHAR.size !== IDENTITY_KINDS.length)
+  throw new Error("identity kinds no longer differ in their first letter: update binding-census.ts");
 
 /** Whether a device-id binding names itself (a device) or another id (a merged id's redirect); bindings are immutable. */
 const namesItself = new WeakMap<Binding, boolean>();

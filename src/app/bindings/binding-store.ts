@@ -158,7 +158,8 @@ export class BindingStore {
       return r;
     } catch (e) {
       // A conflict is the KV answering correctly; only failures count as errors (the KV-down alert).
-      const result = e instanceof RevisionConflict ? "conflict" : e instanceof WriteOutcomeUnknown ? "unknown" : "error";
+      const result =
+        e instanceof RevisionConflict ? "conflict" : e instanceof WriteOutcomeUnknown ? "unknown" : "error";
       this.metrics.kvOperation(op, this.kv.backend, (performance.now() - start) / 1000, result, keys);
       throw e;
     }

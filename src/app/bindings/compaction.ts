@@ -1,6 +1,7 @@
 import { RevisionConflict } from "../../domain/errors.js";
 import { isLive } from "../../domain/binding.js";
 import { kindPrefix, parseKeyPath } from "../../domain/key-path.js";
+import type { IdentityKey } from "../../domain/identity-key.js";
 import type { AuditEntry, DeviceStore, Metrics } from "../../ports/index.js";
 import { decodeBinding, type BindingStore } from "./binding-store.js";
 import type { Logger } from "../logger.js";
@@ -18,7 +19,13 @@ export interface CompactionSummary {
  * address). Each delete is conditional on the revision read, so a binding refreshed meanwhile stays.
  * Expired bindings already read as absent; this only reclaims the space.
  */
-export async function compact(store: BindingStore, devices: DeviceStore, nowMs: number, metrics: Metrics, log: Logger): Promise<CompactionSummary> {
+export async function compact(
+  store: BindingStore,
+  devices: DeviceStore,
+  nowMs: number,
+  metrics: Metrics,
+  log: Logger,
+): Promise<CompactionSummary> {
   let scanned = 0;
   let expired = 0;
   let removed = 0;
@@ -32,7 +39,7 @@ export async function compact(store: BindingStore, devices: DeviceStore, nowMs: 
       const owner = b.record.canonicalDeviceId;
       if (isLive(b, nowMs)) continue;
       expired++;
-      let key;
+      let key: IdentityKey;
       try {
         key = parseKeyPath(e.key).key;
       } catch {
@@ -44,8 +51,28 @@ export async function compact(store: BindingStore, devices: DeviceStore, nowMs: 
         removed++;
         metrics.bindingChange("expire", kind);
         metrics.bindingExpired(kind, true);
-        log.info({ audit: true, actor: "compaction", kind, key: key.value, from: owner || null, to: null, revision: e.revision, reason: "expire" }, "binding change");
-        audit.push({ atMs: nowMs, actor: "compaction", key, fromDeviceId: owner || null, toDeviceId: null, revision: e.revision, reason: "expire" });
+        log.info(
+          {
+            audit: true,
+            actor: "compaction",
+            kind,
+            key: key.value,
+            from: owner || null,
+            to: null,
+            revision: e.revision,
+            reason: "expire",
+          },
+          "binding change",
+        );
+        audit.push({
+          atMs: nowMs,
+          actor: "compaction",
+          key,
+          fromDeviceId: owner || null,
+          toDeviceId: null,
+          revision: e.revision,
+          reason: "expire",
+        });
       } catch (err) {
         if (!(err instanceof RevisionConflict)) throw err;
         raced++;

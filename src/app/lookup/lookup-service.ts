@@ -12,7 +12,7 @@ import { LIMITS, utf8Length } from "../../domain/rejection.js";
 import { attributesOf, identityHash, type CanonicalRecord } from "../../domain/record.js";
 import type { ResolutionPolicy } from "../../domain/resolution.js";
 import type { DeviceRow, LookupVia } from "../../ports/index.js";
-import { BindingStore } from "../bindings/binding-store.js";
+import type { BindingStore } from "../bindings/binding-store.js";
 import type { ServiceDeps } from "../service-deps.js";
 
 export interface LookupRequest {
@@ -70,7 +70,8 @@ export class LookupService {
       if (!ip) throw new InvalidArgument("ip_hint", `${JSON.stringify(hint)} is not an IP address`);
       if (!keys.some((x) => x.kind === "ip" && x.value === ip)) keys.push({ kind: "ip", value: ip });
     }
-    if (keys.length === 0) throw new InvalidArgument("identity_keys", "at least one identity key or an ip_hint is required");
+    if (keys.length === 0)
+      throw new InvalidArgument("identity_keys", "at least one identity key or an ip_hint is required");
     return keys;
   }
 
@@ -106,7 +107,8 @@ export class LookupService {
       try {
         return LookupService.parseKeys(r);
       } catch (e) {
-        if (e instanceof InvalidArgument) throw new InvalidArgument(`lookups[${i}].${e.field}`, e.message.slice(e.field.length + 2));
+        if (e instanceof InvalidArgument)
+          throw new InvalidArgument(`lookups[${i}].${e.field}`, e.message.slice(e.field.length + 2));
         throw e;
       }
     });
@@ -114,7 +116,10 @@ export class LookupService {
   }
 
   private async lookupKeys(keys: readonly IdentityKey[], namespace: string | undefined): Promise<LookupResult> {
-    const store = namespace && validateNs(namespace) !== this.deps.store.namespace ? this.deps.storeFor(validateNs(namespace)) : this.deps.store;
+    const store =
+      namespace && validateNs(namespace) !== this.deps.store.namespace
+        ? this.deps.storeFor(validateNs(namespace))
+        : this.deps.store;
     const now = this.deps.clock.nowMs();
     // Keys answer in the order given. The first key the cache holds live ends the search; the keys
     // before it that the cache does not know are asked of the store in one batch read.
@@ -129,7 +134,14 @@ export class LookupService {
           const b = found[i];
           if (!isLive(b, now)) continue;
           store.cache?.note(paths[i]!, b, b.revision);
-          return { found: true, record: b.record, matchedKey: keys[i]!, revision: b.revision, hydrated: false, resolvedVia: "kv" };
+          return {
+            found: true,
+            record: b.record,
+            matchedKey: keys[i]!,
+            revision: b.revision,
+            hydrated: false,
+            resolvedVia: "kv",
+          };
         }
       } catch (e) {
         kvFailure = e;
@@ -138,7 +150,14 @@ export class LookupService {
     }
     if (firstCached >= 0) {
       const cached = store.cache!.peek(paths[firstCached]!)!;
-      return { found: true, record: cached.record, matchedKey: keys[firstCached]!, revision: cached.revision, hydrated: false, resolvedVia: "cache" };
+      return {
+        found: true,
+        record: cached.record,
+        matchedKey: keys[firstCached]!,
+        revision: cached.revision,
+        hydrated: false,
+        resolvedVia: "cache",
+      };
     }
     for (const key of keys) {
       const row = await this.deps.devices.findByIdentity(key);
@@ -158,9 +177,29 @@ export class LookupService {
     try {
       const revision = await store.apply({ op: "create", key, record }, this.deps.policy.weakKeyTtlMs);
       this.deps.metrics.bindingChange("hydrate", key.kind);
-      this.deps.log.info({ audit: true, actor: "hydration", kind: key.kind, key: key.value, from: null, to: record.canonicalDeviceId, revision, reason: "hydrate" }, "binding change");
+      this.deps.log.info(
+        {
+          audit: true,
+          actor: "hydration",
+          kind: key.kind,
+          key: key.value,
+          from: null,
+          to: record.canonicalDeviceId,
+          revision,
+          reason: "hydrate",
+        },
+        "binding change",
+      );
       await this.deps.devices.appendAudit([
-        { atMs: record.updatedAtMs, actor: "hydration", key, fromDeviceId: null, toDeviceId: record.canonicalDeviceId, revision, reason: "hydrate" },
+        {
+          atMs: record.updatedAtMs,
+          actor: "hydration",
+          key,
+          fromDeviceId: null,
+          toDeviceId: record.canonicalDeviceId,
+          revision,
+          reason: "hydrate",
+        },
       ]);
       return true;
     } catch (e) {
@@ -187,7 +226,13 @@ export class LookupService {
         const b = view.get(keyId(k));
         if (isLive(b, now) && b.record.canonicalDeviceId === canonical) keys.push({ kind: k.kind, value: k.value });
       }
-      return { deviceId: id, record: target.record, revision: target.revision, keys, ...(canonical !== id ? { redirectedTo: canonical } : {}) };
+      return {
+        deviceId: id,
+        record: target.record,
+        revision: target.revision,
+        keys,
+        ...(canonical !== id ? { redirectedTo: canonical } : {}),
+      };
     }
     const row = await this.deps.devices.getDevice(id);
     if (!row) throw new NotFound(`device ${JSON.stringify(id)} is not known`);
@@ -251,9 +296,19 @@ export function normalizeKeyValue(kind: IdentityKind, raw: string, field: string
 }
 
 /** A record for a relational answer, shaped like the map's own. */
-export function recordFromRow(row: DeviceRow, kind: IdentityKind, now: number, policy: ResolutionPolicy): CanonicalRecord {
+export function recordFromRow(
+  row: DeviceRow,
+  kind: IdentityKind,
+  now: number,
+  policy: ResolutionPolicy,
+): CanonicalRecord {
   const canonical = row.mergedInto ?? row.canonicalDeviceId;
-  const attributes = attributesOf({ armisId: row.armisId, netboxIds: row.netboxIds, macs: row.macs, hostname: row.hostname });
+  const attributes = attributesOf({
+    armisId: row.armisId,
+    netboxIds: row.netboxIds,
+    macs: row.macs,
+    hostname: row.hostname,
+  });
   return {
     canonicalDeviceId: canonical,
     partition: row.partition,
@@ -274,6 +329,7 @@ function rowKeys(row: DeviceRow): IdentityKey[] {
   if (row.armisId) keys.push({ kind: "armis-id", value: row.armisId });
   for (const n of row.netboxIds) keys.push({ kind: "netbox-id", value: n });
   for (const m of row.macs) keys.push({ kind: "mac", value: m });
-  if (row.ip) keys.push({ kind: "partition-ip", value: partitionIp(row.partition, row.ip) }, { kind: "ip", value: row.ip });
+  if (row.ip)
+    keys.push({ kind: "partition-ip", value: partitionIp(row.partition, row.ip) }, { kind: "ip", value: row.ip });
   return keys;
 }

@@ -39,7 +39,13 @@ export class DeviceRecorder {
       // The reporting source is not part of it: sources taking turns must not rewrite the row.
       const sig = `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}`;
       const last = this.rowsWritten.get(r.deviceId);
-      if (last && last.sig === sig && r.lastSeenMs - last.lastSeenMs < ROW_REFRESH_MS && r.lastSeenMs >= last.lastSeenMs) return true;
+      if (
+        last &&
+        last.sig === sig &&
+        r.lastSeenMs - last.lastSeenMs < ROW_REFRESH_MS &&
+        r.lastSeenMs >= last.lastSeenMs
+      )
+        return true;
       this.rowsWritten.set(r.deviceId, { sig, lastSeenMs: r.lastSeenMs });
       return false;
     };
@@ -80,7 +86,16 @@ export class DeviceRecorder {
           reason: c.reason,
         });
         this.log.info(
-          { audit: true, actor, kind: c.key.kind, key: c.key.value, from: c.fromDeviceId, to: c.toDeviceId, revision: a.revisions.get(keyId(c.key)) ?? null, reason: c.reason },
+          {
+            audit: true,
+            actor,
+            kind: c.key.kind,
+            key: c.key.value,
+            from: c.fromDeviceId,
+            to: c.toDeviceId,
+            revision: a.revisions.get(keyId(c.key)) ?? null,
+            reason: c.reason,
+          },
           "binding change",
         );
       }

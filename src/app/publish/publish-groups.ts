@@ -5,7 +5,10 @@ import { keyId, type IdentityKey } from "../../domain/identity-key.js";
  * Groups updates that may touch the same bindings: they share a key, or their keys are bound to
  * the same device now. Groups run concurrently; inside a group, in request order.
  */
-export function groupUpdates(updates: readonly NormalizedUpdate[], boundDevice: (k: IdentityKey) => string | undefined): number[][] {
+export function groupUpdates(
+  updates: readonly NormalizedUpdate[],
+  boundDevice: (k: IdentityKey) => string | undefined,
+): number[][] {
   const parent = updates.map((_, i) => i);
   const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
   const owner = new Map<string, number>();
@@ -35,7 +38,11 @@ export function groupUpdates(updates: readonly NormalizedUpdate[], boundDevice: 
  * Runs the groups with bounded concurrency. When one fails, no new group starts and the others finish
  * what they are doing before the error surfaces, so every applied write is still recorded.
  */
-export async function runGroups(groups: number[][], concurrency: number, f: (i: number) => Promise<void>): Promise<void> {
+export async function runGroups(
+  groups: number[][],
+  concurrency: number,
+  f: (i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {

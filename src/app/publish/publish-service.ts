@@ -82,26 +82,50 @@ export class PublishService {
     const applied = new Array<Applied>(updates.length);
     let recording = false;
     try {
-      const normalized = updates.map((u) => normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }));
-      await runGroups(groupUpdates(normalized, (k) => this.deps.store.cache?.peek(this.deps.store.path(k))?.record.canonicalDeviceId), this.deps.concurrency ?? 32, async (i) => {
-        applied[i] = await this.publishOne(normalized[i]!);
-      });
+      const normalized = updates.map((u) =>
+        normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }),
+      );
+      await runGroups(
+        groupUpdates(normalized, (k) => this.deps.store.cache?.peek(this.deps.store.path(k))?.record.canonicalDeviceId),
+        this.deps.concurrency ?? 32,
+        async (i) => {
+          applied[i] = await this.publishOne(normalized[i]!);
+        },
+      );
       recording = true;
       await this.recorder.record(applied, actor, now);
     } catch (e) {
       // Updates applied before the failure changed bindings: they are still audited (best effort:
       // when the database is what failed, this fails too, and the log says so).
       if (!recording) {
-        await this.recorder.record(applied.filter((a) => a !== undefined), actor, now).catch((err: unknown) =>
-          this.deps.log.error({ actor, err: err instanceof Error ? err.message : String(err) }, "audit of a failed batch's applied updates failed"),
-        );
+        await this.recorder
+          .record(
+            applied.filter((a) => a !== undefined),
+            actor,
+            now,
+          )
+          .catch((err: unknown) =>
+            this.deps.log.error(
+              { actor, err: err instanceof Error ? err.message : String(err) },
+              "audit of a failed batch's applied updates failed",
+            ),
+          );
       }
       // The batch failed as a whole (KV or database down): every update counts as failed, or the
       // publish-success alert would never see an outage. The caller retries the batch (idempotent).
       m.publishOutcome("failed", updates.length);
       m.publishBatch(updates.length, (performance.now() - start) / 1000);
       const code = e instanceof IdentityMapError ? e.code : "internal";
-      this.deps.log.error({ actor, batch: updates.length, code, err: e instanceof Error ? e.message : String(e), ms: Math.round(performance.now() - start) }, "publish batch failed");
+      this.deps.log.error(
+        {
+          actor,
+          batch: updates.length,
+          code,
+          err: e instanceof Error ? e.message : String(e),
+          ms: Math.round(performance.now() - start),
+        },
+        "publish batch failed",
+      );
       throw e;
     }
     for (const a of applied) {
@@ -110,12 +134,20 @@ export class PublishService {
     }
     m.publishBatch(updates.length, (performance.now() - start) / 1000);
     const counts = countOutcomes(applied);
-    this.deps.log.info({ actor, batch: updates.length, ...counts, ms: Math.round(performance.now() - start) }, "publish batch");
+    this.deps.log.info(
+      { actor, batch: updates.length, ...counts, ms: Math.round(performance.now() - start) },
+      "publish batch",
+    );
     // Exhausted updates have had their own warning; this one is for those that won, but barely.
-    const contended = applied.filter((a) => a.result.outcome !== "failed" && (a.casConflicts?.count ?? 0) >= CONFLICT_WARN_THRESHOLD);
+    const contended = applied.filter(
+      (a) => a.result.outcome !== "failed" && (a.casConflicts?.count ?? 0) >= CONFLICT_WARN_THRESHOLD,
+    );
     if (contended.length > 0) {
       const conflicts = contended.reduce((n, a) => n + a.casConflicts!.count, 0);
-      this.deps.log.warn({ actor, updates: contended.length, conflicts, keys: contended.slice(0, 10).map((a) => a.casConflicts!.key) }, "CAS conflicts over budget");
+      this.deps.log.warn(
+        { actor, updates: contended.length, conflicts, keys: contended.slice(0, 10).map((a) => a.casConflicts!.key) },
+        "CAS conflicts over budget",
+      );
     }
     return applied.map((a) => a.result);
   }
@@ -129,7 +161,9 @@ export class PublishService {
    */
   async resolve(updates: readonly DeviceUpdate[]): Promise<ResolveResult[]> {
     const now = this.deps.clock.nowMs();
-    const normalized = updates.map((u) => normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }));
+    const normalized = updates.map((u) =>
+      normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }),
+    );
     const view = new Map<string, Binding | null>();
     const keys = [...new Map(normalized.flatMap((n) => n.keys.map((k) => [keyId(k), k] as const))).values()];
     for (let i = 0; i < keys.length; i += 256) await this.deps.store.load(keys.slice(i, i + 256), view, false);
@@ -138,11 +172,13 @@ export class PublishService {
       const d = await this.decideLoaded(n, view, false);
       const known = d && d.outcome !== "created";
       // The device as the map holds it now (not as this update would rewrite it): hash and revision agree.
-      const current = known ? (view.get(keyId({ kind: "device-id", value: d.canonicalDeviceId })) ?? matchedBinding(n, d, view)) : undefined;
+      const current = known
+        ? (view.get(keyId({ kind: "device-id", value: d.canonicalDeviceId })) ?? matchedBinding(n, d, view))
+        : undefined;
       out.push({
         device_id: n.deviceId,
         canonical_device_id: known ? d.canonicalDeviceId : null,
-        canonical_partition: known ? (current?.record.partition || d.partition) : null,
+        canonical_partition: known ? current?.record.partition || d.partition : null,
         canonical_metadata_hash: known ? (current?.record.metadataHash ?? d.record.metadataHash) : null,
         canonical_revision: current ? current.revision : null,
         matched_by: known ? d.matchedBy : null,
@@ -155,7 +191,11 @@ export class PublishService {
   private async publishOne(u: NormalizedUpdate): Promise<Applied> {
     const base = { device_id: u.deviceId, ...(u.rejected.length ? { rejected_identifiers: u.rejected } : {}) };
     if (u.keys.length === 0) {
-      return { update: u, revisions: new Map(), result: { ...base, canonical_device_id: null, matched_by: null, outcome: "rejected" } };
+      return {
+        update: u,
+        revisions: new Map(),
+        result: { ...base, canonical_device_id: null, matched_by: null, outcome: "rejected" },
+      };
     }
     const deadline = performance.now() + this.backoff.budgetMs;
     let fresh = false;
@@ -199,7 +239,13 @@ export class PublishService {
             update: u,
             revisions: new Map(),
             casConflicts: { count: conflicts, key: e.key },
-            result: { ...base, canonical_device_id: null, matched_by: null, outcome: "failed", error: { code: err.code, message: err.message, keys: err.keys } },
+            result: {
+              ...base,
+              canonical_device_id: null,
+              matched_by: null,
+              outcome: "failed",
+              error: { code: err.code, message: err.message, keys: err.keys },
+            },
           };
         }
         const key = keyOf(e.key, this.deps.store.namespace);
@@ -211,7 +257,8 @@ export class PublishService {
       }
       // The decision is applied: nothing below may send it round the retry loop again.
       // No write: `cache` when the update cost no KV round trip at all, `hash` when bindings had to be read.
-      if (d.steps.length === 0) this.deps.metrics.writeAvoided(cost.reads === 0 && cost.writes === 0 ? "cache" : "hash");
+      if (d.steps.length === 0)
+        this.deps.metrics.writeAvoided(cost.reads === 0 && cost.writes === 0 ? "cache" : "hash");
       if (this.deps.shadow) await this.deps.shadow.compare(u, d);
       this.countDecision(d);
       this.deps.metrics.publishKvOperations(d.outcome, cost.reads, cost.writes);
@@ -266,7 +313,7 @@ export class PublishService {
       cost.writes += step.length;
       const rs = await Promise.all(step.map((w) => this.deps.store.apply(w, ttl)));
       // The audit trail names the new revision of a write, and the revision a delete removed.
-      step.forEach((w, i) => revisions.set(keyId(w.key), w.op === "delete" ? w.revision : rs[i]!));
+      for (const [i, w] of step.entries()) revisions.set(keyId(w.key), w.op === "delete" ? w.revision : rs[i]!);
     }
     return revisions;
   }
@@ -278,16 +325,24 @@ export class PublishService {
     for (let i = 0; i < d.staleLinks; i++) m.staleLink();
     for (const c of d.changes) m.bindingChange(c.reason, c.key.kind);
   }
-
 }
 
 function countOutcomes(applied: readonly Applied[]): Record<string, number> {
-  const c: Record<string, number> = { created: 0, updated: 0, unchanged: 0, rejected: 0, failed: 0, tombstones: 0, rejected_identifiers: 0, cas_conflicts: 0 };
+  const c: Record<string, number> = {
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    rejected: 0,
+    failed: 0,
+    tombstones: 0,
+    rejected_identifiers: 0,
+    cas_conflicts: 0,
+  };
   for (const a of applied) {
     c[a.result.outcome]!++;
-    if (a.result.tombstone) c["tombstones"]!++;
-    c["rejected_identifiers"]! += a.update.rejected.length;
-    c["cas_conflicts"]! += a.casConflicts?.count ?? 0;
+    if (a.result.tombstone) c.tombstones!++;
+    c.rejected_identifiers! += a.update.rejected.length;
+    c.cas_conflicts! += a.casConflicts?.count ?? 0;
   }
   return c;
 }
@@ -305,7 +360,11 @@ function keyOf(path: string, namespace: string): IdentityKey | undefined {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The binding that decided an update, when the device has no record of its own (a hydrated key). */
-function matchedBinding(u: NormalizedUpdate, d: Resolved, view: ReadonlyMap<string, Binding | null>): Binding | undefined {
+function matchedBinding(
+  u: NormalizedUpdate,
+  d: Resolved,
+  view: ReadonlyMap<string, Binding | null>,
+): Binding | undefined {
   for (const k of u.keys) {
     if (k.kind !== d.matchedBy) continue;
     const b = view.get(keyId(k));

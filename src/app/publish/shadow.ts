@@ -44,7 +44,10 @@ export class KvShadow implements ShadowComparator {
       shadow = await this.decide(update);
     } catch (e) {
       this.metrics.shadowDivergence("error");
-      this.log.warn({ shadow: true, device_id: update.deviceId, err: e instanceof Error ? e.message : String(e) }, "shadow decision failed");
+      this.log.warn(
+        { shadow: true, device_id: update.deviceId, err: e instanceof Error ? e.message : String(e) },
+        "shadow decision failed",
+      );
       return;
     }
     const reason = divergence(primary, shadow);
@@ -55,8 +58,18 @@ export class KvShadow implements ShadowComparator {
         shadow: true,
         reason,
         device_id: update.deviceId,
-        primary: primary && { canonical_device_id: primary.canonicalDeviceId, outcome: primary.outcome, matched_by: primary.matchedBy, tombstone: primary.tombstone ?? null },
-        kv: shadow && { canonical_device_id: shadow.canonicalDeviceId, outcome: shadow.outcome, matched_by: shadow.matchedBy, tombstone: shadow.tombstone ?? null },
+        primary: primary && {
+          canonical_device_id: primary.canonicalDeviceId,
+          outcome: primary.outcome,
+          matched_by: primary.matchedBy,
+          tombstone: primary.tombstone ?? null,
+        },
+        kv: shadow && {
+          canonical_device_id: shadow.canonicalDeviceId,
+          outcome: shadow.outcome,
+          matched_by: shadow.matchedBy,
+          tombstone: shadow.tombstone ?? null,
+        },
       },
       "shadow decision differs",
     );
@@ -96,7 +109,13 @@ export function divergence(primary: Resolved | null, shadow: Resolved | null): D
 }
 
 /** The KV map as shadow mode reads it: its own watch-coherent cache, so comparing costs no round trip. */
-export async function startKvShadow(kv: IdentityKv, namespace: string, policy: ResolutionPolicy, metrics: Metrics, log: Logger): Promise<KvShadow> {
+export async function startKvShadow(
+  kv: IdentityKv,
+  namespace: string,
+  policy: ResolutionPolicy,
+  metrics: Metrics,
+  log: Logger,
+): Promise<KvShadow> {
   const cache = new BindingCache(kv, `${namespace}/`, decodeBinding, log);
   await cache.start();
   return new KvShadow(new BindingStore(kv, namespace, cache, metrics), policy, metrics, log);

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { renderChart } from "./chart.js";
 import { renderTable } from "./table.js";
 import { runSimulation, type SimProgress } from "./simulate.js";
+import type { SimReport } from "./report.js";
 
 interface Flags {
   devices: number;
@@ -36,7 +37,7 @@ export function simulateCommand(): Command {
     .option("--chart <file>", "SVG chart of the device count over time: truth, baseline, identity-map")
     .action(async (o: Flags) => {
       const progress = progressReporter();
-      let report;
+      let report: SimReport;
       try {
         report = await runSimulation({
           devices: o.devices,
@@ -52,11 +53,11 @@ export function simulateCommand(): Command {
         progress.stop();
       }
       const out = o.out ?? `data/simulate-${o.devices}x${o.days}d-seed${o.seed}.json`;
-      write(out, JSON.stringify(report, null, 2) + "\n");
+      write(out, `${JSON.stringify(report, null, 2)}\n`);
       if (o.chart) write(o.chart, renderChart(report));
       if (o.json) {
         const { series: _series, ...summary } = report;
-        process.stdout.write(JSON.stringify(summary) + "\n");
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
       } else {
         console.log(renderTable(report));
         console.log(`\nreport: ${out}${o.chart ? `\nchart: ${o.chart}` : ""}`);
@@ -76,7 +77,11 @@ function progressReporter(): { update: (p: SimProgress) => void; stop: () => voi
   });
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: "simulating [{bar}] {percentage}% | {updates} updates ({rate}/s) | truth {truth}, baseline {baseline}, identity-map {idmap} | ETA {eta_formatted}", hideCursor: true },
+      {
+        format:
+          "simulating [{bar}] {percentage}% | {updates} updates ({rate}/s) | truth {truth}, baseline {baseline}, identity-map {idmap} | ETA {eta_formatted}",
+        hideCursor: true,
+      },
       cliProgress.Presets.shades_classic,
     );
     let started = false;
@@ -108,7 +113,9 @@ function progressReporter(): { update: (p: SimProgress) => void; stop: () => voi
 
 /** IDMAP_* settings from the environment, for the in-process service (policy knobs, sync mode). */
 function idmapSettings(env: NodeJS.ProcessEnv): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("IDMAP_") && e[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("IDMAP_") && e[1] !== undefined),
+  );
 }
 
 function write(file: string, text: string): void {

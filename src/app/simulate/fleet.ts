@@ -57,13 +57,76 @@ const office: Churn = { presentMeanMs: 10 * HOUR, awayMeanMs: 14 * HOUR, keepAdd
  * a VRRP or HSRP virtual MAC shared with their peer.
  */
 export const CLASSES: Readonly<Record<DeviceClass, ClassProfile>> = {
-  laptop: { share: 0.44, armis: true, netbox: false, agent: false, churn: office, partitions: { hq: 0.45, branch: 0.25, campus: 0.3 }, oui: "3C:22:FB", hostPrefix: "lt" },
-  agent: { share: 0.06, armis: false, netbox: false, agent: true, churn: { presentMeanMs: 48 * HOUR, awayMeanMs: 1 * HOUR, keepAddress: 0.8 }, partitions: { hq: 0.4, branch: 0.2, dc: 0.4 }, oui: "00:50:56", hostPrefix: "vm" },
-  workstation: { share: 0.04, armis: true, netbox: false, agent: true, churn: { ...office, presentMeanMs: 9 * HOUR, awayMeanMs: 15 * HOUR }, partitions: { hq: 0.6, branch: 0.4 }, oui: "F0:18:98", hostPrefix: "ws" },
-  server: { share: 0.12, armis: false, netbox: true, agent: false, churn: null, partitions: { dc: 0.7, hq: 0.2, branch: 0.1 }, oui: "B0:26:28", hostPrefix: "srv" },
-  managed: { share: 0.16, armis: true, netbox: true, agent: false, churn: null, partitions: { dc: 0.5, hq: 0.3, branch: 0.2 }, oui: "D0:94:66", hostPrefix: "app" },
-  printer: { share: 0.17, armis: false, netbox: false, agent: false, churn: null, partitions: { hq: 0.5, branch: 0.4, campus: 0.1 }, oui: "00:1B:A9", hostPrefix: "prn" },
-  router: { share: 0.01, armis: true, netbox: true, agent: false, churn: null, partitions: { hq: 0.3, branch: 0.3, campus: 0.1, dc: 0.3 }, oui: "00:1E:BD", hostPrefix: "rtr" },
+  laptop: {
+    share: 0.44,
+    armis: true,
+    netbox: false,
+    agent: false,
+    churn: office,
+    partitions: { hq: 0.45, branch: 0.25, campus: 0.3 },
+    oui: "3C:22:FB",
+    hostPrefix: "lt",
+  },
+  agent: {
+    share: 0.06,
+    armis: false,
+    netbox: false,
+    agent: true,
+    churn: { presentMeanMs: 48 * HOUR, awayMeanMs: 1 * HOUR, keepAddress: 0.8 },
+    partitions: { hq: 0.4, branch: 0.2, dc: 0.4 },
+    oui: "00:50:56",
+    hostPrefix: "vm",
+  },
+  workstation: {
+    share: 0.04,
+    armis: true,
+    netbox: false,
+    agent: true,
+    churn: { ...office, presentMeanMs: 9 * HOUR, awayMeanMs: 15 * HOUR },
+    partitions: { hq: 0.6, branch: 0.4 },
+    oui: "F0:18:98",
+    hostPrefix: "ws",
+  },
+  server: {
+    share: 0.12,
+    armis: false,
+    netbox: true,
+    agent: false,
+    churn: null,
+    partitions: { dc: 0.7, hq: 0.2, branch: 0.1 },
+    oui: "B0:26:28",
+    hostPrefix: "srv",
+  },
+  managed: {
+    share: 0.16,
+    armis: true,
+    netbox: true,
+    agent: false,
+    churn: null,
+    partitions: { dc: 0.5, hq: 0.3, branch: 0.2 },
+    oui: "D0:94:66",
+    hostPrefix: "app",
+  },
+  printer: {
+    share: 0.17,
+    armis: false,
+    netbox: false,
+    agent: false,
+    churn: null,
+    partitions: { hq: 0.5, branch: 0.4, campus: 0.1 },
+    oui: "00:1B:A9",
+    hostPrefix: "prn",
+  },
+  router: {
+    share: 0.01,
+    armis: true,
+    netbox: true,
+    agent: false,
+    churn: null,
+    partitions: { hq: 0.3, branch: 0.3, campus: 0.1, dc: 0.3 },
+    oui: "00:1E:BD",
+    hostPrefix: "rtr",
+  },
 };
 
 /** Guest-network devices come and go faster than office ones, whatever their class. */
@@ -140,15 +203,24 @@ export function generateFleet(n: number, rng: Prng): Fleet {
         armisId: p.armis ? String(700_000 + armis++) : "",
         netboxId: p.netbox ? String(1 + netbox++) : "",
         agentId: p.agent ? `agent-${agent++}` : "",
-        hostname: cls === "printer" ? "" : `${p.hostPrefix}-${(id * 2_654_435_761 >>> 0).toString(36)}`,
+        hostname: cls === "printer" ? "" : `${p.hostPrefix}-${((id * 2_654_435_761) >>> 0).toString(36)}`,
         macs,
-        virtualMac: cls !== "router" ? "" : group % 2 === 0 ? `00:00:5e:00:01:${hex2(group % 256)}` : `00:00:0c:07:ac:${hex2(group % 256)}`,
+        virtualMac:
+          cls !== "router"
+            ? ""
+            : group % 2 === 0
+              ? `00:00:5e:00:01:${hex2(group % 256)}`
+              : `00:00:0c:07:ac:${hex2(group % 256)}`,
         netboxHasMac: cls === "router" || rng.chance(0.5),
       });
     }
   }
   partitions.push(
-    ...PARTITIONS.map((plan, i) => ({ plan, staticCount: staticCount[i]!, poolCount: Math.ceil(dhcpCount[i]! * plan.poolFactor) + 16 })),
+    ...PARTITIONS.map((plan, i) => ({
+      plan,
+      staticCount: staticCount[i]!,
+      poolCount: Math.ceil(dhcpCount[i]! * plan.poolFactor) + 16,
+    })),
   );
   return fleet;
 }

@@ -28,18 +28,18 @@ export function parseKvCounters(text: string): KvCounters {
     if (!Number.isFinite(value)) continue;
     const labels = Object.fromEntries([...rawLabels.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1]!, l[2]!]));
     if (name === "identitymap_publish_kv_operations_total") {
-      const o = (ops[labels["outcome"] ?? ""] ??= { read: 0, write: 0 });
-      if (labels["op"] === "read") o.read += value;
-      if (labels["op"] === "write") o.write += value;
+      const o = (ops[labels.outcome ?? ""] ??= { read: 0, write: 0 });
+      if (labels.op === "read") o.read += value;
+      if (labels.op === "write") o.write += value;
     } else if (name === "identitymap_kv_publish_total") {
-      updates[labels["outcome"] ?? ""] = (updates[labels["outcome"] ?? ""] ?? 0) + value;
+      updates[labels.outcome ?? ""] = (updates[labels.outcome ?? ""] ?? 0) + value;
     } else if (name === "identitymap_kv_operations_total") {
       allKvOps += value;
     } else if (name === "identitymap_binding_changes_total") {
-      const k = `${labels["reason"] ?? ""} ${labels["kind"] ?? ""}`;
+      const k = `${labels.reason ?? ""} ${labels.kind ?? ""}`;
       changes[k] = (changes[k] ?? 0) + value;
     } else if (name === "identitymap_conflict_total") {
-      conflicts[labels["reason"] ?? ""] = (conflicts[labels["reason"] ?? ""] ?? 0) + value;
+      conflicts[labels.reason ?? ""] = (conflicts[labels.reason ?? ""] ?? 0) + value;
     }
   }
   return { ops, updates, allKvOps, changes, conflicts };
@@ -63,7 +63,10 @@ export function kvDelta(before: KvCounters, after: KvCounters): KvCounters {
   };
 }
 
-function positiveDelta(before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): Record<string, number> {
+function positiveDelta(
+  before: Readonly<Record<string, number>>,
+  after: Readonly<Record<string, number>>,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
   return out;

@@ -9,7 +9,13 @@ export interface LookupKindStats {
   hits: number;
   not_found: number;
   other_device: number;
-  examples: { device: number; class: DeviceClass; key: { kind: string; value: string }; expected: string; got: string | null }[];
+  examples: {
+    device: number;
+    class: DeviceClass;
+    key: { kind: string; value: string };
+    expected: string;
+    got: string | null;
+  }[];
 }
 export interface LookupStats {
   readonly strongest: LookupKindStats;
@@ -35,11 +41,21 @@ export interface SimReport {
     readonly service: string;
     readonly batch_size: number;
     readonly coverage: Readonly<Record<DeviceClass, number>>;
-    readonly partitions: readonly { readonly name: string; readonly static_addresses: number; readonly pool: number; readonly lease_hours: number }[];
+    readonly partitions: readonly {
+      readonly name: string;
+      readonly static_addresses: number;
+      readonly pool: number;
+      readonly lease_hours: number;
+    }[];
     readonly cadences: Readonly<Record<string, number | string>>;
     readonly nic_swaps: number;
   };
-  readonly timing: { readonly seconds: number; readonly updates: number; readonly updates_per_second: number; readonly lookups: number };
+  readonly timing: {
+    readonly seconds: number;
+    readonly updates: number;
+    readonly updates_per_second: number;
+    readonly lookups: number;
+  };
   readonly devices: {
     /** Devices in the fleet, and those some source reported (duplicates count against these). */
     readonly fleet: number;
@@ -63,8 +79,19 @@ export interface SimReport {
   };
   readonly lookups: { readonly periodic: LookupStats; readonly final: LookupStats; readonly hit_rate_pct: number };
   readonly kv: {
-    readonly unchanged: { readonly updates: number; readonly reads: number; readonly writes: number; readonly per_update: number };
-    readonly changed: { readonly updates: number; readonly reads: number; readonly writes: number; readonly per_update: number; readonly keys_plus_one_per_update: number };
+    readonly unchanged: {
+      readonly updates: number;
+      readonly reads: number;
+      readonly writes: number;
+      readonly per_update: number;
+    };
+    readonly changed: {
+      readonly updates: number;
+      readonly reads: number;
+      readonly writes: number;
+      readonly per_update: number;
+      readonly keys_plus_one_per_update: number;
+    };
     readonly failed: { readonly updates: number; readonly reads: number; readonly writes: number };
     /** Every KV call the service made meanwhile (publish, lookups, compaction). */
     readonly all_kv_operations: number;
@@ -85,13 +112,28 @@ export interface SimReport {
         readonly identity_bindings: number;
         readonly difference_pct: number;
       } & BindingCensus)
-    | { readonly available: false; readonly reason: string; readonly live_identities: number; readonly live_identities_by_kind: Readonly<Record<string, number>> };
+    | {
+        readonly available: false;
+        readonly reason: string;
+        readonly live_identities: number;
+        readonly live_identities_by_kind: Readonly<Record<string, number>>;
+      };
   readonly targets: readonly Target[];
-  readonly series: readonly { readonly hour: number; readonly truth: number; readonly baseline: number; readonly identity_map: number }[];
+  readonly series: readonly {
+    readonly hour: number;
+    readonly truth: number;
+    readonly baseline: number;
+    readonly identity_map: number;
+  }[];
 }
 
 export interface ReportInput {
-  readonly options: { readonly devices: number; readonly days: number; readonly seed: string; readonly batchSize: number };
+  readonly options: {
+    readonly devices: number;
+    readonly days: number;
+    readonly seed: string;
+    readonly batchSize: number;
+  };
   readonly scenario: Scenario;
   readonly service: string;
   readonly startMs: number;
@@ -125,21 +167,21 @@ export function buildReport(i: ReportInput): SimReport {
   const baselineDup = baseline_ids - truth;
   const duplicates = canonical_ids - truth;
   const reduction = baselineDup <= 0 ? 100 : pct(baselineDup - duplicates, baselineDup);
-  const failed = i.outcomes["failed"] ?? 0;
+  const failed = i.outcomes.failed ?? 0;
   const success = pct(i.updates - failed, i.updates);
   const allLookups = [i.lookups.periodic, i.lookups.final].flatMap((l) => [l.strongest, l.address]);
   const asked = allLookups.reduce((s, l) => s + l.asked, 0);
   const hits = allLookups.reduce((s, l) => s + l.hits, 0);
   const hitRate = pct(hits, asked);
   const ops = (o: string) => i.kv.ops[o] ?? { read: 0, write: 0 };
-  const unchangedN = i.kv.updates["unchanged"] ?? 0;
-  const changedN = (i.kv.updates["created"] ?? 0) + (i.kv.updates["updated"] ?? 0);
+  const unchangedN = i.kv.updates.unchanged ?? 0;
+  const changedN = (i.kv.updates.created ?? 0) + (i.kv.updates.updated ?? 0);
   const unchangedOps = ops("unchanged").read + ops("unchanged").write;
   const changedReads = ops("created").read + ops("updated").read;
   const changedWrites = ops("created").write + ops("updated").write;
   const unchangedPer = unchangedN === 0 ? 0 : unchangedOps / unchangedN;
   const changedPer = changedN === 0 ? 0 : (changedReads + changedWrites) / changedN;
-  const changedClient = (i.outcomes["created"] ?? 0) + (i.outcomes["updated"] ?? 0);
+  const changedClient = (i.outcomes.created ?? 0) + (i.outcomes.updated ?? 0);
   const keysPlusOne = changedClient === 0 ? 0 : i.changedKeysPlusOne / changedClient;
   const census = i.census;
   const liveIdentities = Object.values(i.liveIdentities).reduce((s, v) => s + v, 0);
@@ -155,7 +197,9 @@ export function buildReport(i: ReportInput): SimReport {
       target: ">= 99 %",
       met: reduction >= 99,
       ...(reduction < 99
-        ? { note: `${duplicates} duplicates left: ${t.split_extra_ids} extra ids of ${t.split_devices} split devices, ${t.weak_ids_of_strong_devices} sweep-only ids of devices other sources know` }
+        ? {
+            note: `${duplicates} duplicates left: ${t.split_extra_ids} extra ids of ${t.split_devices} split devices, ${t.weak_ids_of_strong_devices} sweep-only ids of devices other sources know`,
+          }
         : {}),
     },
     {
@@ -163,9 +207,17 @@ export function buildReport(i: ReportInput): SimReport {
       value: String(t.false_merges),
       target: "0",
       met: t.false_merges === 0,
-      ...(t.false_merges > 0 ? { note: `${t.misattributed_asserting} asserting sightings landed on another device's id` } : {}),
+      ...(t.false_merges > 0
+        ? { note: `${t.misattributed_asserting} asserting sightings landed on another device's id` }
+        : {}),
     },
-    { name: "publish success", value: `${round(success, 3)} %`, target: "100 %", met: failed === 0, ...(failed > 0 ? { note: `${failed} updates failed (${i.failedRequests} requests)` } : {}) },
+    {
+      name: "publish success",
+      value: `${round(success, 3)} %`,
+      target: "100 %",
+      met: failed === 0,
+      ...(failed > 0 ? { note: `${failed} updates failed (${i.failedRequests} requests)` } : {}),
+    },
     {
       name: "lookup hit rate",
       value: `${round(hitRate, 2)} %`,
@@ -173,13 +225,20 @@ export function buildReport(i: ReportInput): SimReport {
       met: hitRate >= 99,
       ...(hitRate < 99 ? { note: `${asked - hits} of ${asked} lookups missed or named another device` } : {}),
     },
-    { name: "KV ops per unchanged update", value: round(unchangedPer, 4).toString(), target: "<= 0.1", met: unchangedPer <= 0.1 },
+    {
+      name: "KV ops per unchanged update",
+      value: round(unchangedPer, 4).toString(),
+      target: "<= 0.1",
+      met: unchangedPer <= 0.1,
+    },
     {
       name: "KV ops per changed update",
       value: `${round(changedPer, 2)} (keys+1: ${round(keysPlusOne, 2)})`,
       target: "<= keys+1",
       met: changedReads + changedWrites <= i.changedKeysPlusOne,
-      ...(changedReads + changedWrites > i.changedKeysPlusOne ? { note: "on average a changed update cost more round trips than its keys plus one" } : {}),
+      ...(changedReads + changedWrites > i.changedKeysPlusOne
+        ? { note: "on average a changed update cost more round trips than its keys plus one" }
+        : {}),
     },
     census
       ? {
@@ -196,7 +255,13 @@ export function buildReport(i: ReportInput): SimReport {
               }
             : {}),
         }
-      : { name: "bindings vs live identities", value: "not available with --url", target: "within 10 %", met: true, note: "needs the KV itself; run in-process" },
+      : {
+          name: "bindings vs live identities",
+          value: "not available with --url",
+          target: "within 10 %",
+          met: true,
+          note: "needs the KV itself; run in-process",
+        },
   ];
 
   const periodicAsked = i.lookups.periodic.strongest.asked + i.lookups.periodic.address.asked;
@@ -212,7 +277,12 @@ export function buildReport(i: ReportInput): SimReport {
       service: i.service,
       batch_size: i.options.batchSize,
       coverage: i.coverage,
-      partitions: i.scenario.fleet.partitions.map((p) => ({ name: p.plan.name, static_addresses: p.staticCount, pool: p.poolCount, lease_hours: p.plan.leaseMs / 3_600_000 })),
+      partitions: i.scenario.fleet.partitions.map((p) => ({
+        name: p.plan.name,
+        static_addresses: p.staticCount,
+        pool: p.poolCount,
+        lease_hours: p.plan.leaseMs / 3_600_000,
+      })),
       cadences: {
         armis_hours: c.armisMs / 3_600_000,
         netbox_hours: `${c.netboxMinMs / 3_600_000}-${c.netboxMaxMs / 3_600_000}`,
@@ -221,7 +291,12 @@ export function buildReport(i: ReportInput): SimReport {
       },
       nic_swaps: i.scenario.swaps.length,
     },
-    timing: { seconds: round(i.seconds, 1), updates: i.updates, updates_per_second: Math.round(i.updates / Math.max(i.seconds, 0.001)), lookups: periodicAsked + finalAsked },
+    timing: {
+      seconds: round(i.seconds, 1),
+      updates: i.updates,
+      updates_per_second: Math.round(i.updates / Math.max(i.seconds, 0.001)),
+      lookups: periodicAsked + finalAsked,
+    },
     devices: {
       fleet: i.options.devices,
       truth,
@@ -233,19 +308,51 @@ export function buildReport(i: ReportInput): SimReport {
       reduction_pct: round(reduction, 3),
       ...truthRest,
     },
-    publish: { updates: i.updates, outcomes: i.outcomes, by_source: i.outcomesBySource, success_pct: round(success, 4), failed_requests: i.failedRequests, retries: i.retries },
+    publish: {
+      updates: i.updates,
+      outcomes: i.outcomes,
+      by_source: i.outcomesBySource,
+      success_pct: round(success, 4),
+      failed_requests: i.failedRequests,
+      retries: i.retries,
+    },
     lookups: { ...i.lookups, hit_rate_pct: round(hitRate, 3) },
     kv: {
-      unchanged: { updates: unchangedN, reads: ops("unchanged").read, writes: ops("unchanged").write, per_update: round(unchangedPer, 4) },
-      changed: { updates: changedN, reads: changedReads, writes: changedWrites, per_update: round(changedPer, 3), keys_plus_one_per_update: round(keysPlusOne, 3) },
-      failed: { updates: i.kv.updates["failed"] ?? 0, reads: ops("failed").read, writes: ops("failed").write },
+      unchanged: {
+        updates: unchangedN,
+        reads: ops("unchanged").read,
+        writes: ops("unchanged").write,
+        per_update: round(unchangedPer, 4),
+      },
+      changed: {
+        updates: changedN,
+        reads: changedReads,
+        writes: changedWrites,
+        per_update: round(changedPer, 3),
+        keys_plus_one_per_update: round(keysPlusOne, 3),
+      },
+      failed: { updates: i.kv.updates.failed ?? 0, reads: ops("failed").read, writes: ops("failed").write },
       all_kv_operations: i.kv.allKvOps,
       binding_changes: i.kv.changes,
       conflicts: i.kv.conflicts,
     },
     bindings: census
-      ? { available: true, ...census, live_identities: liveIdentities, live_identities_by_kind: i.liveIdentities, vacated_within_ttl: i.vacated, difference_with_vacated_pct: round(pct(identityBindings - withinTtl, withinTtl), 2), identity_bindings: identityBindings, difference_pct: round(difference, 2) }
-      : { available: false, reason: "counting bindings needs the KV itself; run without --url", live_identities: liveIdentities, live_identities_by_kind: i.liveIdentities },
+      ? {
+          available: true,
+          ...census,
+          live_identities: liveIdentities,
+          live_identities_by_kind: i.liveIdentities,
+          vacated_within_ttl: i.vacated,
+          difference_with_vacated_pct: round(pct(identityBindings - withinTtl, withinTtl), 2),
+          identity_bindings: identityBindings,
+          difference_pct: round(difference, 2),
+        }
+      : {
+          available: false,
+          reason: "counting bindings needs the KV itself; run without --url",
+          live_identities: liveIdentities,
+          live_identities_by_kind: i.liveIdentities,
+        },
     targets,
     series: i.series,
   };

@@ -1,4 +1,14 @@
-import { CLASSES, churnOf, generateFleet, nextMac, slotAddress, type Device, type Fleet, type PartitionName, type PartitionSlots } from "./fleet.js";
+import {
+  CLASSES,
+  churnOf,
+  generateFleet,
+  nextMac,
+  slotAddress,
+  type Device,
+  type Fleet,
+  type PartitionName,
+  type PartitionSlots,
+} from "./fleet.js";
 import { Prng } from "./prng.js";
 import { agentSighting, armisSighting, netboxSighting, sweepSighting, type Sighting, type Where } from "./sources.js";
 
@@ -203,14 +213,24 @@ export class Scenario {
     }
     this.sites.forEach((_, p) => {
       for (let t = start + this.rng.between(0, c.armisMs); t < this.endMs; t += c.armisMs) this.at(t, Ev.Armis, p);
-      for (let t = start + this.rng.between(0, c.netboxMinMs); t < this.endMs; t += this.rng.between(c.netboxMinMs, c.netboxMaxMs)) this.at(t, Ev.Netbox, p);
+      for (
+        let t = start + this.rng.between(0, c.netboxMinMs);
+        t < this.endMs;
+        t += this.rng.between(c.netboxMinMs, c.netboxMaxMs)
+      )
+        this.at(t, Ev.Netbox, p);
       for (let t = start + this.rng.between(0, HOUR); t < this.endMs; t += HOUR) this.at(t, Ev.Sweep, p);
     });
     const movable = this.fleet.devices.filter((d) => d.dhcp && CLASSES[d.cls].armis).map((d) => d.id);
-    const swaps = Math.max(1, Math.round(this.fleet.devices.length * (this.options.swapRate ?? 0.0003) * this.options.days));
+    const swaps = Math.max(
+      1,
+      Math.round(this.fleet.devices.length * (this.options.swapRate ?? 0.0003) * this.options.days),
+    );
     for (let k = 0; k < swaps && movable.length > 1; k++) {
       const from = this.rng.pick(movable);
-      const peers = movable.filter((d) => d !== from && this.fleet.devices[d]!.partition === this.fleet.devices[from]!.partition);
+      const peers = movable.filter(
+        (d) => d !== from && this.fleet.devices[d]!.partition === this.fleet.devices[from]!.partition,
+      );
       if (peers.length === 0) continue;
       const atTick = Math.floor(this.rng.between(0.1, 0.9) * this.ticks);
       this.swaps.push({ atTick, from, to: this.rng.pick(peers), mac: "" });
@@ -252,7 +272,13 @@ export class Scenario {
     const churn = churnOf(dev.cls, site.name)!;
     const last = this.lastSlot[d]!;
     let s = -1;
-    if (last >= 0 && site.occupant[last]! < 0 && t - this.leftAt[d]! < site.slots.plan.leaseMs && this.rng.chance(churn.keepAddress)) s = last;
+    if (
+      last >= 0 &&
+      site.occupant[last]! < 0 &&
+      t - this.leftAt[d]! < site.slots.plan.leaseMs &&
+      this.rng.chance(churn.keepAddress)
+    )
+      s = last;
     const q = site.free;
     while (s < 0 && q.head < q.slot.length) {
       const c = q.slot[q.head]!;
@@ -315,7 +341,9 @@ export class Scenario {
       let s = dev.dhcp ? this.slot[dev.id]! : dev.staticSlot;
       let t: number;
       if (s >= 0) {
-        t = Math.round(Math.max(t1 - this.rng.between(0, 30 * MIN), dev.dhcp ? this.slotSince[dev.id]! : -Infinity, t0));
+        t = Math.round(
+          Math.max(t1 - this.rng.between(0, 30 * MIN), dev.dhcp ? this.slotSince[dev.id]! : -Infinity, t0),
+        );
       } else {
         s = this.lastSlot[dev.id]!;
         t = this.leftAt[dev.id]!;
@@ -350,7 +378,7 @@ export class Scenario {
     const out: Sighting[] = [];
     const size = site.occupant.length;
     for (let s = 0; s < size; s++) {
-      if (((Math.imul(s, 0x9e3779b1) >>> 0) % rotation) !== turn) continue;
+      if ((Math.imul(s, 0x9e3779b1) >>> 0) % rotation !== turn) continue;
       if (s >= site.slots.staticCount && site.reportedAt[s]! < since) continue;
       const d = site.occupant[s]!;
       if (d < 0 || !this.rng.chance(0.97)) continue;

@@ -56,7 +56,9 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
   const weakOnly = (d: number) => !hasAssertingSource(devices[d]!);
   const ledger = new Ledger(devices.length, weakOnly, (d) => `${devices[d]!.cls}@${scenario.partitionName(d)}`);
   const sourcesSeen = new Uint8Array(devices.length);
-  const target: SimTarget = opts.url ? new RestTarget(opts.url, opts.token) : await InProcessTarget.start(startMs, opts.serviceEnv);
+  const target: SimTarget = opts.url
+    ? new RestTarget(opts.url, opts.token)
+    : await InProcessTarget.start(startMs, opts.serviceEnv);
   const lookupRng = new Prng(`${opts.seed}:lookups`);
   const periodic = newLookupStats();
   const final = newLookupStats();
@@ -77,11 +79,26 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
       const dev = devices[d]!;
       const { key, source } = strongestKey(dev, sourcesSeen[d]!, ledger.lastAddr[d]!);
       // By an identifier: the id that source's own sightings got (a split device answers per side).
-      asks.push({ device: d, kind: "strongest", expected: ledger.expected(d, source)!, lookup: { identity_keys: [key] } });
+      asks.push({
+        device: d,
+        kind: "strongest",
+        expected: ledger.expected(d, source)!,
+        lookup: { identity_keys: [key] },
+      });
       const current = scenario.currentAddressKey(d);
       // By address: only where the device was last reported, recently enough for the binding to live.
-      if (key.kind !== "partition-ip" && current !== null && current === ledger.lastAddr[d] && atMs - ledger.lastAddrAt[d]! <= 12 * HOUR) {
-        asks.push({ device: d, kind: "address", expected: latest, lookup: { identity_keys: [{ kind: "partition-ip", value: current }] } });
+      if (
+        key.kind !== "partition-ip" &&
+        current !== null &&
+        current === ledger.lastAddr[d] &&
+        atMs - ledger.lastAddrAt[d]! <= 12 * HOUR
+      ) {
+        asks.push({
+          device: d,
+          kind: "address",
+          expected: latest,
+          lookup: { identity_keys: [{ kind: "partition-ip", value: current }] },
+        });
       }
     }
     for (let i = 0; i < asks.length; i += batchSize) {
@@ -97,7 +114,13 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
           if (got === null) s.not_found++;
           else s.other_device++;
           if (s.examples.length < 10) {
-            s.examples.push({ device: a.device, class: devices[a.device]!.cls, key: a.lookup.identity_keys[0]!, expected: a.expected, got });
+            s.examples.push({
+              device: a.device,
+              class: devices[a.device]!.cls,
+              key: a.lookup.identity_keys[0]!,
+              expected: a.expected,
+              got,
+            });
           }
         }
       });
@@ -115,8 +138,14 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
           results = await target.publish(chunk.map((s) => s.update));
         } catch (e) {
           failedRequests++;
-          if (failedRequests === 1) process.emitWarning(`publish failed: ${e instanceof Error ? e.message : String(e)}`);
-          results = chunk.map((s) => ({ device_id: s.update.device_id ?? "", canonical_device_id: null, matched_by: null, outcome: "failed" }));
+          if (failedRequests === 1)
+            process.emitWarning(`publish failed: ${e instanceof Error ? e.message : String(e)}`);
+          results = chunk.map((s) => ({
+            device_id: s.update.device_id ?? "",
+            canonical_device_id: null,
+            matched_by: null,
+            outcome: "failed",
+          }));
         }
         chunk.forEach((s: Sighting, j) => {
           const r = results[j]!;
@@ -131,11 +160,21 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
       }
       const n = tick.index + 1;
       if (n % ticksPerHour === 0) {
-        series.push({ hour: n / ticksPerHour, truth: ledger.devicesSeen, baseline: ledger.baseline.size, identity_map: ledger.deviceCount });
+        series.push({
+          hour: n / ticksPerHour,
+          truth: ledger.devicesSeen,
+          baseline: ledger.baseline.size,
+          identity_map: ledger.deviceCount,
+        });
       }
-      if (target.simulatedClock && n % (24 * ticksPerHour) === 0 && n < scenario.ticks) await target.maintain(tick.endMs);
+      if (target.simulatedClock && n % (24 * ticksPerHour) === 0 && n < scenario.ticks)
+        await target.maintain(tick.endMs);
       if (target.simulatedClock && n % lookupEvery === 0 && n < scenario.ticks) {
-        await judge(samplePublished(ledger, devices.length, opts.lookupSample ?? 2000, lookupRng), periodic, tick.endMs);
+        await judge(
+          samplePublished(ledger, devices.length, opts.lookupSample ?? 2000, lookupRng),
+          periodic,
+          tick.endMs,
+        );
       }
       opts.onProgress?.({
         tick: n,
@@ -190,7 +229,11 @@ function hasAssertingSource(dev: Device): boolean {
 }
 
 /** The strongest identifier a user would look the device up by, among those published so far, and its source. */
-function strongestKey(dev: Device, seen: number, lastAddr: string): { key: { kind: string; value: string }; source: SourceName } {
+function strongestKey(
+  dev: Device,
+  seen: number,
+  lastAddr: string,
+): { key: { kind: string; value: string }; source: SourceName } {
   if (seen & SOURCE_BIT.armis) return { key: { kind: "armis-id", value: dev.armisId }, source: "armis" };
   if (seen & SOURCE_BIT.netbox) return { key: { kind: "netbox-id", value: dev.netboxId }, source: "netbox" };
   if (seen & SOURCE_BIT.agent) return { key: { kind: "mac", value: dev.macs[0]! }, source: "agent" };
@@ -216,7 +259,12 @@ export function newLookupStats(): LookupStats {
  * identifiers as reported, its current MACs (when a source reports MACs), and the address it was
  * last reported at, if that is where it is and the report is recent.
  */
-function liveIdentities(scenario: Scenario, ledger: Ledger, sourcesSeen: Uint8Array, endMs: number): Record<string, number> {
+function liveIdentities(
+  scenario: Scenario,
+  ledger: Ledger,
+  sourcesSeen: Uint8Array,
+  endMs: number,
+): Record<string, number> {
   let ids = 0;
   const armis = new Set<string>();
   const netbox = new Set<string>();
@@ -237,7 +285,14 @@ function liveIdentities(scenario: Scenario, ledger: Ledger, sourcesSeen: Uint8Ar
       ips.add(current.slice(current.indexOf(":") + 1));
     }
   }
-  return { "device-id": ids, "armis-id": armis.size, "netbox-id": netbox.size, mac: macs.size, "partition-ip": pips.size, ip: ips.size };
+  return {
+    "device-id": ids,
+    "armis-id": armis.size,
+    "netbox-id": netbox.size,
+    mac: macs.size,
+    "partition-ip": pips.size,
+    ip: ips.size,
+  };
 }
 
 /**

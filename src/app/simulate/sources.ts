@@ -56,7 +56,12 @@ export function armisSighting(dev: Device, at: Where, rng: Prng): Sighting {
     ...(all.length ? { mac: all.join(",") } : {}),
     ...(rng.chance(0.8) ? { hostname: dev.hostname } : {}),
     source: "armis",
-    metadata: { armis_device_id: dev.armisId, risk_score: String(rng.int(100)), site: at.partition, last_seen: new Date(at.t).toISOString() },
+    metadata: {
+      armis_device_id: dev.armisId,
+      risk_score: String(rng.int(100)),
+      site: at.partition,
+      last_seen: new Date(at.t).toISOString(),
+    },
     timestamp: at.t,
   });
 }
@@ -71,7 +76,13 @@ export function netboxSighting(dev: Device, at: Where): Sighting {
     ...(macs.length ? { mac: macs.map(ciscoMac).join(";") } : {}),
     hostname: dev.hostname,
     source: "netbox",
-    metadata: { integration_type: "netbox", integration_id: dev.netboxId, netbox_device_id: dev.netboxId, role: dev.cls, site: at.partition },
+    metadata: {
+      integration_type: "netbox",
+      integration_id: dev.netboxId,
+      netbox_device_id: dev.netboxId,
+      role: dev.cls,
+      site: at.partition,
+    },
     timestamp: at.t,
   });
 }
@@ -84,7 +95,7 @@ export function sweepSighting(device: number, at: Where): Sighting {
 
 function sighting(dev: Device, source: SourceName, update: DeviceUpdate): Sighting {
   const macs = (update.mac ?? "").split(/[,; ]+/).filter((m) => m !== "" && !isVirtual(m)).length;
-  const keys = 3 + (update.metadata?.["armis_device_id"] ? 1 : 0) + (update.metadata?.["integration_id"] ? 1 : 0) + macs;
+  const keys = 3 + (update.metadata?.armis_device_id ? 1 : 0) + (update.metadata?.integration_id ? 1 : 0) + macs;
   return { update, device: dev.id, source, asserting: true, keys, addressKey: `${update.partition}:${update.ip}` };
 }
 

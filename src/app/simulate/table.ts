@@ -7,13 +7,21 @@ const n = (x: number) => x.toLocaleString("en-US");
 export function renderTable(r: SimReport): string {
   const d = r.devices;
   const rows: [string, string, string?, string?][] = [];
-  const add = (label: string, value: string, target?: Target) => rows.push([label, value, target?.target, target ? (target.met ? "ok" : "MISSED") : undefined]);
+  const add = (label: string, value: string, target?: Target) =>
+    rows.push([label, value, target?.target, target ? (target.met ? "ok" : "MISSED") : undefined]);
   const tg = (name: string) => r.targets.find((t) => t.name === name);
-  const lk = (s: LookupKindStats) => (s.asked === 0 ? "-" : `${n(s.hits)}/${n(s.asked)} (${((100 * s.hits) / s.asked).toFixed(2)} %)`);
+  const lk = (s: LookupKindStats) =>
+    s.asked === 0 ? "-" : `${n(s.hits)}/${n(s.asked)} (${((100 * s.hits) / s.asked).toFixed(2)} %)`;
 
-  add("devices in truth (seen by a source)", `${n(d.truth)}${d.fleet !== d.truth ? ` of ${n(d.fleet)} in the fleet` : ""}`);
+  add(
+    "devices in truth (seen by a source)",
+    `${n(d.truth)}${d.fleet !== d.truth ? ` of ${n(d.fleet)} in the fleet` : ""}`,
+  );
   add("naive partition:ip ids (baseline)", `${n(d.baseline)}  (+${n(d.baseline_duplicates)} duplicates)`);
-  add("identity-map canonical ids", `${n(d.identity_map)}  (${d.duplicates >= 0 ? "+" : ""}${n(d.duplicates)} duplicates)`);
+  add(
+    "identity-map canonical ids",
+    `${n(d.identity_map)}  (${d.duplicates >= 0 ? "+" : ""}${n(d.duplicates)} duplicates)`,
+  );
   if (d.identity_map_live !== null) add("  devices held by the map at the end", n(d.identity_map_live));
   add("  ids with asserting sightings", n(d.strong_ids));
   add("  sweep-only ids (all)", n(d.weak_only_ids));
@@ -23,22 +31,36 @@ export function renderTable(r: SimReport): string {
     .map(([g, v]) => [g, v.sweep_only_ids + v.split_extra_ids, v] as const)
     .sort((a, b) => b[1] - a[1])
     .slice(0, 4);
-  if (where.length > 0) add("  most duplicates (class@site: sweep-only + split)", where.map(([g, , v]) => `${g} ${n(v.sweep_only_ids)}+${n(v.split_extra_ids)}`).join(", "));
+  if (where.length > 0)
+    add(
+      "  most duplicates (class@site: sweep-only + split)",
+      where.map(([g, , v]) => `${g} ${n(v.sweep_only_ids)}+${n(v.split_extra_ids)}`).join(", "),
+    );
   add("duplicates removed vs baseline", `${d.reduction_pct.toFixed(2)} %`, tg("duplicates removed vs baseline"));
   add("false merges", n(d.false_merges), tg("false merges"));
   add("  asserting sightings on another device's id", n(d.misattributed_asserting));
   add("misattributed sweeps (inherent to IP-only data)", `${n(d.misattributed_sweeps)} of ${n(d.sweep_sightings)}`);
   add("publish success", `${r.publish.success_pct} %  (${n(r.publish.updates)} updates)`, tg("publish success"));
   const o = r.publish.outcomes;
-  add("  outcomes", `created ${n(o["created"] ?? 0)}, updated ${n(o["updated"] ?? 0)}, unchanged ${n(o["unchanged"] ?? 0)}, failed ${n(o["failed"] ?? 0)}`);
+  add(
+    "  outcomes",
+    `created ${n(o.created ?? 0)}, updated ${n(o.updated ?? 0)}, unchanged ${n(o.unchanged ?? 0)}, failed ${n(o.failed ?? 0)}`,
+  );
   for (const [src, c] of Object.entries(r.publish.by_source)) {
-    add(`    ${src}`, `created ${n(c["created"] ?? 0)}, updated ${n(c["updated"] ?? 0)}, unchanged ${n(c["unchanged"] ?? 0)}`);
+    add(`    ${src}`, `created ${n(c.created ?? 0)}, updated ${n(c.updated ?? 0)}, unchanged ${n(c.unchanged ?? 0)}`);
   }
   add("lookup hit rate", `${r.lookups.hit_rate_pct.toFixed(2)} %`, tg("lookup hit rate"));
-  add("  periodic: strongest id / partition:ip", `${lk(r.lookups.periodic.strongest)} / ${lk(r.lookups.periodic.address)}`);
+  add(
+    "  periodic: strongest id / partition:ip",
+    `${lk(r.lookups.periodic.strongest)} / ${lk(r.lookups.periodic.address)}`,
+  );
   add("  at the end: strongest id / partition:ip", `${lk(r.lookups.final.strongest)} / ${lk(r.lookups.final.address)}`);
   const k = r.kv;
-  add("KV ops per unchanged update", `${k.unchanged.per_update}  (${n(k.unchanged.reads)} reads, ${n(k.unchanged.writes)} writes / ${n(k.unchanged.updates)})`, tg("KV ops per unchanged update"));
+  add(
+    "KV ops per unchanged update",
+    `${k.unchanged.per_update}  (${n(k.unchanged.reads)} reads, ${n(k.unchanged.writes)} writes / ${n(k.unchanged.updates)})`,
+    tg("KV ops per unchanged update"),
+  );
   add(
     "KV ops per changed update",
     `${k.changed.per_update}  (keys+1 = ${k.changed.keys_plus_one_per_update}; ${n(k.changed.reads)} reads, ${n(k.changed.writes)} writes / ${n(k.changed.updates)})`,
@@ -54,11 +76,20 @@ export function renderTable(r: SimReport): string {
   add("  conflicts by reason", top(k.conflicts, 6) || "none");
   const b = r.bindings;
   if (b.available) {
-    add("bindings (live, redirects apart) vs live identities", `${n(b.identity_bindings)} vs ${n(b.live_identities)} (${b.difference_pct >= 0 ? "+" : ""}${b.difference_pct} %)`, tg("bindings vs live identities"));
-    add("  by kind: bound / live", Object.entries(b.live_identities_by_kind).map(([kind, c]) => `${kind} ${n(b.by_kind[kind] ?? 0)}/${n(c)}`).join(", "));
+    add(
+      "bindings (live, redirects apart) vs live identities",
+      `${n(b.identity_bindings)} vs ${n(b.live_identities)} (${b.difference_pct >= 0 ? "+" : ""}${b.difference_pct} %)`,
+      tg("bindings vs live identities"),
+    );
+    add(
+      "  by kind: bound / live",
+      Object.entries(b.live_identities_by_kind)
+        .map(([kind, c]) => `${kind} ${n(b.by_kind[kind] ?? 0)}/${n(c)}`)
+        .join(", "),
+    );
     add(
       "  address keys left less than a TTL ago",
-      `partition-ip ${n(b.vacated_within_ttl["partition-ip"] ?? 0)}, ip ${n(b.vacated_within_ttl["ip"] ?? 0)} (with them: ${b.difference_with_vacated_pct >= 0 ? "+" : ""}${b.difference_with_vacated_pct} %)`,
+      `partition-ip ${n(b.vacated_within_ttl["partition-ip"] ?? 0)}, ip ${n(b.vacated_within_ttl.ip ?? 0)} (with them: ${b.difference_with_vacated_pct >= 0 ? "+" : ""}${b.difference_with_vacated_pct} %)`,
     );
     add("  redirect ids / expired awaiting compaction", `${n(b.redirects)} / ${n(b.expired)}`);
   } else add("bindings vs live identities", `not available with --url (live identities: ${n(b.live_identities)})`);
@@ -68,7 +99,9 @@ export function renderTable(r: SimReport): string {
   const w1 = Math.max(...rows.map((x) => x[1].length));
   const w2 = Math.max(6, ...rows.map((x) => (x[2] ?? "").length));
   const s = r.scenario;
-  const cov = Object.entries(s.coverage).map(([c, v]) => `${c} ${n(v)} (${describeCoverage(c as DeviceClass)})`).join(", ");
+  const cov = Object.entries(s.coverage)
+    .map(([c, v]) => `${c} ${n(v)} (${describeCoverage(c as DeviceClass)})`)
+    .join(", ");
   const lines = [
     `identity-map simulation: ${n(s.devices)} devices, ${s.days} days, seed ${s.seed}; ${s.service}`,
     `fleet: ${cov}; ${s.nic_swaps} NIC swaps`,

@@ -108,7 +108,8 @@ export class RestTarget implements SimTarget {
         text = e instanceof Error ? e.message : String(e);
       }
       const transient = status === 0 || status === 503;
-      if (!transient || attempt >= 4) throw new Error(`POST ${path}: ${status ? `HTTP ${status}` : "no answer"}: ${text.slice(0, 300)}`);
+      if (!transient || attempt >= 4)
+        throw new Error(`POST ${path}: ${status ? `HTTP ${status}` : "no answer"}: ${text.slice(0, 300)}`);
       this.retries++;
       await new Promise((r) => setTimeout(r, 250 * attempt));
     }

@@ -127,7 +127,8 @@ export class Ledger {
     let r = id;
     for (let p = this.parent.get(r); p !== undefined; p = this.parent.get(r)) r = p;
     // Path compression keeps later lookups short.
-    for (let x = id, p = this.parent.get(x); p !== undefined && p !== r; x = p, p = this.parent.get(x)) this.parent.set(x, r);
+    for (let x = id, p = this.parent.get(x); p !== undefined && p !== r; x = p, p = this.parent.get(x))
+      this.parent.set(x, r);
     return r;
   }
 
@@ -194,7 +195,12 @@ export class Ledger {
       if (g.assert.size > 1) {
         falseMerges++;
         if (examples.length < 20) {
-          examples.push({ canonical_device_id: id, devices: [...g.assert].sort((a, b) => b[1] - a[1]).map(([device, n]) => ({ device, asserting_sightings: n })) });
+          examples.push({
+            canonical_device_id: id,
+            devices: [...g.assert]
+              .sort((a, b) => b[1] - a[1])
+              .map(([device, n]) => ({ device, asserting_sightings: n })),
+          });
         }
       }
     }
