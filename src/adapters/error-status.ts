@@ -28,6 +28,7 @@ const TABLE: Readonly<Record<string, Status>> = {
   db_unavailable: { http: 503, grpc: GRPC.UNAVAILABLE },
   write_outcome_unknown: { http: 503, grpc: GRPC.UNAVAILABLE },
   request_timeout: { http: 503, grpc: GRPC.UNAVAILABLE },
+  shutting_down: { http: 503, grpc: GRPC.UNAVAILABLE },
 };
 
 const INTERNAL: Status = { http: 500, grpc: GRPC.INTERNAL };

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { ConfigError, PermissionDenied, Unauthenticated } from "../domain/errors.js";
 import type { Config, Role } from "./config.js";
+import type { Logger } from "./logger.js";
 
 /** Who is calling: `actor` names the caller in the audit trail and logs and is never a secret. */
 export interface Principal {
@@ -15,7 +16,16 @@ export interface Credentials {
   readonly authorization?: string | undefined;
   /** The subject of a client certificate the TLS layer verified against IDMAP_TLS_CA. */
   readonly peerSubject?: Readonly<Record<string, string | readonly string[] | undefined>> | undefined;
+  /** Where the request came in and from whom, for the log of a refusal. */
+  readonly transport?: "rest" | "grpc";
+  readonly peer?: string | undefined;
 }
+
+/** Told of every refused request; it must never be given the token, only what the refusal was. */
+export type AuthFailureObserver = (
+  failure: { readonly code: "unauthenticated" | "permission_denied"; readonly reason: string },
+  creds: Pick<Credentials, "transport" | "peer">,
+) => void;
 
 const ANONYMOUS: Principal = { actor: "anonymous", role: "writer" };
 
@@ -32,12 +42,13 @@ export class Authenticator {
   constructor(
     tokens: ReadonlyMap<string, Role>,
     private readonly subjects: ReadonlyMap<string, Role>,
+    private readonly onFailure?: AuthFailureObserver,
   ) {
     this.tokens = new Map([...tokens].map(([t, r]) => [sha256(t), r] as const));
   }
 
-  static fromConfig(config: Pick<Config, "authTokens" | "mtlsRoles">): Authenticator {
-    return new Authenticator(config.authTokens, config.mtlsRoles);
+  static fromConfig(config: Pick<Config, "authTokens" | "mtlsRoles">, onFailure?: AuthFailureObserver): Authenticator {
+    return new Authenticator(config.authTokens, config.mtlsRoles, onFailure);
   }
 
   get enabled(): boolean {
@@ -55,10 +66,16 @@ export class Authenticator {
 
   /** The caller, if allowed to do what `need` requires; Unauthenticated or PermissionDenied otherwise. */
   authorize(creds: Credentials, need: Role): Principal {
-    const p = this.authenticate(creds);
-    if (need === "writer" && p.role !== "writer")
-      throw new PermissionDenied(`role ${p.role} may not do this; it needs the writer role`);
-    return p;
+    try {
+      const p = this.authenticate(creds);
+      if (need === "writer" && p.role !== "writer")
+        throw new PermissionDenied(`role ${p.role} may not do this; it needs the writer role`);
+      return p;
+    } catch (e) {
+      if (this.onFailure && (e instanceof Unauthenticated || e instanceof PermissionDenied))
+        this.onFailure({ code: e.code, reason: e.message }, { transport: creds.transport, peer: creds.peer });
+      throw e;
+    }
   }
 
   private authenticate(creds: Credentials): Principal {
@@ -82,6 +99,21 @@ export class Authenticator {
       `credentials required: Authorization: Bearer <token>${this.subjects.size > 0 ? " (or, on gRPC, a client certificate)" : ""}`,
     );
   }
+}
+
+/**
+ * Logs (at warn, without the credentials) and counts every refused request, so a token being guessed
+ * or a client left with a revoked one shows on a dashboard and pages (docs/ops/alerts.yml).
+ */
+export function reportAuthFailures(app: {
+  readonly log: Logger;
+  readonly metrics: { authFailure(transport: "rest" | "grpc", code: "unauthenticated" | "permission_denied"): void };
+}): AuthFailureObserver {
+  return (failure, creds) => {
+    const transport = creds.transport ?? "rest";
+    app.metrics.authFailure(transport, failure.code);
+    app.log.warn({ transport, peer: creds.peer, code: failure.code, reason: failure.reason }, "authentication failed");
+  };
 }
 
 /**

@@ -43,6 +43,13 @@ export interface Config {
   readonly maxBatch: number;
   readonly bodyLimitBytes: number;
   readonly requestTimeoutMs: number;
+  /** Identity keys one lookup may carry, and all the lookups of one batch together (defect 2 of issue 12). */
+  readonly maxLookupKeys: number;
+  readonly maxBatchKeys: number;
+  /** How far in the future an observation's timestamp may be before it is refused (clock skew). */
+  readonly maxClockSkewMs: number;
+  /** Namespaces other than IDMAP_NAMESPACE that lookups may hydrate (write relational answers into). */
+  readonly hydrateNamespaces: ReadonlySet<string>;
   readonly freshnessWindowMs: number;
   readonly weakKeyTtlMs: number;
   readonly compactIntervalMs: number;
@@ -52,6 +59,9 @@ export interface Config {
   /** Every setting as given, for components added later; read through `setting()`. */
   readonly raw: Readonly<Record<string, string>>;
 }
+
+/** Shorter bearer tokens are refused at start. */
+export const MIN_TOKEN_LENGTH = 16;
 
 /** Names (design.md §5) and defaults. The environment wins over the YAML file. */
 const DEFAULTS: Record<string, string> = {
@@ -82,6 +92,10 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_MAX_BATCH: "10000",
   IDMAP_BODY_LIMIT: "67108864",
   IDMAP_REQUEST_TIMEOUT: "10s",
+  IDMAP_MAX_LOOKUP_KEYS: "64",
+  IDMAP_MAX_BATCH_KEYS: "20000",
+  IDMAP_MAX_CLOCK_SKEW: "5m",
+  IDMAP_HYDRATE_NAMESPACES: "",
   IDMAP_FRESHNESS_WINDOW: "15m",
   IDMAP_WEAK_KEY_TTL: "24h",
   IDMAP_COMPACT_INTERVAL: "10m",
@@ -126,6 +140,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     const role = entry.slice(i + 1);
     if (i <= 0 || (role !== "reader" && role !== "writer"))
       throw new ConfigError("IDMAP_AUTH_TOKENS: each entry must be token:reader or token:writer");
+    // A short token can be guessed by anyone who can reach the port; the entry is not echoed (it is a secret).
+    if (token.length < MIN_TOKEN_LENGTH)
+      throw new ConfigError(`IDMAP_AUTH_TOKENS: every token must be at least ${MIN_TOKEN_LENGTH} characters`);
     authTokens.set(token, role);
   }
 
@@ -153,6 +170,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     namespace = validateNamespace(get("IDMAP_NAMESPACE"));
   } catch (e) {
     throw new ConfigError(`IDMAP_NAMESPACE: ${(e as Error).message}`);
+  }
+  const hydrateNamespaces = new Set<string>();
+  for (const ns of list(get("IDMAP_HYDRATE_NAMESPACES"))) {
+    try {
+      hydrateNamespaces.add(validateNamespace(ns));
+    } catch (e) {
+      throw new ConfigError(`IDMAP_HYDRATE_NAMESPACES: ${(e as Error).message}`);
+    }
   }
 
   const db = oneOf("IDMAP_DB", get("IDMAP_DB"), DB_DIALECTS);
@@ -195,6 +220,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     maxBatch: int("IDMAP_MAX_BATCH", get("IDMAP_MAX_BATCH"), 1, 1_000_000),
     bodyLimitBytes: int("IDMAP_BODY_LIMIT", get("IDMAP_BODY_LIMIT"), 1024, 1 << 30),
     requestTimeoutMs: duration("IDMAP_REQUEST_TIMEOUT", get("IDMAP_REQUEST_TIMEOUT")),
+    maxLookupKeys: int("IDMAP_MAX_LOOKUP_KEYS", get("IDMAP_MAX_LOOKUP_KEYS"), 1, 10_000),
+    maxBatchKeys: int("IDMAP_MAX_BATCH_KEYS", get("IDMAP_MAX_BATCH_KEYS"), 1, 1_000_000),
+    maxClockSkewMs: duration("IDMAP_MAX_CLOCK_SKEW", get("IDMAP_MAX_CLOCK_SKEW")),
+    hydrateNamespaces,
     freshnessWindowMs: duration("IDMAP_FRESHNESS_WINDOW", get("IDMAP_FRESHNESS_WINDOW")),
     weakKeyTtlMs: duration("IDMAP_WEAK_KEY_TTL", get("IDMAP_WEAK_KEY_TTL")),
     compactIntervalMs: duration("IDMAP_COMPACT_INTERVAL", get("IDMAP_COMPACT_INTERVAL")),

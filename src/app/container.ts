@@ -111,6 +111,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         policy,
         backoff: DEFAULT_BACKOFF,
         deniedMacs: cfg.deniedMacs,
+        maxClockSkewMs: cfg.maxClockSkewMs,
         ...(shadow ? { shadow } : {}),
       });
     },
@@ -143,6 +144,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         log,
         policy,
         hydrate: cfg.mode === "on",
+        hydrateNamespaces: cfg.hydrateNamespaces,
+        maxLookupKeys: cfg.maxLookupKeys,
+        maxBatchKeys: cfg.maxBatchKeys,
         storeFor: (ns) => new BindingStore(store.kv, ns, undefined, metrics),
       }),
     [

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { buildRestApp } from "../adapters/rest/rest-app.js";
-import { assertSafeExposure, Authenticator } from "./auth.js";
+import { assertSafeExposure, Authenticator, reportAuthFailures } from "./auth.js";
 import { compact } from "./bindings/compaction.js";
 import type { Config } from "./config.js";
 import { createApp, type App } from "./container.js";
@@ -19,8 +19,8 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
   // Refuse an open non-loopback listener and unreadable certificates before opening any store.
   assertSafeExposure(config);
   const tls = loadTls(config);
-  const authenticator = Authenticator.fromConfig(config);
   const a = app ?? (await createApp(config));
+  const authenticator = Authenticator.fromConfig(config, reportAuthFailures(a));
   const closers: (() => Promise<void>)[] = [];
   let rest: FastifyInstance | undefined;
   let restPort: number | undefined;
@@ -28,7 +28,8 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
   try {
     if (config.frontends.includes("rest")) {
       rest = await buildRestApp(a, {
-        authorize: (req, need) => authenticator.authorize({ authorization: req.headers.authorization }, need).actor,
+        authorize: (req, need) =>
+          authenticator.authorize({ authorization: req.headers.authorization, transport: "rest", peer: req.ip }, need),
         ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
       });
       await rest.listen({ host: config.host, port: config.restPort });

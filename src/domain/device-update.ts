@@ -36,6 +36,12 @@ export interface NormalizedUpdate {
 export interface NormalizeOptions {
   readonly nowMs: number;
   readonly deniedMacs?: ReadonlySet<string>;
+  /**
+   * A timestamp further than this past `nowMs` is refused (`timestamp_in_future`) and the update is
+   * timed by the clock instead: a future time would make the binding newer than every correct report
+   * after it (out-of-order protection), for ever. Absent: no bound (history replays, key derivation).
+   */
+  readonly maxFutureMs?: number;
 }
 
 /**
@@ -96,8 +102,11 @@ export function normalizeUpdate(u: DeviceUpdate, opts: NormalizeOptions): Normal
   let timeMs = opts.nowMs;
   if (u.timestamp !== undefined && u.timestamp !== "") {
     const t = typeof u.timestamp === "number" ? u.timestamp : Date.parse(u.timestamp);
-    if (Number.isFinite(t) && t > 0) timeMs = Math.trunc(t);
-    else rejected.push({ field: "timestamp", value: String(u.timestamp), reason: "invalid_timestamp" });
+    if (!Number.isFinite(t) || t <= 0)
+      rejected.push({ field: "timestamp", value: String(u.timestamp), reason: "invalid_timestamp" });
+    else if (opts.maxFutureMs !== undefined && t > opts.nowMs + opts.maxFutureMs)
+      rejected.push({ field: "timestamp", value: String(u.timestamp), reason: "timestamp_in_future" });
+    else timeMs = Math.trunc(t);
   }
 
   // An update without an id is named by its address, as the reference's registry did.

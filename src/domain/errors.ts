@@ -81,6 +81,11 @@ export class RetryExhausted extends IdentityMapError {
   }
 }
 
+/** The service is draining for shutdown and takes no new requests. */
+export class ShuttingDown extends IdentityMapError {
+  readonly code = "shutting_down" as const;
+}
+
 export class ConfigError extends IdentityMapError {
   readonly code = "config_error" as const;
 }

@@ -10,6 +10,7 @@ export const REJECTION_REASONS = [
   "denied",
   "metadata_too_large",
   "invalid_timestamp",
+  "timestamp_in_future",
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 

@@ -32,6 +32,22 @@ describe("config", () => {
     expect(() => loadConfig({ IDMAP_REST_PORT: "80a" })).toThrow(/IDMAP_REST_PORT/);
     expect(() => loadConfig({ IDMAP_DB: "postgres" })).toThrow(/IDMAP_DATABASE_URL/);
     expect(() => loadConfig({ IDMAP_AUTH_TOKENS: "abc:admin" })).toThrow(/IDMAP_AUTH_TOKENS/);
+  });
+
+  it("refuses a bearer token shorter than 16 characters, naming IDMAP_AUTH_TOKENS and not echoing it", () => {
+    const short = "fifteen-chars-x:reader";
+    let err: unknown;
+    try {
+      loadConfig({ IDMAP_AUTH_TOKENS: `a-long-enough-token-1:writer,${short}` });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message.startsWith("IDMAP_AUTH_TOKENS:")).toBe(true);
+    expect((err as ConfigError).message).not.toContain("fifteen-chars-x");
+    expect(loadConfig({ IDMAP_AUTH_TOKENS: "sixteen-chars-xx:reader" }).authTokens.get("sixteen-chars-xx")).toBe(
+      "reader",
+    );
     expect(() => loadConfig({ IDMAP_WEAK_KEY_TTL: "a day" })).toThrow(/IDMAP_WEAK_KEY_TTL/);
   });
 
@@ -40,15 +56,15 @@ describe("config", () => {
     const file = join(dir, "idmap.yaml");
     writeFileSync(
       file,
-      'rest_port: 9090\nIDMAP_KV_BACKEND: memory\ncanonical_identity_map_enabled: on\nauth_tokens: ["t1:reader", "t2:writer"]\nweak_key_ttl: 2h\n',
+      'rest_port: 9090\nIDMAP_KV_BACKEND: memory\ncanonical_identity_map_enabled: on\nauth_tokens: ["t1-reader-0123456789:reader", "t2-writer-0123456789:writer"]\nweak_key_ttl: 2h\n',
     );
     const c = loadConfig({ IDMAP_KV_BACKEND: "redis" }, file);
     expect(c.restPort).toBe(9090);
     expect(c.kvBackend).toBe("redis");
     expect(c.mode).toBe("on");
     expect([...c.authTokens]).toEqual([
-      ["t1", "reader"],
-      ["t2", "writer"],
+      ["t1-reader-0123456789", "reader"],
+      ["t2-writer-0123456789", "writer"],
     ]);
     expect(c.weakKeyTtlMs).toBe(7_200_000);
     expect(() => loadConfig({}, join(dir, "missing.yaml"))).toThrow(/missing\.yaml/);

@@ -120,7 +120,9 @@ describe("configuration", () => {
       assertSafeExposure(loadConfig({ ...base, IDMAP_HOST: "0.0.0.0", IDMAP_ALLOW_UNAUTHENTICATED: "true" })),
     ).not.toThrow();
     expect(() =>
-      assertSafeExposure(loadConfig({ ...base, IDMAP_HOST: "0.0.0.0", IDMAP_AUTH_TOKENS: "t:reader" })),
+      assertSafeExposure(
+        loadConfig({ ...base, IDMAP_HOST: "0.0.0.0", IDMAP_AUTH_TOKENS: "a-reader-token-0001:reader" }),
+      ),
     ).not.toThrow();
     expect(["127.0.0.1", "127.1.2.3", "localhost", "[::1]"].every(isLoopback)).toBe(true);
     expect(["0.0.0.0", "::", "10.0.0.1", "example.com"].some(isLoopback)).toBe(false);

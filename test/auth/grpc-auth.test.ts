@@ -6,8 +6,8 @@ import type { App } from "../../src/app/container.js";
 import { testApp } from "../support/app.js";
 import { identityMapClient, statusOf, type IdentityMapClient } from "../support/grpc.js";
 
-const READER = "r-5d8e1f";
-const WRITER = "w-0a9b3c";
+const READER = "reader-5d8e1f-4c2a9b";
+const WRITER = "writer-0a9b3c-77d1e6";
 let app: App;
 let server: GrpcServer;
 let c: IdentityMapClient;

@@ -14,7 +14,10 @@ let c: IdentityMapClient;
 
 beforeAll(async () => {
   kv = new MemoryKv();
-  ({ app } = await testApp({ IDMAP_MAX_BATCH: "5", IDMAP_GRPC_PORT: "0" }, kv));
+  ({ app } = await testApp(
+    { IDMAP_MAX_BATCH: "5", IDMAP_GRPC_PORT: "0", IDMAP_HYDRATE_NAMESPACES: "some_other_map" },
+    kv,
+  ));
   server = await startGrpcServer(app);
   c = identityMapClient(`127.0.0.1:${server.port}`);
 });
@@ -350,7 +353,8 @@ describe("gRPC core.CoreService/GetCanonicalDevice, wire-compatible with the ref
     const byHint = await callCore(encodeRequest([], undefined, "10.0.0.9"));
     expect(byHint).toMatchObject({ found: true, matchedKey: { kind: 5, value: "10.0.0.9" } });
     // Another namespace has no binding: the relational store answers (it has no namespaces) and the
-    // answer is written into that namespace's map, as the reference did.
+    // answer is written into that namespace's map, as the reference did, because the configuration
+    // lists it (IDMAP_HYDRATE_NAMESPACES); an unlisted one is never written (test/hostile/read-only).
     const otherNs = await callCore(encodeRequest([[4, "AA:BB:CC:DD:EE:FF"]], "some_other_map"));
     expect(otherNs).toMatchObject({ found: true, revision: 0, hydrated: true });
     expect(await kv.get("some_other_map/mac/AA=3ABB=3ACC=3ADD=3AEE=3AFF")).not.toBeNull();

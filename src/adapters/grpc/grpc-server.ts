@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { Authenticator, type Principal } from "../../app/auth.js";
+import { Authenticator, reportAuthFailures, type Principal } from "../../app/auth.js";
 import type { Role } from "../../app/config.js";
 import type { App } from "../../app/container.js";
 import { deviceHistory } from "../../app/lookup/device-history.js";
@@ -57,8 +57,38 @@ function loadServices(): Services {
     identitymap: { v1: { IdentityMapService: grpc.ServiceClientConstructor } };
     core: { CoreService: grpc.ServiceClientConstructor };
   };
-  services = { identityMap: pkg.identitymap.v1.IdentityMapService.service, core: pkg.core.CoreService.service };
+  services = {
+    identityMap: tolerant(pkg.identitymap.v1.IdentityMapService.service),
+    core: tolerant(pkg.core.CoreService.service),
+  };
   return services;
+}
+
+/** A request body that did not decode; the handler answers INVALID_ARGUMENT for it. */
+class Undecodable {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * grpc-js answers INTERNAL when a request does not decode, as if the service had failed. Decoding
+ * never throws here: a bad body reaches the handler as Undecodable, which refuses it as the
+ * caller's mistake (INVALID_ARGUMENT), like malformed JSON on REST.
+ */
+function tolerant(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (e) {
+          return new Undecodable(e instanceof Error ? e.message : String(e));
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
 }
 
 /**
@@ -68,7 +98,7 @@ function loadServices(): Services {
  */
 export async function startGrpcServer(app: App, options: GrpcOptions = {}): Promise<GrpcServer> {
   const { config } = app;
-  const auth = options.authenticator ?? Authenticator.fromConfig(config);
+  const auth = options.authenticator ?? Authenticator.fromConfig(config, reportAuthFailures(app));
   const tls = options.tls !== undefined ? options.tls : loadTls(config);
   const { identityMap, core } = loadServices();
 
@@ -77,6 +107,8 @@ export async function startGrpcServer(app: App, options: GrpcOptions = {}): Prom
     (call, callback) => {
       const run = async () => {
         const who = auth.authorize(credentials(call), need);
+        if (call.request instanceof Undecodable)
+          throw new InvalidArgument("request", `not a valid protobuf message (${call.request.reason})`);
         return withDeadline(handle(call.request, who), config.requestTimeoutMs);
       };
       run().then(
@@ -92,14 +124,19 @@ export async function startGrpcServer(app: App, options: GrpcOptions = {}): Prom
 
   const server = new grpc.Server({ "grpc.max_receive_message_length": config.bodyLimitBytes });
   server.addService(identityMap, {
-    GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req) =>
-      lookupReply(await app.lookup.lookup(lookupRequest(req))),
+    GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req, who) =>
+      lookupReply(await app.lookup.lookup({ ...lookupRequest(req), mayWrite: who.role === "writer" })),
     ),
-    BatchGetCanonicalDevices: unary<{ lookups: WireLookup[]; namespace: string }, unknown>("reader", async (req) => {
-      batch("lookups", req.lookups.length);
-      const results = await app.lookup.lookupMany(req.lookups.map((l) => lookupRequest(l, req.namespace)));
-      return { results: results.map(lookupReply) };
-    }),
+    BatchGetCanonicalDevices: unary<{ lookups: WireLookup[]; namespace: string }, unknown>(
+      "reader",
+      async (req, who) => {
+        batch("lookups", req.lookups.length);
+        const results = await app.lookup.lookupMany(
+          req.lookups.map((l) => ({ ...lookupRequest(l, req.namespace), mayWrite: who.role === "writer" })),
+        );
+        return { results: results.map(lookupReply) };
+      },
+    ),
     PublishDeviceUpdates: unary<{ updates: WireUpdate[] }, unknown>("writer", async (req, who) => {
       batch("updates", req.updates.length);
       return { results: (await app.publish.publish(req.updates.map(deviceUpdate), who.actor)).map(publishReply) };
@@ -118,9 +155,11 @@ export async function startGrpcServer(app: App, options: GrpcOptions = {}): Prom
     }),
   });
   server.addService(core, {
-    GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req) => {
+    GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req, who) => {
       const r = referenceLookupRequest(req);
-      return r ? lookupReply(await app.lookup.lookup(r)) : { found: false, revision: 0, hydrated: false };
+      return r
+        ? lookupReply(await app.lookup.lookup({ ...r, mayWrite: who.role === "writer" }))
+        : { found: false, revision: 0, hydrated: false };
     }),
   });
 
@@ -153,6 +192,8 @@ function credentials(call: grpc.ServerUnaryCall<unknown, unknown>) {
   return {
     authorization: typeof header === "string" ? header : undefined,
     peerSubject: call.getAuthContext()?.sslPeerCertificate?.subject,
+    transport: "grpc" as const,
+    peer: call.getPeer(),
   };
 }
 

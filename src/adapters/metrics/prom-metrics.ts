@@ -65,6 +65,7 @@ export class PromMetrics implements Metrics {
   private censusSource: (() => BindingCensus) | undefined;
   private lastCensus: { at: number; value: BindingCensus } | undefined;
   private readonly updateKvOps: Counter<"outcome" | "op">;
+  private readonly authFailures: Counter<"transport" | "code">;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -135,6 +136,12 @@ export class PromMetrics implements Metrics {
       name: "identitymap_rejected_identifiers_total",
       help: "Identifiers refused at the edge, by reason",
       labelNames: ["reason"],
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: "identitymap_auth_failures_total",
+      help: "Requests refused for missing, unknown or insufficient credentials, by front-end and error code",
+      labelNames: ["transport", "code"],
       registers,
     });
     this.vetoes = new Counter({
@@ -221,6 +228,13 @@ export class PromMetrics implements Metrics {
     for (const reason of REJECTION_REASONS) this.rejected.inc({ reason }, 0);
     this.vetoes.inc(0);
     this.staleLinks.inc(0);
+    for (const transport of ["rest", "grpc"])
+      for (const code of ["unauthenticated", "permission_denied"]) this.authFailures.inc({ transport, code }, 0);
+  }
+
+  /** A request refused by authentication or authorization (never counted by token: tokens are secrets). */
+  authFailure(transport: "rest" | "grpc", code: "unauthenticated" | "permission_denied"): void {
+    this.authFailures.inc({ transport, code });
   }
 
   /** Where the bindings gauges get their counts; the composition root wires the local cache in. */

@@ -3,13 +3,15 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
-import { BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
+import { BatchTooLarge, IdentityMapError, InvalidArgument, ShuttingDown } from "../../domain/errors.js";
 import type { CanonicalRecord } from "../../domain/record.js";
+import type { Principal } from "../../app/auth.js";
 import type { App } from "../../app/container.js";
 import { deviceHistory } from "../../app/lookup/device-history.js";
 import type { LookupRequest, LookupResult } from "../../app/lookup/lookup-service.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
+import { assertSafeJson, parseJsonBody } from "./json-guard.js";
 import {
   BatchLookupBody,
   BatchLookupReply,
@@ -27,10 +29,13 @@ import {
 
 export interface RestOptions {
   /** Who is calling and what they may do; the default lets everyone write (no auth configured). */
-  readonly authorize?: (req: FastifyRequest, need: "reader" | "writer") => string;
+  readonly authorize?: (req: FastifyRequest, need: "reader" | "writer") => Principal;
   /** Serve HTTPS with this certificate chain and key (PEM). */
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
 }
+
+/** Who calls when no auth is configured: everyone may publish (the server then listens on loopback). */
+const ANONYMOUS_WRITER: Principal = { actor: "anonymous", role: "writer" };
 
 /**
  * The REST front-end, built without listening so tests use inject(). Handlers decode, call the
@@ -42,10 +47,20 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
     logger: false,
     bodyLimit: config.bodyLimitBytes,
+    // The whole request, headers and body, must arrive within the request timeout: a client that
+    // trickles its body no longer holds a socket for minutes (defect 8 of issue 12). Node checks
+    // these every connectionsCheckingInterval (30 s by default: far too coarse for a 10 s limit).
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      headersTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, config.requestTimeoutMs),
+    },
+    // Refused during shutdown with our error envelope (the onRequest hook below), not fastify's body.
+    return503OnClosing: false,
     // Types are checked, not coerced: `"ip": 123` is a 400, not "123".
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  const authorize = options.authorize ?? (() => "anonymous");
+  const authorize = options.authorize ?? (() => ANONYMOUS_WRITER);
 
   await f.register(swagger, {
     openapi: {
@@ -73,11 +88,6 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
         .status(400)
         .send({ error: { code: "invalid_argument", message: `${named}: ${v?.message ?? "invalid"}`, field: named } });
     }
-    if (err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err instanceof SyntaxError) {
-      return reply
-        .status(400)
-        .send({ error: { code: "invalid_argument", message: "body: malformed JSON", field: "body" } });
-    }
     if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       return reply.status(413).send({
         error: {
@@ -87,9 +97,11 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
         },
       });
     }
-    if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || err.code === "FST_ERR_CTP_EMPTY_JSON_BODY") {
+    // Fastify's own refusals of the request itself (an unsupported media type, an upload the client
+    // aborted, a body shorter than its length): the client's doing, so no error log and no 500.
+    if (!(err instanceof IdentityMapError) && err.statusCode !== undefined && err.statusCode < 500) {
       return reply
-        .status(400)
+        .status(err.statusCode)
         .send({ error: { code: "invalid_argument", message: `body: ${err.message}`, field: "body" } });
     }
     const { status, body } = describeError(err);
@@ -101,16 +113,33 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     return reply.status(status.http).send(body);
   });
 
+  let closing = false;
+  f.addHook("preClose", async () => {
+    closing = true;
+  });
+
   // Credentials are checked before the body is parsed: a caller without them learns nothing from validation.
-  f.addHook("onRequest", async (req) => {
+  f.addHook("onRequest", async (req, reply) => {
+    if (closing) {
+      reply.header("connection", "close");
+      throw new ShuttingDown("the service is shutting down; retry on another instance");
+    }
     if (req.url.startsWith("/v1/")) authorize(req, "reader");
   });
 
-  // JSON can carry text that is not Unicode (a lone UTF-16 surrogate, `"\ud800"`); no identifier can
-  // be that: the protobuf record cannot hold it (it would read back as corrupt), nor can a database.
+  f.removeContentTypeParser("application/json");
+  f.addContentTypeParser("application/json", { parseAs: "string" }, (_req, text, done) => {
+    try {
+      done(null, parseJsonBody(text as string));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+
+  // The body is checked as it is parsed; query strings and path parameters are checked here.
   f.addHook("preHandler", async (req) => {
-    const field = illFormedField({ body: req.body, query: req.query, params: req.params });
-    if (field) throw new InvalidArgument(field, "is not valid Unicode text (a lone UTF-16 surrogate)");
+    assertSafeJson(req.query, "query");
+    assertSafeJson(req.params, "params");
   });
 
   const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 413: ErrorSchema, 503: ErrorSchema };
@@ -126,7 +155,7 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       },
     },
     async (req) => {
-      const actor = authorize(req, "writer");
+      const { actor } = authorize(req, "writer");
       limit("updates", req.body.updates.length, config.maxBatch);
       return {
         results: (await deadline(app.publish.publish(req.body.updates, actor))) as Static<
@@ -164,7 +193,7 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       },
     },
     async (req) => {
-      authorize(req, "reader");
+      const { role } = authorize(req, "reader");
       const b = req.body;
       return lookupJson(
         await deadline(
@@ -172,6 +201,7 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
             identityKeys: b.identity_keys,
             ...opt("ipHint", b.ip_hint),
             ...opt("namespace", b.namespace),
+            mayWrite: role === "writer",
           }),
         ),
       );
@@ -188,8 +218,8 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       },
     },
     async (req, reply) => {
-      authorize(req, "reader");
-      const r = await deadline(app.lookup.lookup({ identityKeys: queryKeys(req.query) }));
+      const { role } = authorize(req, "reader");
+      const r = await deadline(app.lookup.lookup({ identityKeys: queryKeys(req.query), mayWrite: role === "writer" }));
       if (!r.found)
         return reply
           .status(404)
@@ -208,13 +238,14 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       },
     },
     async (req) => {
-      authorize(req, "reader");
+      const { role } = authorize(req, "reader");
       const { lookups, namespace } = req.body;
       limit("lookups", lookups.length, config.maxBatch);
       const requests: LookupRequest[] = lookups.map((l) => ({
         identityKeys: l.identity_keys,
         ...opt("ipHint", l.ip_hint),
         ...opt("namespace", namespace),
+        mayWrite: role === "writer",
       }));
       const results = await deadline(app.lookup.lookupMany(requests));
       return { results: results.map(lookupJson) };
@@ -303,29 +334,6 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
   f.get("/openapi.json", { schema: { hide: true } }, async () => f.swagger());
 
   return f;
-}
-
-const LONE_SURROGATE = /\p{Cs}/u;
-
-/** The path of the first string (or object key) holding a lone surrogate, e.g. `updates[0].device_id`; undefined when there is none. */
-function illFormedField(value: unknown, path = ""): string | undefined {
-  if (typeof value === "string") return LONE_SURROGATE.test(value) ? path : undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = illFormedField(value[i], `${path}[${i}]`);
-      if (found !== undefined) return found;
-    }
-    return undefined;
-  }
-  if (value && typeof value === "object") {
-    for (const [k, v] of Object.entries(value)) {
-      const at = path === "" || path === "body" ? k : `${path}.${k}`;
-      if (LONE_SURROGATE.test(k)) return at;
-      const found = illFormedField(v, at);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
 }
 
 function limit(field: string, size: number, max: number): void {

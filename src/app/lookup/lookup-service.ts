@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Binding, Revision } from "../../domain/binding.js";
 import { isLive } from "../../domain/binding.js";
 import { partitionIp } from "../../domain/device-update.js";
-import { InvalidArgument, NotFound } from "../../domain/errors.js";
+import { BatchTooLarge, InvalidArgument, NotFound } from "../../domain/errors.js";
 import { isAddressKind, parseKind, type IdentityKind } from "../../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { normalizeIp } from "../../domain/ip.js";
@@ -19,6 +19,11 @@ export interface LookupRequest {
   readonly identityKeys: readonly { readonly kind: string; readonly value: string }[];
   readonly ipHint?: string;
   readonly namespace?: string;
+  /**
+   * The caller holds the writer role. Only then may a relational answer be written back to the map:
+   * a lookup is a read, and a reader must not be able to create bindings (defect 1 of issue 12).
+   */
+  readonly mayWrite?: boolean;
 }
 
 export interface LookupResult {
@@ -45,6 +50,11 @@ export interface LookupDeps extends ServiceDeps {
   readonly hydrate: boolean;
   /** Builds a store for a namespace other than the configured one (no cache). */
   readonly storeFor: (namespace: string) => BindingStore;
+  /** Namespaces besides the configured one that hydration may write into (IDMAP_HYDRATE_NAMESPACES). */
+  readonly hydrateNamespaces?: ReadonlySet<string>;
+  /** Keys one lookup may carry, and all the lookups of one batch together. */
+  readonly maxLookupKeys?: number;
+  readonly maxBatchKeys?: number;
 }
 
 /**
@@ -54,21 +64,32 @@ export interface LookupDeps extends ServiceDeps {
 export class LookupService {
   constructor(private readonly deps: LookupDeps) {}
 
-  /** Validates and normalizes lookup keys; the field named in errors is `identity_keys[i]`. */
-  static parseKeys(req: LookupRequest): IdentityKey[] {
+  /**
+   * Validates and normalizes lookup keys; the field named in errors is `identity_keys[i]`. The count
+   * is checked before any key is parsed and duplicates are dropped through a set: a request's work is
+   * linear in its size and capped (defect 2 of issue 12: a quadratic dedup of 50 000 keys froze the service).
+   */
+  static parseKeys(req: LookupRequest, maxKeys = Number.POSITIVE_INFINITY): IdentityKey[] {
+    if (req.identityKeys.length > maxKeys) throw new BatchTooLarge("identity_keys", req.identityKeys.length, maxKeys);
     const keys: IdentityKey[] = [];
+    const seen = new Set<string>();
+    const add = (key: IdentityKey) => {
+      const id = keyId(key);
+      if (seen.has(id)) return;
+      seen.add(id);
+      keys.push(key);
+    };
     req.identityKeys.forEach((k, i) => {
       const field = `identity_keys[${i}]`;
       const kind = parseKind(String(k.kind ?? ""));
       if (!kind) throw new InvalidArgument(`${field}.kind`, `unknown kind ${JSON.stringify(k.kind)}`);
-      const value = normalizeKeyValue(kind, String(k.value ?? ""), `${field}.value`);
-      if (!keys.some((x) => x.kind === kind && x.value === value)) keys.push({ kind, value });
+      add({ kind, value: normalizeKeyValue(kind, String(k.value ?? ""), `${field}.value`) });
     });
     const hint = (req.ipHint ?? "").trim();
     if (hint !== "") {
       const ip = normalizeIp(hint);
       if (!ip) throw new InvalidArgument("ip_hint", `${JSON.stringify(hint)} is not an IP address`);
-      if (!keys.some((x) => x.kind === "ip" && x.value === ip)) keys.push({ kind: "ip", value: ip });
+      add({ kind: "ip", value: ip });
     }
     if (keys.length === 0)
       throw new InvalidArgument("identity_keys", "at least one identity key or an ip_hint is required");
@@ -76,7 +97,8 @@ export class LookupService {
   }
 
   async lookup(req: LookupRequest): Promise<LookupResult> {
-    return this.measured(() => this.lookupKeys(LookupService.parseKeys(req), req.namespace));
+    const keys = LookupService.parseKeys(req, this.deps.maxLookupKeys);
+    return this.measured(() => this.lookupKeys(keys, req));
   }
 
   /** Runs one lookup and counts it: where the answer came from, and how long it took. */
@@ -103,23 +125,31 @@ export class LookupService {
    * fails the request cleanly; its fields are named `lookups[i].…`.
    */
   async lookupMany(reqs: readonly LookupRequest[]): Promise<LookupResult[]> {
+    const maxBatchKeys = this.deps.maxBatchKeys ?? Number.POSITIVE_INFINITY;
+    let total = 0;
+    for (const r of reqs) total += r.identityKeys.length + (r.ipHint ? 1 : 0);
+    if (total > maxBatchKeys) throw new BatchTooLarge("lookups[].identity_keys", total, maxBatchKeys);
     const parsed = reqs.map((r, i) => {
       try {
-        return LookupService.parseKeys(r);
+        return LookupService.parseKeys(r, this.deps.maxLookupKeys);
       } catch (e) {
         if (e instanceof InvalidArgument)
           throw new InvalidArgument(`lookups[${i}].${e.field}`, e.message.slice(e.field.length + 2));
+        if (e instanceof BatchTooLarge) throw new BatchTooLarge(`lookups[${i}].${e.field}`, e.size, e.limit);
         throw e;
       }
     });
-    return Promise.all(reqs.map((r, i) => this.measured(() => this.lookupKeys(parsed[i]!, r.namespace))));
+    return Promise.all(reqs.map((r, i) => this.measured(() => this.lookupKeys(parsed[i]!, r))));
   }
 
-  private async lookupKeys(keys: readonly IdentityKey[], namespace: string | undefined): Promise<LookupResult> {
-    const store =
-      namespace && validateNs(namespace) !== this.deps.store.namespace
-        ? this.deps.storeFor(validateNs(namespace))
-        : this.deps.store;
+  private async lookupKeys(keys: readonly IdentityKey[], req: LookupRequest): Promise<LookupResult> {
+    const namespace = req.namespace ? validateNs(req.namespace) : this.deps.store.namespace;
+    const store = namespace !== this.deps.store.namespace ? this.deps.storeFor(namespace) : this.deps.store;
+    // Hydration writes only where the configuration says the map lives, and only for writers.
+    const mayHydrate =
+      this.deps.hydrate &&
+      req.mayWrite === true &&
+      (namespace === this.deps.store.namespace || (this.deps.hydrateNamespaces?.has(namespace) ?? false));
     const now = this.deps.clock.nowMs();
     // Keys answer in the order given. The first key the cache holds live ends the search; the keys
     // before it that the cache does not know are asked of the store in one batch read.
@@ -166,9 +196,11 @@ export class LookupService {
       // would also hydrate it back into the map, fresh, once compaction had removed it.
       if (isAddressKind(key.kind) && row.lastSeenMs + this.deps.policy.weakKeyTtlMs <= now) continue;
       const record = recordFromRow(row, key.kind, now, this.deps.policy);
-      const hydrated = this.deps.hydrate && kvFailure === undefined ? await this.hydrate(store, key, record) : false;
+      const hydrated = mayHydrate && kvFailure === undefined ? await this.hydrate(store, key, record) : false;
       return { found: true, record, matchedKey: key, revision: 0, hydrated, resolvedVia: "db" };
     }
+    // The map could not be asked: "no such device" would be a guess, and a caller would act on it.
+    if (kvFailure !== undefined) throw kvFailure;
     return { found: false, revision: 0, hydrated: false, resolvedVia: "miss" };
   }
 

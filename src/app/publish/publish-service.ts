@@ -36,6 +36,8 @@ export interface ResolveResult {
 export interface PublishDeps extends ServiceDeps {
   readonly backoff?: BackoffPolicy;
   readonly deniedMacs?: ReadonlySet<string>;
+  /** Timestamps further in the future than this are refused (IDMAP_MAX_CLOCK_SKEW). */
+  readonly maxClockSkewMs?: number;
   /** Groups of related updates resolved at once. */
   readonly concurrency?: number;
   /** Optional second opinion (shadow mode): decisions computed on it, never written. */
@@ -82,9 +84,7 @@ export class PublishService {
     const applied = new Array<Applied>(updates.length);
     let recording = false;
     try {
-      const normalized = updates.map((u) =>
-        normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }),
-      );
+      const normalized = updates.map((u) => this.normalize(u, now));
       await runGroups(
         groupUpdates(normalized, (k) => this.deps.store.cache?.peek(this.deps.store.path(k))?.record.canonicalDeviceId),
         this.deps.concurrency ?? 32,
@@ -161,9 +161,7 @@ export class PublishService {
    */
   async resolve(updates: readonly DeviceUpdate[]): Promise<ResolveResult[]> {
     const now = this.deps.clock.nowMs();
-    const normalized = updates.map((u) =>
-      normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }),
-    );
+    const normalized = updates.map((u) => this.normalize(u, now));
     const view = new Map<string, Binding | null>();
     const keys = [...new Map(normalized.flatMap((n) => n.keys.map((k) => [keyId(k), k] as const))).values()];
     for (let i = 0; i < keys.length; i += 256) await this.deps.store.load(keys.slice(i, i + 256), view, false);
@@ -186,6 +184,14 @@ export class PublishService {
       });
     }
     return out;
+  }
+
+  private normalize(u: DeviceUpdate, now: number): NormalizedUpdate {
+    return normalizeUpdate(u, {
+      nowMs: now,
+      ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}),
+      ...(this.deps.maxClockSkewMs !== undefined ? { maxFutureMs: this.deps.maxClockSkewMs } : {}),
+    });
   }
 
   private async publishOne(u: NormalizedUpdate): Promise<Applied> {
