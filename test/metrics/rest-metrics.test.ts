@@ -209,6 +209,8 @@ describe("/metrics after a scripted session", () => {
       "kind",
       "state",
       "le",
+      "transport",
+      "code",
     ]);
     for (const s of samples.filter((x) => x.name.startsWith("identitymap_")))
       for (const l of Object.keys(s.labels)) expect(allowed).toContain(l);

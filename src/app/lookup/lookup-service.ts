@@ -97,8 +97,7 @@ export class LookupService {
   }
 
   async lookup(req: LookupRequest): Promise<LookupResult> {
-    const keys = LookupService.parseKeys(req, this.deps.maxLookupKeys);
-    return this.measured(() => this.lookupKeys(keys, req));
+    return this.measured(async () => this.lookupKeys(LookupService.parseKeys(req, this.deps.maxLookupKeys), req));
   }
 
   /** Runs one lookup and counts it: where the answer came from, and how long it took. */
@@ -113,7 +112,7 @@ export class LookupService {
       return r;
     } catch (e) {
       // A bad request is the caller's problem, not a store failure: it must not page anyone.
-      if (e instanceof InvalidArgument) via = "invalid";
+      if (e instanceof InvalidArgument || e instanceof BatchTooLarge) via = "invalid";
       throw e;
     } finally {
       this.deps.metrics.lookup(via, found, (performance.now() - start) / 1000);

@@ -13,6 +13,17 @@ export interface RecordedUpdate {
   readonly revisions: ReadonlyMap<string, Revision | null>;
 }
 
+/**
+ * The address a device row records: the update's, only when the decision kept it on the device. A
+ * refused one (an out-of-order report) must not reach the row, or the relational fallback of a
+ * lookup would answer it and hydrate it back into the map (defect 4 of issue 12). Otherwise the
+ * address the device holds in the map, if any.
+ */
+function rowAddress(u: NormalizedUpdate, d: Resolved): string {
+  const held = d.record.keys.filter((k) => k.kind === "ip").map((k) => k.value);
+  return u.ip !== "" && held.includes(u.ip) ? u.ip : (held[0] ?? "");
+}
+
 /** How stale a device row's last-seen time may get before a steady sighting rewrites it. */
 const ROW_REFRESH_MS = 5 * 60_000;
 
@@ -60,7 +71,7 @@ export class DeviceRecorder {
         canonicalDeviceId: d.canonicalDeviceId,
         mergedInto: null,
         partition: d.partition,
-        ip: u.ip,
+        ip: rowAddress(u, d),
         macs: id.macs,
         armisId: id.armisId,
         netboxIds: id.netboxIds,
@@ -102,8 +113,11 @@ export class DeviceRecorder {
     }
     const changed = rows.filter((r) => !fresh(r));
     try {
-      await this.devices.upsertDevices(changed);
+      // The audit first: the bindings it describes are already in the map, and its rows are plain
+      // inserts that never wait on another instance's locks. Device rows are upserts that can meet
+      // a deadlock; failing there must not lose the trail (defect 5 of issue 12).
       await this.devices.appendAudit(audit);
+      await this.devices.upsertDevices(changed);
     } catch (e) {
       for (const r of changed) this.rowsWritten.delete(r.deviceId);
       throw e;
