@@ -5,6 +5,7 @@ import type { DeviceUpdate } from "../domain/device-update.js";
 import { IdentityMapError } from "../domain/errors.js";
 import { registerBackfill } from "./backfill/backfill-cli.js";
 import { compact } from "./bindings/compaction.js";
+import { checkConsistency, describeFinding } from "./check/consistency-check.js";
 import { loadConfig, type Config } from "./config.js";
 import { createApp } from "./container.js";
 import { startServer } from "./server.js";
@@ -95,7 +96,8 @@ program
       if (o.deviceId) keys.push({ kind: "device-id", value: o.deviceId });
       const app = await createApp({ ...config(), logLevel: "warn" });
       try {
-        const r = await app.lookup.lookup({ identityKeys: keys });
+        // The operator runs this on the stores themselves: a relational answer may be hydrated.
+        const r = await app.lookup.lookup({ identityKeys: keys, mayWrite: true });
         console.log(JSON.stringify(r, null, 2));
         process.exitCode = r.found ? 0 : 1;
       } finally {
@@ -103,6 +105,29 @@ program
       }
     },
   );
+
+program
+  .command("check")
+  .description("walk the map and the relational store and report every disagreement; exits 1 on any")
+  .option("--json", "one JSON finding per line instead of text")
+  .action(async (o: { json?: boolean }) => {
+    const app = await createApp({ ...config(), logLevel: "warn" });
+    try {
+      const findings = await checkConsistency({
+        kv: app.store.kv,
+        namespace: app.store.namespace,
+        devices: [app.devices],
+        nowMs: app.clock.nowMs(),
+      });
+      for (const f of findings) console.log(o.json ? JSON.stringify(f) : describeFinding(f));
+      console.error(
+        `idmap check: ${findings.length} finding${findings.length === 1 ? "" : "s"} in ${app.store.namespace}`,
+      );
+      process.exitCode = findings.length === 0 ? 0 : 1;
+    } finally {
+      await app.close();
+    }
+  });
 
 program.addCommand(simulateCommand());
 
