@@ -4,6 +4,7 @@ import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
 import type { IdentityKv } from "../../src/ports/identity-kv.js";
 import { batches, churn, jitter, prng, type Sighting } from "./churn.js";
 import { findViolations, grouping, snapshot, type MapSnapshot } from "./invariants.js";
+import { expectConsistent } from "./check.js";
 import { until } from "./servers.js";
 import { postUpdates, serviceConfig, sharedKv, startService, type Service } from "./service.js";
 
@@ -154,6 +155,7 @@ export function consistencySuite(
         unexplained(await snapshot(p.direct, p.a.config.namespace, now), `${name} after republishing`),
         context,
       ).toEqual([]);
+      await expectConsistent(p.direct, p.a.config.namespace, [p.a.app.devices, p.b.app.devices], context);
 
       const single = await memoryPair();
       pairs.push(single);

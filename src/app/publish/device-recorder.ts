@@ -1,16 +1,19 @@
 import { keyId } from "../../domain/identity-key.js";
 import type { NormalizedUpdate } from "../../domain/device-update.js";
-import type { Revision } from "../../domain/binding.js";
+import type { BindingChange, Revision } from "../../domain/binding.js";
 import { identityOf } from "../../domain/record.js";
 import type { Resolved } from "../../domain/resolution.js";
 import type { AuditEntry, DeviceRow, DeviceStore } from "../../ports/index.js";
 import type { Logger } from "../logger.js";
+import type { AuditedChange } from "./earlier-writes.js";
 
 /** One published update as the recorder needs it: the decision (absent when none was applied). */
 export interface RecordedUpdate {
   readonly update: NormalizedUpdate;
   readonly decision?: Resolved;
   readonly revisions: ReadonlyMap<string, Revision | null>;
+  /** Changes made by earlier attempts of the update (and their undoing), audited like the decision's. */
+  readonly earlierChanges?: readonly AuditedChange[];
 }
 
 /**
@@ -61,7 +64,32 @@ export class DeviceRecorder {
       return false;
     };
     const audit: AuditEntry[] = [];
+    const note = (c: BindingChange, revision: Revision | null) => {
+      audit.push({
+        atMs: now,
+        actor,
+        key: c.key,
+        fromDeviceId: c.fromDeviceId,
+        toDeviceId: c.toDeviceId,
+        revision,
+        reason: c.reason,
+      });
+      this.log.info(
+        {
+          audit: true,
+          actor,
+          kind: c.key.kind,
+          key: c.key.value,
+          from: c.fromDeviceId,
+          to: c.toDeviceId,
+          revision,
+          reason: c.reason,
+        },
+        "binding change",
+      );
+    };
     for (const a of applied) {
+      for (const e of a.earlierChanges ?? []) note(e.change, e.revision);
       const d = a.decision;
       if (!d) continue;
       const u = a.update;
@@ -86,30 +114,7 @@ export class DeviceRecorder {
         if (r === d.canonicalDeviceId) continue;
         rows.push({ ...rows[rows.length - 1]!, deviceId: r, mergedInto: d.canonicalDeviceId });
       }
-      for (const c of d.changes) {
-        audit.push({
-          atMs: now,
-          actor,
-          key: c.key,
-          fromDeviceId: c.fromDeviceId,
-          toDeviceId: c.toDeviceId,
-          revision: a.revisions.get(keyId(c.key)) ?? null,
-          reason: c.reason,
-        });
-        this.log.info(
-          {
-            audit: true,
-            actor,
-            kind: c.key.kind,
-            key: c.key.value,
-            from: c.fromDeviceId,
-            to: c.toDeviceId,
-            revision: a.revisions.get(keyId(c.key)) ?? null,
-            reason: c.reason,
-          },
-          "binding change",
-        );
-      }
+      for (const c of d.changes) note(c, a.revisions.get(keyId(c.key)) ?? null);
     }
     const changed = rows.filter((r) => !fresh(r));
     try {

@@ -9,6 +9,7 @@ import { parseKeyPath } from "../../domain/key-path.js";
 import type { RejectedIdentifier } from "../../domain/rejection.js";
 import { decide, type Resolved, type Tombstone } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
+import { EarlierWrites, reconcile, type AuditedChange, type ReconcileDeps } from "./earlier-writes.js";
 import type { ServiceDeps } from "../service-deps.js";
 import { groupUpdates, runGroups } from "./publish-groups.js";
 
@@ -55,6 +56,8 @@ interface Applied {
   readonly revisions: ReadonlyMap<string, Revision | null>;
   /** CAS conflicts met on the way, and the key of the last one (for the log, never a label). */
   readonly casConflicts?: { readonly count: number; readonly key: string };
+  /** Binding changes made by attempts before the one that decided, and their undoing (see reconcile). */
+  readonly earlierChanges?: readonly AuditedChange[];
 }
 
 /** An update that met this many CAS conflicts is logged even when it succeeded: contention is building. */
@@ -215,6 +218,7 @@ export class PublishService {
     // nor is an absent key after a lost reply (our write did not land, or has not yet).
     const ownOperations = new Set<string>();
     let unsettled: { key: IdentityKey; lostReply: boolean } | undefined;
+    const earlier = new EarlierWrites();
     for (let attempt = 1; ; attempt++) {
       const view = new Map<string, Binding | null>();
       const d = (await this.decideLoaded(u, view, fresh, cost))!;
@@ -228,9 +232,11 @@ export class PublishService {
       }
       for (const step of d.steps) for (const w of step) if (w.op !== "delete") ownOperations.add(w.record.operationId);
       let revisions: Map<string, Revision | null>;
+      const landed = new Map<string, Revision | null>();
       try {
-        revisions = await this.applySteps(d, cost);
+        revisions = await this.applySteps(d, cost, landed);
       } catch (e) {
+        earlier.note(d, view, landed);
         if (!(e instanceof RevisionConflict)) throw e;
         conflicts++;
         conflictKey = e.key;
@@ -244,6 +250,7 @@ export class PublishService {
           return {
             update: u,
             revisions: new Map(),
+            earlierChanges: earlier.changes(),
             casConflicts: { count: conflicts, key: e.key },
             result: {
               ...base,
@@ -262,6 +269,7 @@ export class PublishService {
         continue;
       }
       // The decision is applied: nothing below may send it round the retry loop again.
+      const earlierChanges = earlier.isEmpty ? [] : await reconcile(earlier, d, ownOperations, this.reconcileDeps());
       // No write: `cache` when the update cost no KV round trip at all, `hash` when bindings had to be read.
       if (d.steps.length === 0)
         this.deps.metrics.writeAvoided(cost.reads === 0 && cost.writes === 0 ? "cache" : "hash");
@@ -272,6 +280,7 @@ export class PublishService {
         update: u,
         decision: d,
         revisions,
+        ...(earlierChanges.length > 0 ? { earlierChanges } : {}),
         ...(conflicts > 0 ? { casConflicts: { count: conflicts, key: conflictKey } } : {}),
         result: {
           ...base,
@@ -312,16 +321,37 @@ export class PublishService {
     }
   }
 
-  private async applySteps(d: Resolved, cost: { writes: number }): Promise<Map<string, Revision | null>> {
-    const revisions = new Map<string, Revision | null>();
+  /**
+   * Applies the steps in order. `landed` learns every write that succeeded, also when a later one
+   * fails: an attempt that loses a CAS half-way has changed bindings all the same.
+   */
+  private async applySteps(
+    d: Resolved,
+    cost: { writes: number },
+    landed: Map<string, Revision | null> = new Map(),
+  ): Promise<Map<string, Revision | null>> {
     const ttl = this.deps.policy.weakKeyTtlMs;
     for (const step of d.steps) {
       cost.writes += step.length;
-      const rs = await Promise.all(step.map((w) => this.deps.store.apply(w, ttl)));
+      const rs = await Promise.allSettled(step.map((w) => this.deps.store.apply(w, ttl)));
       // The audit trail names the new revision of a write, and the revision a delete removed.
-      for (const [i, w] of step.entries()) revisions.set(keyId(w.key), w.op === "delete" ? w.revision : rs[i]!);
+      for (const [i, w] of step.entries()) {
+        const r = rs[i]!;
+        if (r.status === "fulfilled") landed.set(keyId(w.key), w.op === "delete" ? w.revision : r.value);
+      }
+      const failed = rs.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
     }
-    return revisions;
+    return landed;
+  }
+
+  private reconcileDeps(): ReconcileDeps {
+    return {
+      store: this.deps.store,
+      weakKeyTtlMs: this.deps.policy.weakKeyTtlMs,
+      operationId: () => `${this.instance}-${++this.seq}`,
+      log: this.deps.log,
+    };
   }
 
   private countDecision(d: Resolved): void {

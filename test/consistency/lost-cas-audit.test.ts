@@ -1,0 +1,47 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
+import { forBackend } from "../support/backends.js";
+import { expectConsistent } from "../support/check.js";
+import { gatedKv } from "../support/gated-kv.js";
+import { postUpdates, readBinding, serviceConfig, sharedKv, startService, type Service } from "../support/service.js";
+
+/**
+ * Defect 3 of issue 12, forced deterministically: an attempt binds the keys of a new address, loses
+ * the CAS on the device record to another instance that reported the device somewhere newer, and its
+ * retry refuses the address as out of order and answers `unchanged`. The first attempt's bindings
+ * must not stay behind, unlisted and unaudited.
+ */
+forBackend("memory", () => {
+  describe("a publish whose retry decides differently from its first attempt", () => {
+    const open: Service[] = [];
+    afterEach(async () => {
+      for (const s of open.splice(0)) await s.close();
+    });
+
+    it("leaves no binding of the first attempt unlisted or unaudited", async () => {
+      const kv = new MemoryKv();
+      const config = serviceConfig({ IDMAP_KV_BACKEND: "memory" }, ":memory:");
+      const gated = gatedKv(sharedKv(kv));
+      const x = await startService(config, { kv: gated });
+      const y = await startService(config, { kv: sharedKv(kv) });
+      open.push(x, y);
+      const t0 = Date.now() - 10 * 60_000;
+      const device = { device_id: "lost-cas-1", mac: "02:00:00:00:03:01", source: "agent", partition: "p" };
+      expect((await postUpdates(x.rest, [{ ...device, ip: "10.7.0.1", timestamp: t0 }])).status).toBe(200);
+
+      const gate = gated.hold("update", "/device-id/lost-cas-1");
+      const pending = postUpdates(x.rest, [{ ...device, ip: "10.7.0.2", timestamp: t0 + 60_000 }]);
+      await gate.reached;
+      const newer = await postUpdates(y.rest, [{ ...device, ip: "10.7.0.3", timestamp: t0 + 120_000 }]);
+      expect(newer.body.results[0].outcome).toBe("updated");
+      gate.release();
+      const late = await pending;
+      expect(late.status).toBe(200);
+      expect(late.body.results[0].outcome).toBe("unchanged");
+
+      // The refused address is not bound to the device, and the map and both audit trails agree.
+      expect(await readBinding(kv, config.namespace, { kind: "ip", value: "10.7.0.2" })).toBeNull();
+      await expectConsistent(kv, config.namespace, [x.app.devices, y.app.devices]);
+    });
+  });
+});
