@@ -27,10 +27,12 @@ export class SqlDeviceStore implements DeviceStore {
 
   async upsertDevices(rows: readonly DeviceRow[]): Promise<void> {
     if (rows.length === 0) return;
-    // The last row for a device id wins, as if applied in order.
+    // The last row for a device id wins, as if applied in order. Rows are written in device-id order:
+    // two instances upserting overlapping batches then lock rows in the same order, so neither holds
+    // a row the other waits for while waiting for one it holds (PostgreSQL deadlocks, issue 12).
     const byId = new Map(rows.map((r) => [r.deviceId, r]));
-    const unique = [...byId.values()];
-    await this.run(() =>
+    const unique = [...byId.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+    await this.retryDeadlocks(() =>
       this.db.transaction().execute(async (trx) => {
         for (let i = 0; i < unique.length; i += 200) {
           const chunk = unique.slice(i, i + 200);
@@ -73,7 +75,7 @@ export class SqlDeviceStore implements DeviceStore {
           if (keys.size > 0) {
             await trx
               .insertInto("device_keys")
-              .values([...keys.values()])
+              .values([...keys.values()].sort(byKey))
               .onConflict((oc) =>
                 oc
                   .columns(["kind", "value", "device_id"])
@@ -254,6 +256,23 @@ export class SqlDeviceStore implements DeviceStore {
     });
   }
 
+  /**
+   * Runs a transaction, again when PostgreSQL chose it as a deadlock victim (40P01) or could not
+   * serialize it (40001), a bounded number of times: the transaction was rolled back whole, so
+   * running it again is safe, and a deadlock is another instance's bad timing, not an outage.
+   */
+  private async retryDeadlocks<T>(f: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.run(f);
+      } catch (e) {
+        const code = (e as { cause?: { code?: unknown } }).cause?.code;
+        if ((code !== "40P01" && code !== "40001") || attempt >= DEADLOCK_RETRIES) throw e;
+        await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 40));
+      }
+    }
+  }
+
   private async run<T>(f: () => Promise<T>): Promise<T> {
     try {
       return await f();
@@ -261,6 +280,17 @@ export class SqlDeviceStore implements DeviceStore {
       throw new DbUnavailable(`${this.dialect}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
+}
+
+const DEADLOCK_RETRIES = 5;
+
+function byKey(
+  a: { kind: string; value: string; device_id: string },
+  b: { kind: string; value: string; device_id: string },
+): number {
+  const x = `${a.kind}\u0000${a.value}\u0000${a.device_id}`;
+  const y = `${b.kind}\u0000${b.value}\u0000${b.device_id}`;
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 function identitiesOf(r: DeviceRow): { kind: string; value: string }[] {

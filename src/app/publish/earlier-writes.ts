@@ -26,9 +26,11 @@ interface Written {
  */
 export class EarlierWrites {
   private readonly writes = new Map<string, Written>();
+  /** Deletes an attempt meant to make but never reached (they come after the commit point). */
+  private readonly unreached = new Map<string, IdentityKey>();
 
   get isEmpty(): boolean {
-    return this.writes.size === 0;
+    return this.writes.size === 0 && this.unreached.size === 0;
   }
 
   /** Records what an attempt's decision managed to write before it failed. */
@@ -36,12 +38,18 @@ export class EarlierWrites {
     for (const step of d.steps)
       for (const w of step) {
         const id = keyId(w.key);
-        if (!landed.has(id)) continue;
-        const change = d.changes.find((c) => keyId(c.key) === id);
+        if (!landed.has(id)) {
+          if (w.op === "delete") this.unreached.set(id, w.key);
+          continue;
+        }
+        // A later attempt that finds the key already bound (by an earlier one) only refreshes it:
+        // the change to audit is the first attempt's, against the binding before any of them.
+        const before = this.writes.get(id);
+        const change = before?.change ?? d.changes.find((c) => keyId(c.key) === id);
         this.writes.set(id, {
           key: w.key,
-          prior: this.writes.get(id)?.prior ?? view.get(id) ?? null,
-          revision: landed.get(id) ?? null,
+          prior: before ? before.prior : (view.get(id) ?? null),
+          revision: before?.change ? before.revision : (landed.get(id) ?? null),
           ...(change ? { change } : {}),
         });
       }
@@ -54,6 +62,11 @@ export class EarlierWrites {
 
   entries(): Iterable<Written> {
     return this.writes.values();
+  }
+
+  /** Keys an attempt meant to delete and did not, other than those it wrote. */
+  unreachedDeletes(): IdentityKey[] {
+    return [...this.unreached].filter(([id]) => !this.writes.has(id)).map(([, k]) => k);
   }
 }
 
@@ -83,9 +96,7 @@ export async function reconcile(
     const id = keyId(w.key);
     const current = await deps.store.get(w.key);
     const owner = current?.record.canonicalDeviceId;
-    const stands =
-      owner === d.canonicalDeviceId &&
-      (w.key.kind === "device-id" || d.record.keys.some((k) => k.kind === w.key.kind && k.value === w.key.value));
+    const stands = owner === d.canonicalDeviceId && (w.key.kind === "device-id" || listed(d, w.key));
     if (stands || !current || !ownOperations.has(current.record.operationId)) {
       if (w.change && !(stands && decidedKeys.has(id))) out.push({ change: w.change, revision: w.revision });
       continue;
@@ -122,5 +133,32 @@ export async function reconcile(
       if (w.change) out.push({ change: w.change, revision: w.revision });
     }
   }
+  // A delete an earlier attempt did not reach (it lost the CAS on the device record first) was of a
+  // key leaving the device. The deciding attempt read the record that attempt's rival committed,
+  // which may no longer list the key: the decision cannot know it, so it is done here, while the key
+  // still names the device and its index does not list it.
+  for (const key of earlier.unreachedDeletes()) {
+    if (decidedKeys.has(keyId(key)) || listed(d, key) || key.kind === "device-id") continue;
+    // Another instance may rewrite the key meanwhile (it refreshes what it believes is its device's):
+    // re-read and try again, a few times.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const current = await deps.store.get(key);
+      if (!current || current.record.canonicalDeviceId !== d.canonicalDeviceId) break;
+      try {
+        await deps.store.apply({ op: "delete", key, revision: current.revision }, deps.weakKeyTtlMs);
+        out.push({
+          change: { key, fromDeviceId: d.canonicalDeviceId, toDeviceId: null, reason: "delete" },
+          revision: current.revision,
+        });
+        break;
+      } catch (e) {
+        if (!(e instanceof RevisionConflict)) throw e;
+      }
+    }
+  }
   return out;
+}
+
+function listed(d: Resolved, key: IdentityKey): boolean {
+  return d.record.keys.some((k) => k.kind === key.kind && k.value === key.value);
 }
