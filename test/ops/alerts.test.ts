@@ -44,6 +44,7 @@ describe("docs/ops/alerts.yml", () => {
       "IdentityMapBindingCacheUnsynced",
       "IdentityMapLookupLatencyHigh",
       "IdentityMapBindingsOutgrowDevices",
+      "IdentityMapAuthFailuresHigh",
     ]);
     const operations = readFileSync(fileURLToPath(new URL("../../docs/operations.md", import.meta.url)), "utf8");
     for (const r of rules) {
@@ -67,6 +68,7 @@ describe("docs/ops/alerts.yml", () => {
     expect(problems).toEqual([]);
     const metrics = new Set(rules.flatMap((r) => promqlRefs(r.expr).selectors.map((s) => s.metric)));
     expect([...metrics].sort()).toEqual([
+      "identitymap_auth_failures_total",
       "identitymap_binding_cache_synced",
       "identitymap_bindings",
       "identitymap_conflict_total",

@@ -48,7 +48,8 @@ export async function referenceExposition(): Promise<Sample[]> {
     kv.alwaysConflict = false;
     kv.down = true;
     await p([{ device_id: "dev-D", metadata: armis("A-down") }]).catch(() => {});
-    await app.lookup.lookup({ identityKeys: [{ kind: "armis-id", value: "A-nowhere" }] });
+    // A miss while the KV is down is an outage (503), not "not found" (issue 12).
+    await app.lookup.lookup({ identityKeys: [{ kind: "armis-id", value: "A-nowhere" }] }).catch(() => {});
     kv.down = false;
 
     await app.devices.upsertDevices([
@@ -69,7 +70,7 @@ export async function referenceExposition(): Promise<Sample[]> {
       },
     ]);
     for (const value of ["A2", "A-legacy", "A-legacy", "A-unknown"])
-      await app.lookup.lookup({ identityKeys: [{ kind: "armis-id", value }] });
+      await app.lookup.lookup({ identityKeys: [{ kind: "armis-id", value }], mayWrite: true });
     await app.lookup.lookup({ identityKeys: [{ kind: "mac", value: "not-a-mac" }] }).catch(() => {});
 
     await p([{ ip: "10.9.0.1", partition: "p", source: "sweep" }]);

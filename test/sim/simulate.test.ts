@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { describeFinding, type Finding } from "../../src/app/check/consistency-check.js";
 import { deterministicPart, type SimReport } from "../../src/app/simulate/report.js";
 import { runSimulation, type SimulateOptions } from "../../src/app/simulate/simulate.js";
 
@@ -7,9 +8,19 @@ const SMALL: SimulateOptions = { devices: 1500, days: 2, seed: "ci-1", startMs: 
 
 describe("idmap simulate: a small fleet against ground truth", () => {
   let report: SimReport;
+  let findings: readonly Finding[] | undefined;
   beforeAll(async () => {
-    report = await runSimulation(SMALL);
+    report = await runSimulation({ ...SMALL, onCheck: (f) => (findings = f) });
   }, 120_000);
+
+  // Known and open (issue 12 report): on this run the checker finds 34 disagreements on one
+  // instance, in two classes: address keys bound to a device whose key index no longer lists them,
+  // and device rows of derived-id newcomers whose address the map never bound to them (the index
+  // lists addresses as hints, and the row follows the index). `it.fails` keeps the finding visible:
+  // this test starts failing the day the checker comes back clean, and must then become `it`.
+  it.fails("leaves the map, the device rows and the audit trail in agreement (the consistency checker)", () => {
+    expect(findings?.map(describeFinding)).toEqual([]);
+  });
 
   it("merges no two true devices", () => {
     expect(report.devices.false_merges, JSON.stringify(report.devices.false_merge_examples)).toBe(0);

@@ -11,8 +11,13 @@ export async function expectConsistent(
   namespace: string,
   devices: readonly DeviceStore[],
   context = "",
-  nowMs = Date.now(),
+  options: { settleMs?: number } = {},
 ): Promise<void> {
-  const findings = await checkConsistency({ kv, namespace, devices, nowMs });
+  const deadline = Date.now() + (options.settleMs ?? 0);
+  let findings = await checkConsistency({ kv, namespace, devices, nowMs: Date.now() });
+  while (findings.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    findings = await checkConsistency({ kv, namespace, devices, nowMs: Date.now() });
+  }
   expect(findings.map(describeFinding), `consistency check ${context}`).toEqual([]);
 }

@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
 import { keyPath } from "../../src/domain/key-path.js";
 import type { IdentityKv } from "../../src/ports/identity-kv.js";
+import type { DeviceStore } from "../../src/ports/device-store.js";
+import { expectConsistent } from "./check.js";
 import { missingAcknowledged, Publisher, report, sighting, type Acknowledged, type RequestRecord } from "./outage.js";
 import { sleep, until, type PrivateServer } from "./servers.js";
 import {
@@ -58,6 +60,8 @@ export interface OutageResult {
   readonly tReady: number;
   /** What was acknowledged before the kill. */
   readonly acked: ReadonlyMap<string, Acknowledged>;
+  /** The relational stores of the instances that published (their audit trails together). */
+  readonly devices: readonly DeviceStore[];
   cleanup(): Promise<void>;
 }
 
@@ -169,6 +173,7 @@ export async function serverOutage(o: OutageOptions): Promise<OutageResult> {
       run,
       tReady,
       acked: ackedBeforeKill,
+      devices: [service.app.devices, other.app.devices],
       cleanup,
     };
   } catch (e) {
@@ -229,4 +234,8 @@ export async function expectSurvivedOutage(label: string, r: OutageResult): Prom
     expect(l.body.revision).toBeGreaterThan(0);
     expect(l.body.hydrated).toBe(false);
   }
+  // The map, the device rows and the audit trail agree after the outage (issue 12). A publish that
+  // outlived its request deadline (503 to the client) goes on and writes its audit rows when its KV
+  // calls end, after the store is back: the check waits for those, up to 20 s.
+  await expectConsistent(r.direct, r.service.config.namespace, r.devices, label, { settleMs: 20_000 });
 }

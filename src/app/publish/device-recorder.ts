@@ -47,7 +47,12 @@ export class DeviceRecorder {
    * Device rows and the audit trail, one batch per publish. A row that says what it said last time is
    * only rewritten once its last-seen time is ROW_REFRESH_MS old, so steady sightings cost no database write.
    */
-  async record(applied: readonly RecordedUpdate[], actor: string, now: number): Promise<void> {
+  async record(
+    applied: readonly RecordedUpdate[],
+    actor: string,
+    now: number,
+    unfinished: readonly AuditedChange[] = [],
+  ): Promise<void> {
     const rows: DeviceRow[] = [];
     const fresh = (r: DeviceRow): boolean => {
       // The reporting source is not part of it: sources taking turns must not rewrite the row.
@@ -88,6 +93,7 @@ export class DeviceRecorder {
         "binding change",
       );
     };
+    for (const e of unfinished) note(e.change, e.revision);
     for (const a of applied) {
       for (const e of a.earlierChanges ?? []) note(e.change, e.revision);
       const d = a.decision;

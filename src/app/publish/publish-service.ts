@@ -85,6 +85,8 @@ export class PublishService {
     const now = this.deps.clock.nowMs();
     const m = this.deps.metrics;
     const applied = new Array<Applied>(updates.length);
+    // Changes made by updates that then failed with the batch (the KV went away mid-update).
+    const partial: AuditedChange[] = [];
     let recording = false;
     try {
       const normalized = updates.map((u) => this.normalize(u, now));
@@ -92,7 +94,7 @@ export class PublishService {
         groupUpdates(normalized, (k) => this.deps.store.cache?.peek(this.deps.store.path(k))?.record.canonicalDeviceId),
         this.deps.concurrency ?? 32,
         async (i) => {
-          applied[i] = await this.publishOne(normalized[i]!);
+          applied[i] = await this.publishOne(normalized[i]!, partial);
         },
       );
       recording = true;
@@ -106,6 +108,7 @@ export class PublishService {
             applied.filter((a) => a !== undefined),
             actor,
             now,
+            partial,
           )
           .catch((err: unknown) =>
             this.deps.log.error(
@@ -197,7 +200,7 @@ export class PublishService {
     });
   }
 
-  private async publishOne(u: NormalizedUpdate): Promise<Applied> {
+  private async publishOne(u: NormalizedUpdate, partial: AuditedChange[]): Promise<Applied> {
     const base = { device_id: u.deviceId, ...(u.rejected.length ? { rejected_identifiers: u.rejected } : {}) };
     if (u.keys.length === 0) {
       return {
@@ -237,7 +240,10 @@ export class PublishService {
         revisions = await this.applySteps(d, cost, landed);
       } catch (e) {
         earlier.note(d, view, landed);
-        if (!(e instanceof RevisionConflict)) throw e;
+        if (!(e instanceof RevisionConflict)) {
+          partial.push(...earlier.changes());
+          throw e;
+        }
         conflicts++;
         conflictKey = e.key;
         const delay = backoffDelay(attempt, Math.random(), this.backoff);
@@ -322,8 +328,8 @@ export class PublishService {
   }
 
   /**
-   * Applies the steps in order. `landed` learns every write that succeeded, also when a later one
-   * fails: an attempt that loses a CAS half-way has changed bindings all the same.
+   * Applies the steps in order. `landed` learns every write that succeeded (or may have), also when
+   * a later one fails: an attempt that loses a CAS half-way has changed bindings all the same.
    */
   private async applySteps(
     d: Resolved,
@@ -338,6 +344,9 @@ export class PublishService {
       for (const [i, w] of step.entries()) {
         const r = rs[i]!;
         if (r.status === "fulfilled") landed.set(keyId(w.key), w.op === "delete" ? w.revision : r.value);
+        // A write that failed other than by a conflict (the store went away, the reply was lost) may
+        // have landed: it is audited with no revision rather than risk a binding nobody audited.
+        else if (!(r.reason instanceof RevisionConflict)) landed.set(keyId(w.key), null);
       }
       const failed = rs.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;

@@ -1,3 +1,4 @@
+import type { Finding } from "../check/consistency-check.js";
 import { CLASSES, DEVICE_CLASSES, type Device, type DeviceClass } from "./fleet.js";
 import { kvDelta, parseKvCounters } from "./kv-cost.js";
 import { Prng } from "./prng.js";
@@ -27,6 +28,8 @@ export interface SimulateOptions {
   /** Simulated start; by default `days` before now, so the map's expiry lines up with real time at the end. */
   readonly startMs?: number;
   readonly onProgress?: (p: SimProgress) => void;
+  /** Told what the consistency checker found at the end (in-process runs only). */
+  readonly onCheck?: (findings: readonly Finding[]) => void;
 }
 
 export interface SimProgress {
@@ -197,6 +200,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
     );
     const after = parseKvCounters(await target.metrics());
     const census = await target.bindings(endMs);
+    const findings = opts.onCheck ? await target.check(endMs) : null;
+    if (findings) opts.onCheck?.(findings);
     return buildReport({
       options: { devices: opts.devices, days: opts.days, seed: opts.seed, batchSize },
       scenario,

@@ -1,3 +1,4 @@
+import { checkConsistency, type Finding } from "../check/consistency-check.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,6 +49,8 @@ export interface SimTarget {
   /** Periodic upkeep `idmap serve` would do (compaction); in-process only. */
   maintain(atMs: number): Promise<void>;
   bindings(atMs: number): Promise<BindingCensus | null>;
+  /** The consistency checker's findings on the service's stores; null when they are out of reach. */
+  check(atMs: number): Promise<readonly Finding[] | null>;
   /** Requests retried after a transient failure (retrying a publish batch is idempotent). */
   readonly retries: number;
   close(): Promise<void>;
@@ -85,6 +88,10 @@ export class RestTarget implements SimTarget {
   async maintain(_atMs: number): Promise<void> {}
 
   async bindings(_atMs: number): Promise<BindingCensus | null> {
+    return null;
+  }
+
+  async check(_atMs: number): Promise<readonly Finding[] | null> {
     return null;
   }
 
@@ -195,6 +202,15 @@ export class InProcessTarget extends RestTarget {
       byKind[key.kind] = (byKind[key.kind] ?? 0) + 1;
     }
     return { entries: entries.length, expired, live: entries.length - expired, redirects, by_kind: byKind, devices };
+  }
+
+  override async check(atMs: number): Promise<readonly Finding[]> {
+    return checkConsistency({
+      kv: this.app.kv,
+      namespace: this.app.config.namespace,
+      devices: [this.app.devices],
+      nowMs: atMs,
+    });
   }
 
   override async close(): Promise<void> {
