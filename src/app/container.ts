@@ -4,16 +4,20 @@ import { DEFAULT_BACKOFF } from "../domain/backoff.js";
 import type { ResolutionPolicy } from "../domain/resolution.js";
 import { PromMetrics } from "../adapters/metrics/prom-metrics.js";
 import { systemClock, type Clock } from "../ports/clock.js";
-import type { DeviceStore, IdentityKv, Metrics } from "../ports/index.js";
+import type { HistoryRequest, IdentityMapApi, TlsMaterial } from "../ports/identity-service.js";
+import type { DeviceStore, HistoryPage, IdentityKv, Metrics } from "../ports/index.js";
 import { openDeviceStore, openKv } from "./adapters.js";
+import { Authenticator } from "./auth.js";
 import { BindingCache } from "./bindings/binding-cache.js";
 import { CensusRefresher } from "./bindings/binding-census.js";
 import { BindingStore, decodeBinding } from "./bindings/binding-store.js";
 import type { Config } from "./config.js";
 import { appLogger, type Logger } from "./logger.js";
+import { deviceHistory } from "./lookup/device-history.js";
 import { LookupService } from "./lookup/lookup-service.js";
 import { PublishService } from "./publish/publish-service.js";
 import { startKvShadow, type KvShadow } from "./publish/shadow.js";
+import { loadTls } from "./tls.js";
 
 /** Container tokens. Only the composition root knows them; nothing below src/app imports inversify. */
 export const TOKENS = {
@@ -37,8 +41,11 @@ export interface AppOverrides {
   readonly devices?: DeviceStore;
 }
 
-/** The running service's parts, built once by the container; front-ends and the CLI take this. */
-export interface App {
+/**
+ * The running service's parts, built once by the container. The CLI and tests take all of it; the
+ * front-ends take only the IdentityMapApi it implements.
+ */
+export interface App extends IdentityMapApi {
   readonly config: Config;
   readonly log: Logger;
   readonly clock: Clock;
@@ -49,9 +56,12 @@ export interface App {
   readonly store: BindingStore;
   readonly publish: PublishService;
   readonly lookup: LookupService;
+  readonly authenticator: Authenticator;
   readonly container: Container;
+  history(req: HistoryRequest): Promise<HistoryPage>;
   /** Readiness: both stores answer. */
   ready(): Promise<{ kv: boolean; db: boolean }>;
+  loadTls(): TlsMaterial | null;
   close(): Promise<void>;
 }
 
@@ -111,6 +121,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         policy,
         backoff: DEFAULT_BACKOFF,
         deniedMacs: cfg.deniedMacs,
+        maxBatch: cfg.maxBatch,
         ...(shadow ? { shadow } : {}),
       });
     },
@@ -143,6 +154,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         log,
         policy,
         hydrate: cfg.mode === "on",
+        maxBatch: cfg.maxBatch,
         storeFor: (ns) => new BindingStore(store.kv, ns, undefined, metrics),
       }),
     [
@@ -181,7 +193,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     store,
     publish,
     lookup,
+    authenticator: Authenticator.fromConfig(config),
     container: c,
+    history: (req) => deviceHistory(devices, req),
+    loadTls: () => loadTls(config),
     async ready() {
       const ok = (p: Promise<unknown>) =>
         p.then(

@@ -3,11 +3,10 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
-import { BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
+import { InvalidArgument } from "../../domain/errors.js";
+import { queryKeys } from "../../domain/lookup-query.js";
 import type { CanonicalRecord } from "../../domain/record.js";
-import type { App } from "../../app/container.js";
-import { deviceHistory } from "../../app/lookup/device-history.js";
-import type { LookupRequest, LookupResult } from "../../app/lookup/lookup-service.js";
+import type { IdentityMapApi, LookupRequest, LookupResult } from "../../ports/identity-service.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import {
@@ -36,7 +35,7 @@ export interface RestOptions {
  * The REST front-end, built without listening so tests use inject(). Handlers decode, call the
  * service, encode; errors go through the one status table (error-status.ts).
  */
-export async function buildRestApp(app: App, options: RestOptions = {}): Promise<FastifyInstance> {
+export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {}): Promise<FastifyInstance> {
   const { config } = app;
   const f = Fastify({
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
@@ -127,7 +126,6 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     },
     async (req) => {
       const actor = authorize(req, "writer");
-      limit("updates", req.body.updates.length, config.maxBatch);
       return {
         results: (await deadline(app.publish.publish(req.body.updates, actor))) as Static<
           typeof PublishReply
@@ -147,7 +145,6 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     },
     async (req) => {
       authorize(req, "reader");
-      limit("updates", req.body.updates.length, config.maxBatch);
       return {
         results: (await deadline(app.publish.resolve(req.body.updates))) as Static<typeof ResolveReply>["results"],
       };
@@ -189,7 +186,18 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     },
     async (req, reply) => {
       authorize(req, "reader");
-      const r = await deadline(app.lookup.lookup({ identityKeys: queryKeys(req.query) }));
+      const r = await deadline(
+        app.lookup.lookup({
+          identityKeys: queryKeys({
+            mac: req.query.mac,
+            ip: req.query.ip,
+            partition: req.query.partition,
+            armisId: req.query.armis_id,
+            netboxId: req.query.netbox_id,
+            deviceId: req.query.device_id,
+          }),
+        }),
+      );
       if (!r.found)
         return reply
           .status(404)
@@ -210,7 +218,6 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     async (req) => {
       authorize(req, "reader");
       const { lookups, namespace } = req.body;
-      limit("lookups", lookups.length, config.maxBatch);
       const requests: LookupRequest[] = lookups.map((l) => ({
         identityKeys: l.identity_keys,
         ...opt("ipHint", l.ip_hint),
@@ -259,7 +266,7 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       const { device_id } = req.params as { device_id: string };
       const { limit, before } = req.query;
       const page = await deadline(
-        deviceHistory(app.devices, {
+        app.history({
           deviceId: device_id,
           ...(limit !== undefined ? { limit: Number(limit) } : {}),
           ...(before !== undefined ? { before: Number(before) } : {}),
@@ -328,31 +335,8 @@ function illFormedField(value: unknown, path = ""): string | undefined {
   return undefined;
 }
 
-function limit(field: string, size: number, max: number): void {
-  if (size > max) throw new BatchTooLarge(field, size, max);
-}
-
 function opt<K extends string>(k: K, v: string | undefined): { [P in K]?: string } {
   return (v === undefined ? {} : { [k]: v }) as { [P in K]?: string };
-}
-
-/** GET parameters become keys strongest first: armis, netbox, mac, partition+ip, ip, device id. */
-function queryKeys(q: Record<string, string | undefined>): { kind: string; value: string }[] {
-  const keys: { kind: string; value: string }[] = [];
-  const has = (v: string | undefined): v is string => v !== undefined && v.trim() !== "";
-  if (has(q.armis_id)) keys.push({ kind: "armis-id", value: q.armis_id });
-  if (has(q.netbox_id)) keys.push({ kind: "netbox-id", value: q.netbox_id });
-  if (has(q.mac)) keys.push({ kind: "mac", value: q.mac });
-  if (has(q.partition) && !has(q.ip))
-    throw new InvalidArgument("partition", "needs ip: a partition alone names no device");
-  if (has(q.ip)) {
-    if (has(q.partition)) keys.push({ kind: "partition-ip", value: `${q.partition.trim()}:${q.ip.trim()}` });
-    keys.push({ kind: "ip", value: q.ip });
-  }
-  if (has(q.device_id)) keys.push({ kind: "device-id", value: q.device_id });
-  if (keys.length === 0)
-    throw new InvalidArgument("query", "give at least one of mac, ip, armis_id, netbox_id, device_id");
-  return keys;
 }
 
 export function recordJson(r: CanonicalRecord) {

@@ -114,9 +114,9 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
   const seedKvOnly = !!options.seedKvOnly;
   const chunk = options.chunk ?? 500;
   if (!Number.isInteger(chunk) || chunk < 1)
-    throw new ConfigError(`--chunk: expected a positive integer, got ${chunk}`);
+    throw new ConfigError("--chunk", `expected a positive integer, got ${chunk}`);
   if (options.rate !== undefined && !(options.rate > 0))
-    throw new ConfigError(`--rate: expected a positive number, got ${options.rate}`);
+    throw new ConfigError("--rate", `expected a positive number, got ${options.rate}`);
   const nowMs = clock.nowMs();
 
   const { candidates, counts } = await readCandidates(devices, {
@@ -152,7 +152,8 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
   else if (options.resume && saved) {
     if (saved.fingerprint !== fingerprint) {
       throw new ConfigError(
-        "--resume: the checkpoint was made with other options (namespace, --partition, --seed-kv-only, --chunk or --from); rerun with those, or without --resume to start over",
+        "--resume",
+        "the checkpoint was made with other options (namespace, --partition, --seed-kv-only, --chunk or --from); rerun with those, or without --resume to start over",
       );
     }
     resumeFrom = saved;

@@ -11,34 +11,12 @@ import { normalizeMac } from "../../domain/mac.js";
 import { LIMITS, utf8Length } from "../../domain/rejection.js";
 import { attributesOf, identityHash, type CanonicalRecord } from "../../domain/record.js";
 import type { ResolutionPolicy } from "../../domain/resolution.js";
+import type { DeviceView, LookupRequest, LookupResult } from "../../ports/identity-service.js";
 import type { DeviceRow, LookupVia } from "../../ports/index.js";
 import type { BindingStore } from "../bindings/binding-store.js";
-import type { ServiceDeps } from "../service-deps.js";
+import { checkBatchSize, type ServiceDeps } from "../service-deps.js";
 
-export interface LookupRequest {
-  readonly identityKeys: readonly { readonly kind: string; readonly value: string }[];
-  readonly ipHint?: string;
-  readonly namespace?: string;
-}
-
-export interface LookupResult {
-  readonly found: boolean;
-  readonly record?: CanonicalRecord;
-  readonly matchedKey?: IdentityKey;
-  /** The KV revision of the matched binding; 0 when the answer came from the relational store. */
-  readonly revision: Revision;
-  /** True when a relational answer was written back to the KV. */
-  readonly hydrated: boolean;
-  readonly resolvedVia: LookupVia;
-}
-
-export interface DeviceView {
-  readonly deviceId: string;
-  readonly record: CanonicalRecord;
-  readonly revision: Revision;
-  readonly keys: readonly IdentityKey[];
-  readonly redirectedTo?: string;
-}
+export type { DeviceView, LookupRequest, LookupResult };
 
 export interface LookupDeps extends ServiceDeps {
   /** Write relational answers back to the map (flag on). */
@@ -103,6 +81,7 @@ export class LookupService {
    * fails the request cleanly; its fields are named `lookups[i].…`.
    */
   async lookupMany(reqs: readonly LookupRequest[]): Promise<LookupResult[]> {
+    checkBatchSize("lookups", reqs.length, this.deps.maxBatch);
     const parsed = reqs.map((r, i) => {
       try {
         return LookupService.parseKeys(r);

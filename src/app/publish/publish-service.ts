@@ -9,29 +9,11 @@ import { parseKeyPath } from "../../domain/key-path.js";
 import type { RejectedIdentifier } from "../../domain/rejection.js";
 import { decide, type Resolved, type Tombstone } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
-import type { ServiceDeps } from "../service-deps.js";
+import type { PublishResult, ResolveResult } from "../../ports/identity-service.js";
+import { checkBatchSize, type ServiceDeps } from "../service-deps.js";
 import { groupUpdates, runGroups } from "./publish-groups.js";
 
-export interface PublishResult {
-  readonly device_id: string;
-  readonly canonical_device_id: string | null;
-  readonly matched_by: IdentityKind | null;
-  readonly outcome: "created" | "updated" | "unchanged" | "rejected" | "failed";
-  readonly tombstone?: Tombstone;
-  readonly merged_device_ids?: readonly string[];
-  readonly rejected_identifiers?: readonly RejectedIdentifier[];
-  readonly error?: { readonly code: string; readonly message: string; readonly keys?: readonly string[] };
-}
-
-export interface ResolveResult {
-  readonly device_id: string;
-  readonly canonical_device_id: string | null;
-  readonly canonical_partition: string | null;
-  readonly canonical_metadata_hash: string | null;
-  readonly canonical_revision: Revision | null;
-  readonly matched_by: IdentityKind | null;
-  readonly rejected_identifiers?: readonly RejectedIdentifier[];
-}
+export type { PublishResult, ResolveResult };
 
 export interface PublishDeps extends ServiceDeps {
   readonly backoff?: BackoffPolicy;
@@ -76,6 +58,7 @@ export class PublishService {
   }
 
   async publish(updates: readonly DeviceUpdate[], actor: string): Promise<PublishResult[]> {
+    checkBatchSize("updates", updates.length, this.deps.maxBatch);
     const start = performance.now();
     const now = this.deps.clock.nowMs();
     const m = this.deps.metrics;
@@ -160,6 +143,7 @@ export class PublishService {
    * prefetch), then whatever else decide() asks for, through the same view.
    */
   async resolve(updates: readonly DeviceUpdate[]): Promise<ResolveResult[]> {
+    checkBatchSize("updates", updates.length, this.deps.maxBatch);
     const now = this.deps.clock.nowMs();
     const normalized = updates.map((u) =>
       normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }),
