@@ -68,7 +68,8 @@ export class Authenticator implements CallAuthenticator {
       return { actor: `cert:${subject}`, role };
     }
     throw new Unauthenticated(
-      `credentials required: Authorization: Bearer <token>${this.subjects.size > 0 ? " (or, on gRPC, a client certificate)" : ""}`,
+      `credentials required: Authorization: Bearer <token>` +
+        `${this.subjects.size > 0 ? " (or, on gRPC, a client certificate)" : ""}`,
     );
   }
 }
@@ -83,7 +84,8 @@ export function assertSafeExposure(
   if (Authenticator.fromConfig(config).enabled || config.allowUnauthenticated || isLoopback(config.host)) return;
   throw new ConfigError(
     "IDMAP_HOST",
-    `${config.host} is not a loopback address and no auth is configured: set IDMAP_AUTH_TOKENS (and/or IDMAP_MTLS_ROLES), ` +
+    `${config.host} is not a loopback address and no auth is configured: set IDMAP_AUTH_TOKENS (and/or ` +
+      `IDMAP_MTLS_ROLES), ` +
       "or IDMAP_ALLOW_UNAUTHENTICATED=true to serve it open on purpose",
   );
 }

@@ -51,7 +51,8 @@ program
     const app = await createApp({ ...config(), logLevel: "warn" });
     const summary = await compact(app.store, app.devices, app.clock.nowMs(), app.metrics, app.log);
     console.log(
-      `scanned ${summary.scanned} bindings: ${summary.expired} expired, ${summary.removed} removed, ${summary.raced} refreshed meanwhile and kept`,
+      `scanned ${summary.scanned} bindings: ${summary.expired} expired, ${summary.removed} removed, ` +
+        `${summary.raced} refreshed meanwhile and kept`,
     );
     await app.close();
   });

@@ -54,7 +54,7 @@ export interface Config {
   readonly raw: Readonly<Record<string, string>>;
 }
 
-/** Names (design.md §5) and defaults. The environment wins over the YAML file. */
+/** Names and defaults. The environment wins over the YAML file. */
 const DEFAULTS: Record<string, string> = {
   IDMAP_HOST: "127.0.0.1",
   IDMAP_REST_PORT: "8080",

@@ -314,7 +314,10 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
 
 const LONE_SURROGATE = /\p{Cs}/u;
 
-/** The path of the first string (or object key) holding a lone surrogate, e.g. `updates[0].device_id`; undefined when there is none. */
+/**
+ * The path of the first string (or object key) holding a lone surrogate, e.g. `updates[0].device_id`;
+ * undefined when there is none.
+ */
 function illFormedField(value: unknown, path = ""): string | undefined {
   if (typeof value === "string") return LONE_SURROGATE.test(value) ? path : undefined;
   if (Array.isArray(value)) {

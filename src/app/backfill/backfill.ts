@@ -101,7 +101,7 @@ export type BackfillDeps = Pick<App, "config" | "log" | "clock" | "kv" | "device
 const JOB = "backfill";
 
 /**
- * `idmap backfill` (go-reference.md §6.3, done our way): reads the history, groups it by strong
+ * `idmap backfill` (the reference's backfill, done our way): reads the history, groups it by strong
  * identity, picks each group's canonical device (backfill-plan.ts), and publishes the canonical
  * sightings and then the retired ids through the publish protocol itself, so the map holds exactly
  * what live traffic would have made of the same sightings. A retired id is a tombstone unless the map
@@ -153,7 +153,8 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
     if (saved.fingerprint !== fingerprint) {
       throw new ConfigError(
         "--resume",
-        "the checkpoint was made with other options (namespace, --partition, --seed-kv-only, --chunk or --from); rerun with those, or without --resume to start over",
+        "the checkpoint was made with other options (namespace, --partition, --seed-kv-only, --chunk or --from); " +
+          "rerun with those, or without --resume to start over",
       );
     }
     resumeFrom = saved;

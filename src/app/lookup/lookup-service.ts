@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Binding, Revision } from "../../domain/binding.js";
+import type { Binding } from "../../domain/binding.js";
 import { isLive } from "../../domain/binding.js";
 import { partitionIp } from "../../domain/device-update.js";
 import { InvalidArgument, NotFound } from "../../domain/errors.js";
@@ -26,7 +26,7 @@ export interface LookupDeps extends ServiceDeps {
 }
 
 /**
- * Lookups (design.md §5): keys in the order given, each from the map first (local cache, then the
+ * Lookups: keys in the order given, each from the map first (local cache, then the
  * store), then the relational store; a relational hit is written back (hydration) when enabled.
  */
 export class LookupService {
@@ -246,7 +246,7 @@ const MAX_IP_TEXT = 45;
 export function normalizeKeyValue(kind: IdentityKind, raw: string, field: string): string {
   const v = raw.trim();
   if (v === "") throw new InvalidArgument(field, "must not be empty");
-  // The publish limit (design.md §3): no longer value can be in the map, and an overlong key must
+  // The publish limit: no longer value can be in the map, and an overlong key must
   // never reach a backend (NATS drops the whole connection on a subject over 4 KiB).
   const max = kind === "partition-ip" ? LIMITS.identifierBytes + 1 + MAX_IP_TEXT : LIMITS.identifierBytes;
   if (utf8Length(v) > max) throw new InvalidArgument(field, `longer than ${max} bytes`);

@@ -3,11 +3,9 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../../domain/
 import type { Binding, Revision } from "../../domain/binding.js";
 import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../../domain/device-update.js";
 import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown } from "../../domain/errors.js";
-import type { IdentityKind } from "../../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { parseKeyPath } from "../../domain/key-path.js";
-import type { RejectedIdentifier } from "../../domain/rejection.js";
-import { decide, type Resolved, type Tombstone } from "../../domain/resolution.js";
+import { decide, type Resolved } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
 import type { PublishResult, ResolveResult } from "../../ports/identity-service.js";
 import { checkBatchSize, type ServiceDeps } from "../service-deps.js";
@@ -41,7 +39,7 @@ interface Applied {
 const CONFLICT_WARN_THRESHOLD = 3;
 
 /**
- * Publish and resolve (design.md §3, §5). Each update: read the bindings of its keys (the cache
+ * Publish and resolve. Each update: read the bindings of its keys (the cache
  * first), decide, apply the writes step by step, each conditional on its revision; on a conflict,
  * re-read from the store and decide again with backoff until the budget runs out. Updates that share
  * a key or a device run one after another; unrelated ones run side by side.
@@ -137,7 +135,7 @@ export class PublishService {
 
   /**
    * The same resolution, read-only: what publish would decide, annotated; nothing is written. For sync
-   * jobs (design.md §5): an update whose keys the map knows gets its device's id, partition, metadata
+   * jobs: an update whose keys the map knows gets its device's id, partition, metadata
    * hash and revision as the map holds them now; an update publish would create a device for gets nulls.
    * The batch reads one snapshot: every update's keys in batches of 256 up front (the reference's sync
    * prefetch), then whatever else decide() asks for, through the same view.
