@@ -59,6 +59,9 @@ function offences(file: string, text: string): string[] {
   return out;
 }
 
+/** A reach into a BindingStore's cache or KV: only src/app/bindings/ may do that. */
+const STORE_INTERNALS = /\bstore\??\.(cache|kv)\b/;
+
 describe("dependency rule", () => {
   const all = files(src);
 
@@ -87,5 +90,20 @@ describe("dependency rule", () => {
     expect(offences(at("client/x.ts"), 'export type { A } from "../app/publish/publish-service.js";')).toHaveLength(1);
     expect(offences(at("client/x.ts"), 'import { x } from "../../test/support/app.js";')).toHaveLength(1);
     expect(offences(at("app/x.ts"), 'import { buildRestApp } from "../adapters/rest/rest-app.js";')).toEqual([]);
+  });
+
+  it("the binding store is the only way into the map: nobody outside src/app/bindings/ touches its cache or KV", () => {
+    const bindings = join(src, "app", "bindings") + sep;
+    const found = all
+      .filter((f) => !f.startsWith(bindings))
+      .flatMap((f) =>
+        readFileSync(f, "utf8")
+          .split("\n")
+          .flatMap((line, i) => (STORE_INTERNALS.test(line) ? [`${relative(root, f)}:${i + 1}`] : [])),
+      );
+    expect(found).toEqual([]);
+    expect(STORE_INTERNALS.test("const c = this.deps.store.cache?.peek(p);")).toBe(true);
+    expect(STORE_INTERNALS.test("new BindingStore(store.kv, ns)")).toBe(true);
+    expect(STORE_INTERNALS.test("store.peekPath(p)")).toBe(false);
   });
 });

@@ -8,9 +8,8 @@ import type { HistoryRequest, IdentityMapApi, TlsMaterial } from "../ports/ident
 import type { DeviceStore, HistoryPage, IdentityKv, Metrics } from "../ports/index.js";
 import { openDeviceStore, openKv } from "./adapters.js";
 import { Authenticator } from "./auth.js";
-import { BindingCache } from "./bindings/binding-cache.js";
 import { CensusRefresher } from "./bindings/binding-census.js";
-import { BindingStore, decodeBinding } from "./bindings/binding-store.js";
+import { BindingStore, startCachedStore } from "./bindings/binding-store.js";
 import type { Config } from "./config.js";
 import { appLogger, type Logger } from "./logger.js";
 import { deviceHistory } from "./lookup/device-history.js";
@@ -89,12 +88,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     async (cfg: Config) => overrides.devices ?? (await openDeviceStore(cfg)),
     [TOKENS.Config],
   );
+  let census: CensusRefresher | undefined;
   c.bind<BindingStore>(TOKENS.PrimaryStore).toResolvedValue(
     async (cfg: Config, kv: IdentityKv, devices: DeviceStore, metrics: Metrics, log: Logger) => {
       const backing = cfg.mode === "on" ? kv : devices.bindings();
-      const cache = new BindingCache(backing, `${cfg.namespace}/`, decodeBinding, log);
-      await cache.start();
-      return new BindingStore(backing, cfg.namespace, cache, metrics);
+      return startCachedStore(backing, cfg.namespace, log, (cache) => {
+        // The bindings gauges count the local cache (it mirrors the namespace) at scrape time.
+        census = new CensusRefresher(cache, cfg.namespace, () => c.get<Clock>(TOKENS.Clock).nowMs());
+        return new BindingStore(backing, cfg.namespace, cache, metrics);
+      });
     },
     [TOKENS.Config, TOKENS.Kv, TOKENS.DeviceStore, TOKENS.Metrics, TOKENS.Logger],
   );
@@ -155,7 +157,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         policy,
         hydrate: cfg.mode === "on",
         maxBatch: cfg.maxBatch,
-        storeFor: (ns) => new BindingStore(store.kv, ns, undefined, metrics),
+        storeFor: (ns) => store.inNamespace(ns),
       }),
     [
       TOKENS.Config,
@@ -178,10 +180,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const log = c.get<Logger>(TOKENS.Logger);
   const metrics = c.get<PromMetrics>(TOKENS.Metrics);
   const clock = c.get<Clock>(TOKENS.Clock);
-  // The bindings gauges count the local cache (it mirrors the namespace) at scrape time.
-  const cache = store.cache;
-  const census = cache ? new CensusRefresher(cache, store.namespace, () => clock.nowMs()) : undefined;
-  if (census) metrics.observeBindings(() => census.current());
+  if (census) {
+    const refresher = census;
+    metrics.observeBindings(() => refresher.current());
+  }
   return {
     config,
     log,
@@ -208,7 +210,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
     async close() {
       census?.stop();
-      await store.cache?.stop();
+      await store.stop();
       await shadow?.stop();
       await kv.close();
       await devices.close();

@@ -1,3 +1,5 @@
+import type { IdentityKey } from "./identity-key.js";
+
 /**
  * One error type per failure, each with a literal `code`. Front-ends map codes to HTTP and gRPC
  * statuses through a single table (src/adapters/error-status.ts); nothing maps errors in a handler.
@@ -14,8 +16,11 @@ export abstract class IdentityMapError extends Error {
 export class RevisionConflict extends IdentityMapError {
   readonly code = "revision_conflict" as const;
   constructor(
+    /** The KV path. */
     readonly key: string,
     options?: { cause?: unknown },
+    /** The identity key, when the binding store knows it (always, for conflicts a publish meets). */
+    readonly identityKey?: IdentityKey,
   ) {
     super(`revision conflict on ${key}`, options);
   }

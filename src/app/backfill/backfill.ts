@@ -18,8 +18,7 @@ import { RateLimitedKv, ScratchKv, TokenBucket } from "./backfill-kv.js";
 import { compareUnits, planBackfill } from "./backfill-plan.js";
 import { readCandidates } from "./backfill-source.js";
 import { defaultTombstonesPath, TombstoneFile } from "./backfill-tombstones.js";
-import { BindingCache } from "../bindings/binding-cache.js";
-import { decodeBinding } from "../bindings/binding-store.js";
+import { startCachedStore } from "../bindings/binding-store.js";
 import type { App } from "../container.js";
 import { PublishService } from "../publish/publish-service.js";
 
@@ -190,9 +189,9 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
   if (dryRun) kv = new ScratchKv(kv);
   // A watch-coherent cache of the namespace, as the service keeps: decisions read it instead of the KV,
   // and a stale entry only costs a CAS conflict and a fresh read (the protocol's retry).
-  const cache = new BindingCache(kv, `${config.namespace}/`, decodeBinding, quiet(log));
-  await cache.start();
-  const store = new CountingStore(kv, config.namespace, cache);
+  const store = await startCachedStore(kv, config.namespace, quiet(log), (cache) => {
+    return new CountingStore(kv, config.namespace, cache);
+  });
   const publisher = new PublishService({
     store,
     devices: backfillDevices(devices, dryRun),
@@ -246,7 +245,7 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
     }
     if (!interrupted && !dryRun) await devices.putJobState(JOB, null, clock.nowMs());
   } finally {
-    await cache.stop();
+    await store.stop();
     await out?.close();
   }
 

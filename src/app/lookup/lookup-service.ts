@@ -104,7 +104,7 @@ export class LookupService {
     // before it that the cache does not know are asked of the store in one batch read.
     let kvFailure: unknown;
     const paths = keys.map((k) => store.path(k));
-    const firstCached = paths.findIndex((p) => isLive(store.cache?.peek(p), now));
+    const firstCached = paths.findIndex((p) => isLive(store.peekPath(p), now));
     const ask = firstCached < 0 ? keys.length : firstCached;
     if (ask > 0) {
       try {
@@ -112,7 +112,7 @@ export class LookupService {
         for (let i = 0; i < ask; i++) {
           const b = found[i];
           if (!isLive(b, now)) continue;
-          store.cache?.note(paths[i]!, b, b.revision);
+          store.notePath(paths[i]!, b);
           return {
             found: true,
             record: b.record,
@@ -128,7 +128,7 @@ export class LookupService {
       }
     }
     if (firstCached >= 0) {
-      const cached = store.cache!.peek(paths[firstCached]!)!;
+      const cached = store.peekPath(paths[firstCached]!)!;
       return {
         found: true,
         record: cached.record,
@@ -227,7 +227,7 @@ export class LookupService {
   }
 
   private async binding(store: BindingStore, key: IdentityKey): Promise<Binding | null> {
-    return store.cache?.peek(store.path(key)) ?? (await store.get(key));
+    return store.peekPath(store.path(key)) ?? (await store.get(key));
   }
 }
 

@@ -67,7 +67,7 @@ export class PublishService {
         normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }),
       );
       await runGroups(
-        groupUpdates(normalized, (k) => this.deps.store.cache?.peek(this.deps.store.path(k))?.record.canonicalDeviceId),
+        groupUpdates(normalized, (k) => this.deps.store.peekPath(this.deps.store.path(k))?.record.canonicalDeviceId),
         this.deps.concurrency ?? 32,
         async (i) => {
           applied[i] = await this.publishOne(normalized[i]!);
@@ -230,7 +230,7 @@ export class PublishService {
             },
           };
         }
-        const key = keyOf(e.key, this.deps.store.namespace);
+        const key = e.identityKey;
         unsettled = key && { key, lostReply: e.cause instanceof WriteOutcomeUnknown };
         if (!unsettled) this.deps.metrics.conflict("revision_mismatch");
         await sleep(delay);
@@ -327,16 +327,6 @@ function countOutcomes(applied: readonly Applied[]): Record<string, number> {
     c.cas_conflicts! += a.casConflicts?.count ?? 0;
   }
   return c;
-}
-
-/** The identity key of a binding path of this namespace, or undefined. */
-function keyOf(path: string, namespace: string): IdentityKey | undefined {
-  try {
-    const parsed = parseKeyPath(path);
-    return parsed.namespace === namespace ? parsed.key : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
