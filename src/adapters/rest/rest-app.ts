@@ -5,10 +5,10 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
 import { InvalidArgument } from "../../domain/errors.js";
 import { queryKeys } from "../../domain/lookup-query.js";
-import type { CanonicalRecord } from "../../domain/record.js";
-import type { IdentityMapApi, LookupRequest, LookupResult } from "../../ports/identity-service.js";
+import type { IdentityMapApi, LookupRequest } from "../../ports/identity-service.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
+import { deviceJson, historyJson, lookupJson } from "./rest-messages.js";
 import {
   BatchLookupBody,
   BatchLookupReply,
@@ -241,13 +241,7 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
       authorize(req, "reader");
       const { device_id } = req.params as { device_id: string };
       const d = await deadline(app.lookup.device(device_id));
-      return {
-        device_id: d.deviceId,
-        ...(d.redirectedTo ? { redirected_to: d.redirectedTo } : {}),
-        record: recordJson(d.record),
-        revision: d.revision,
-        keys: d.keys.map((k) => ({ kind: k.kind, value: k.value })),
-      };
+      return deviceJson(d);
     },
   );
 
@@ -272,20 +266,7 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
           ...(before !== undefined ? { before: Number(before) } : {}),
         }),
       );
-      return {
-        device_id,
-        entries: page.entries.map((e) => ({
-          id: e.id,
-          at_unix_millis: e.atMs,
-          actor: e.actor,
-          key: { kind: e.key.kind, value: e.key.value },
-          from_device_id: e.fromDeviceId,
-          to_device_id: e.toDeviceId,
-          revision: e.revision,
-          reason: e.reason,
-        })),
-        ...(page.next !== undefined ? { next: page.next } : {}),
-      };
+      return historyJson(device_id, page);
     },
   );
 
@@ -340,25 +321,4 @@ function illFormedField(value: unknown, path = ""): string | undefined {
 
 function opt<K extends string>(k: K, v: string | undefined): { [P in K]?: string } {
   return (v === undefined ? {} : { [k]: v }) as { [P in K]?: string };
-}
-
-export function recordJson(r: CanonicalRecord) {
-  return {
-    canonical_device_id: r.canonicalDeviceId,
-    partition: r.partition,
-    metadata_hash: r.metadataHash,
-    updated_at_unix_millis: r.updatedAtMs,
-    // Serialized by the response schema, which copies what it declares: no copy needed here.
-    attributes: r.attributes,
-  };
-}
-
-function lookupJson(r: LookupResult) {
-  return {
-    found: r.found,
-    ...(r.record ? { record: recordJson(r.record) } : {}),
-    ...(r.matchedKey ? { matched_key: { kind: r.matchedKey.kind, value: r.matchedKey.value } } : {}),
-    revision: r.revision,
-    hydrated: r.hydrated,
-  };
 }
