@@ -4,7 +4,6 @@ import type { Binding, Revision } from "../../domain/binding.js";
 import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../../domain/device-update.js";
 import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown } from "../../domain/errors.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
-import { parseKeyPath } from "../../domain/key-path.js";
 import { decide, type Resolved } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
 import type { PublishResult, ResolveResult } from "../../ports/identity-service.js";
