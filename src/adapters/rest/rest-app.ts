@@ -3,7 +3,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
-import { InvalidArgument } from "../../domain/errors.js";
+import { InvalidArgument, NotFound } from "../../domain/errors.js";
 import { queryKeys } from "../../domain/lookup-query.js";
 import type { IdentityMapApi, LookupRequest } from "../../ports/identity-service.js";
 import { withDeadline } from "../deadline.js";
@@ -184,7 +184,7 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
         response: { 200: LookupReply, 404: ErrorSchema, ...errors },
       },
     },
-    async (req, reply) => {
+    async (req) => {
       authorize(req, "reader");
       const r = await deadline(
         app.lookup.lookup({
@@ -198,10 +198,7 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
           }),
         }),
       );
-      if (!r.found)
-        return reply
-          .status(404)
-          .send({ error: { code: "not_found", message: "no device matches the given identities" } });
+      if (!r.found) throw new NotFound("no device matches the given identities");
       return lookupJson(r);
     },
   );
