@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import type { DeviceUpdate } from "../domain/device-update.js";
 import { IdentityMapError } from "../domain/errors.js";
+import { queryKeys } from "../domain/lookup-query.js";
 import { registerBackfill } from "./backfill/backfill-cli.js";
 import { compact } from "./bindings/compaction.js";
 import { checkConsistency, describeFinding } from "./check/consistency-check.js";
@@ -51,7 +52,8 @@ program
     const app = await createApp({ ...config(), logLevel: "warn" });
     const summary = await compact(app.store, app.devices, app.clock.nowMs(), app.metrics, app.log);
     console.log(
-      `scanned ${summary.scanned} bindings: ${summary.expired} expired, ${summary.removed} removed, ${summary.raced} refreshed meanwhile and kept`,
+      `scanned ${summary.scanned} bindings: ${summary.expired} expired, ${summary.removed} removed, ` +
+        `${summary.raced} refreshed meanwhile and kept`,
     );
     await app.close();
   });
@@ -87,13 +89,7 @@ program
       netboxId?: string;
       deviceId?: string;
     }) => {
-      const keys: { kind: string; value: string }[] = [];
-      if (o.armisId) keys.push({ kind: "armis-id", value: o.armisId });
-      if (o.netboxId) keys.push({ kind: "netbox-id", value: o.netboxId });
-      if (o.mac) keys.push({ kind: "mac", value: o.mac });
-      if (o.ip && o.partition) keys.push({ kind: "partition-ip", value: `${o.partition}:${o.ip}` });
-      if (o.ip) keys.push({ kind: "ip", value: o.ip });
-      if (o.deviceId) keys.push({ kind: "device-id", value: o.deviceId });
+      const keys = queryKeys(o);
       const app = await createApp({ ...config(), logLevel: "warn" });
       try {
         // The operator runs this on the stores themselves: a relational answer may be hydrated.
@@ -114,14 +110,15 @@ program
     const app = await createApp({ ...config(), logLevel: "warn" });
     try {
       const findings = await checkConsistency({
-        kv: app.store.kv,
-        namespace: app.store.namespace,
+        // Where the map lives: the KV with the flag on, the relational binding table otherwise.
+        kv: app.config.mode === "on" ? app.kv : app.devices.bindings(),
+        namespace: app.config.namespace,
         devices: [app.devices],
         nowMs: app.clock.nowMs(),
       });
       for (const f of findings) console.log(o.json ? JSON.stringify(f) : describeFinding(f));
       console.error(
-        `idmap check: ${findings.length} finding${findings.length === 1 ? "" : "s"} in ${app.store.namespace}`,
+        `idmap check: ${findings.length} finding${findings.length === 1 ? "" : "s"} in ${app.config.namespace}`,
       );
       process.exitCode = findings.length === 0 ? 0 : 1;
     } finally {

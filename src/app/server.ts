@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { buildRestApp } from "../adapters/rest/rest-app.js";
-import { assertSafeExposure, Authenticator, reportAuthFailures } from "./auth.js";
+import { assertSafeExposure } from "./auth.js";
 import { compact } from "./bindings/compaction.js";
 import type { Config } from "./config.js";
 import { createApp, type App } from "./container.js";
@@ -20,7 +20,7 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
   assertSafeExposure(config);
   const tls = loadTls(config);
   const a = app ?? (await createApp(config));
-  const authenticator = Authenticator.fromConfig(config, reportAuthFailures(a));
+  const authenticator = a.authenticator;
   const closers: (() => Promise<void>)[] = [];
   let rest: FastifyInstance | undefined;
   let restPort: number | undefined;
@@ -69,7 +69,8 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
       transport,
     },
     auth === "off"
-      ? "identity-map listening; auth is off (no IDMAP_AUTH_TOKENS or IDMAP_MTLS_ROLES): every caller may publish, so it listens on loopback unless IDMAP_ALLOW_UNAUTHENTICATED=true"
+      ? "identity-map listening; auth is off (no IDMAP_AUTH_TOKENS or IDMAP_MTLS_ROLES): every caller may publish, " +
+          "so it listens on loopback unless IDMAP_ALLOW_UNAUTHENTICATED=true"
       : "identity-map listening",
   );
   return {
