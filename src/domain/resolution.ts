@@ -14,8 +14,10 @@ import type { Decision, Resolved } from "./resolution/decision.js";
 import { nextIdentity } from "./resolution/device-identity.js";
 import { deviceRecordWrite, stepOrder } from "./resolution/device-record.js";
 import { keptKeys } from "./resolution/kept-keys.js";
-import { buildKeyWrites } from "./resolution/key-writes.js";
+import { buildKeyWrites, type RetiredDevice } from "./resolution/key-writes.js";
+import { provisionalToAbsorb } from "./resolution/absorb.js";
 import { ownIdOutcome } from "./resolution/own-id.js";
+import { provisionalSince } from "./resolution/provisional.js";
 import type { ResolutionPolicy } from "./resolution/policy.js";
 import { MISSING, Reader } from "./resolution/reader.js";
 import { updateContext } from "./resolution/update-context.js";
@@ -60,23 +62,40 @@ function decideLoaded({ update, policy, operationId }: DecideInput, reader: Read
       : EMPTY_IDENTITY;
   const own = ownIdOutcome(c, reader, canonical, baseIdentity, choice.vetoed);
 
-  // Everything the outcome touches: the device's index, the merged device's keys.
+  // Everything the outcome touches: the device's index, then a retired device's keys.
   for (const e of deviceRecord?.keys ?? []) reader.get(e);
-  const mergeKeys: IndexedKey[] = own.mergeFrom
-    ? [{ kind: "device-id", value: own.mergeFrom.id, sources: [] }, ...(own.mergeFrom.record?.keys ?? [])]
+  reader.checkpoint();
+  const absorption = own.mergeFrom
+    ? {}
+    : provisionalToAbsorb(c, reader, chosen, deviceRecord, baseIdentity, c.currentAddresses);
+  const retired: RetiredDevice | undefined = own.mergeFrom
+    ? { ...own.mergeFrom, reason: "merge" }
+    : absorption.absorbed
+      ? { ...absorption.absorbed, reason: "absorbed" }
+      : undefined;
+  const mergeKeys: IndexedKey[] = retired
+    ? [{ kind: "device-id", value: retired.id, sources: [] }, ...(retired.record?.keys ?? [])]
     : [];
   for (const e of mergeKeys) reader.get(e);
   reader.checkpoint();
 
-  const belongs = (dev: string) => dev === canonical || dev === own.mergeFrom?.id;
+  const belongs = (dev: string) => dev === canonical || dev === retired?.id;
   const keys = keptKeys(c, reader, deviceRecord, belongs);
-  const identity = nextIdentity(c, baseIdentity, deviceRecord, own.mergeFrom?.record, keys.kept);
+  const identity = nextIdentity(c, baseIdentity, deviceRecord, retired?.record, keys.kept);
   const partition = deviceRecord?.partition || chosen?.binding.record.partition || update.partition;
   const attributes = attributesOf(identity);
-  const metadataHash = identityHash(canonical, partition, attributes);
-  const base = { canonicalDeviceId: canonical, partition, metadataHash, attributes, operationId };
+  const provisionalSinceMs = provisionalSince(c, deviceRecord, chosen);
+  const metadataHash = identityHash(canonical, partition, attributes, provisionalSinceMs);
+  const base = {
+    canonicalDeviceId: canonical,
+    partition,
+    metadataHash,
+    attributes,
+    operationId,
+    ...(provisionalSinceMs > 0 ? { provisionalSinceMs } : {}),
+  };
 
-  const kw = buildKeyWrites(c, reader, { base, deviceRecord, keys, own, mergeKeys, belongs });
+  const kw = buildKeyWrites(c, reader, { base, deviceRecord, keys, own, retired, mergeKeys, belongs });
   const device = deviceRecordWrite(c, {
     base,
     deviceBinding,
@@ -86,15 +105,16 @@ function decideLoaded({ update, policy, operationId }: DecideInput, reader: Read
   });
   const changes = device.created ? [device.created, ...kw.changes] : kw.changes;
   const steps = stepOrder(!deviceRecord, kw.writes, device.step, kw.deletes);
-  const mergeFrom = own.mergeFrom;
+  const tombstone =
+    own.tombstone ?? (absorption.absorbed ? { device_id: absorption.absorbed.id, merged_into: canonical } : undefined);
   return {
     status: "decided",
     outcome: !chosen ? "created" : steps.length > 0 ? "updated" : "unchanged",
     canonicalDeviceId: canonical,
     partition,
     matchedBy: chosen?.kind ?? null,
-    ...(own.tombstone ? { tombstone: own.tombstone } : {}),
-    mergedDeviceIds: mergeFrom && mergeFrom.id !== update.deviceId ? [mergeFrom.id] : [],
+    ...(tombstone ? { tombstone } : {}),
+    mergedDeviceIds: retired && retired.id !== update.deviceId ? [retired.id] : [],
     record: device.changed || !deviceRecord ? device.next : deviceRecord,
     steps,
     changes,

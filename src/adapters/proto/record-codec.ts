@@ -25,6 +25,7 @@ interface WireRecord {
   expiresAtUnixMillis?: number | { toNumber(): number };
   operationId?: string;
   keys?: { kind?: number; value?: string; sources?: string[] }[];
+  provisionalSinceUnixMillis?: number | { toNumber(): number };
 }
 
 export function encodeRecord(r: CanonicalRecord): Uint8Array {
@@ -43,6 +44,7 @@ export function encodeRecord(r: CanonicalRecord): Uint8Array {
     expiresAtUnixMillis: r.expiresAtMs,
     operationId: r.operationId,
     keys: r.keys.map((k) => ({ kind: KIND_WIRE_NUMBER[k.kind], value: k.value, sources: [...k.sources] })),
+    provisionalSinceUnixMillis: r.provisionalSinceMs ?? 0,
   };
   return Type.encode(Type.fromObject(msg)).finish();
 }
@@ -67,6 +69,7 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
     if (kind) keys.push({ kind, value: k.value ?? "", sources: k.sources ?? [] });
   }
   const assertedBy: IdentityKind | undefined = kindFromWire(m.assertedBy ?? 0);
+  const provisionalSinceMs = toNumber(m.provisionalSinceUnixMillis);
   return {
     canonicalDeviceId: m.canonicalDeviceId,
     partition: m.partition ?? "",
@@ -79,6 +82,7 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
     expiresAtMs: toNumber(m.expiresAtUnixMillis),
     operationId: m.operationId ?? "",
     keys,
+    ...(provisionalSinceMs > 0 ? { provisionalSinceMs } : {}),
   };
 }
 

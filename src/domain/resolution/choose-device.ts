@@ -53,8 +53,13 @@ export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
     }
     // An address links a new strong identity only while fresh (or asserted by an address
     // authority); a weak sighting (only an address) follows it for as long as the binding lives.
-    // An address authority reporting its own static address links through it whatever its age.
-    const fresh = t - link.record.updatedAtMs <= policy.freshnessWindowMs || link.record.authority || c.isAuthority;
+    // An address authority reporting its own static address links through it whatever its age. A
+    // provisional device is whoever holds its address now, so the window does not apply to it.
+    const fresh =
+      t - link.record.updatedAtMs <= policy.freshnessWindowMs ||
+      link.record.authority ||
+      c.isAuthority ||
+      (b.record.provisionalSinceMs ?? 0) > 0;
     if (c.strong && (isAddressKind(k.kind) || link !== b) && !fresh) {
       staleLinks++;
       continue;

@@ -1,4 +1,3 @@
-import { partitionIp } from "../device-update.js";
 import { keyId, type IdentityKey } from "../identity-key.js";
 import { atLeastAsStrong, isAddressKind, isStrongKind } from "../identity-kind.js";
 import type { CanonicalRecord } from "../record.js";
@@ -10,8 +9,6 @@ export interface KeptKeys {
   /** The update's keys (device-id aside) that end up bound to the device. */
   readonly kept: readonly IdentityKey[];
   readonly conflicts: readonly RefusedRebind[];
-  /** The update's address keys, by key id. */
-  readonly currentAddresses: ReadonlySet<string>;
   /** The source reported another address since this observation: its address is not brought back. */
   readonly staleAddressReport: boolean;
 }
@@ -28,10 +25,7 @@ export function keptKeys(
   const oldIndex = deviceRecord?.keys ?? [];
   // A source's address report older than what the device record already knows from that source
   // (it reported another address since) is out of order: it must not bring the old address back.
-  const currentAddresses = new Set([
-    keyId({ kind: "ip", value: u.ip }),
-    keyId({ kind: "partition-ip", value: partitionIp(u.partition, u.ip) }),
-  ]);
+  const { currentAddresses } = c;
   const staleAddressReport =
     !!deviceRecord &&
     t < deviceRecord.updatedAtMs &&
@@ -70,5 +64,5 @@ export function keptKeys(
     }
     kept.push(k);
   }
-  return { kept, conflicts, currentAddresses, staleAddressReport };
+  return { kept, conflicts, staleAddressReport };
 }

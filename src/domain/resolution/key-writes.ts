@@ -10,7 +10,7 @@ import type { UpdateContext } from "./update-context.js";
 /** The part of a record that is the same under every key of a device. */
 export type IdentityPart = Pick<
   CanonicalRecord,
-  "canonicalDeviceId" | "partition" | "metadataHash" | "attributes" | "operationId"
+  "canonicalDeviceId" | "partition" | "metadataHash" | "attributes" | "operationId" | "provisionalSinceMs"
 >;
 
 export interface KeyWritesInput {
@@ -18,9 +18,17 @@ export interface KeyWritesInput {
   readonly deviceRecord: CanonicalRecord | undefined;
   readonly keys: KeptKeys;
   readonly own: OwnIdOutcome;
-  /** The retired device's keys (its device-id first), when the update merges it. */
+  /** A device this update retires: merged (shared strong identifier) or absorbed (provisional). */
+  readonly retired: RetiredDevice | undefined;
+  /** The retired device's keys (its device-id first). */
   readonly mergeKeys: readonly IndexedKey[];
   readonly belongs: (deviceId: string) => boolean;
+}
+
+export interface RetiredDevice {
+  readonly id: string;
+  readonly record: CanonicalRecord | undefined;
+  readonly reason: "merge" | "absorbed";
 }
 
 export interface KeyWrites {
@@ -41,7 +49,7 @@ export const expiredOwner = (prior: Binding | null | undefined): string | null =
 /** The conditional writes of the device's keys: its own, a redirect, a merge's, and per-source pruning. */
 export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWritesInput): KeyWrites {
   const { u, t, policy } = c;
-  const { base, deviceRecord, keys, own, mergeKeys, belongs } = input;
+  const { base, deviceRecord, keys, own, retired, mergeKeys, belongs } = input;
   const canonical = base.canonicalDeviceId;
   const hash = base.metadataHash;
   const half = policy.weakKeyTtlMs / 2;
@@ -96,12 +104,12 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     }
     if (rebinding) {
       put(k, prior, recordFor(k, b, true));
-      const fromMerge = b.record.canonicalDeviceId === own.mergeFrom?.id;
+      const fromRetired = b.record.canonicalDeviceId === retired?.id;
       changes.push({
         key: k,
         fromDeviceId: b.record.canonicalDeviceId,
         toDeviceId: canonical,
-        reason: fromMerge ? "merge" : "rebind",
+        reason: fromRetired ? retired.reason : "rebind",
       });
       continue;
     }
@@ -123,8 +131,8 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     changes.push({ key: own.redirect, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "redirect" });
   }
 
-  // A merge: every binding of the retired device follows it.
-  const from = own.mergeFrom?.id;
+  // A merge or an absorption: every binding of the retired device follows it.
+  const from = retired?.id;
   for (const e of mergeKeys) {
     if (keys.kept.some((k) => keyId(k) === keyId(e))) continue;
     const b = c.live(reader.get(e));
@@ -140,13 +148,13 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       keys: [],
     });
     index.set(keyId(e), { kind: e.kind, value: e.value, sources: e.sources });
-    changes.push({ key: e, fromDeviceId: from, toDeviceId: canonical, reason: "merge" });
+    changes.push({ key: e, fromDeviceId: from, toDeviceId: canonical, reason: retired!.reason });
   }
 
   // Per-source address pruning: the address this source reported before no longer lands here.
   if (c.asserting && u.ip !== "" && u.source !== "" && !keys.staleAddressReport) {
     for (const [id, e] of index) {
-      if (!isAddressKind(e.kind) || keys.currentAddresses.has(id) || !e.sources.includes(u.source)) continue;
+      if (!isAddressKind(e.kind) || c.currentAddresses.has(id) || !e.sources.includes(u.source)) continue;
       const rest = e.sources.filter((s) => s !== u.source);
       if (rest.length > 0) {
         index.set(id, { ...e, sources: rest });
@@ -167,7 +175,9 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     if (written.has(keyId(e)) || deletes.some((d) => keyId(d.key) === keyId(e))) continue;
     const b = c.live(reader.get(e));
     if (b && b.record.canonicalDeviceId === canonical && b.record.metadataHash !== hash) {
-      put(e, b, { ...b.record, ...base, updatedAtMs: Math.max(b.record.updatedAtMs, t), keys: [] });
+      // The identity part comes from base only: a flag the device no longer has must not survive.
+      const { provisionalSinceMs: _, ...perBinding } = b.record;
+      put(e, b, { ...perBinding, ...base, updatedAtMs: Math.max(b.record.updatedAtMs, t), keys: [] });
     }
   }
   return { writes, deletes, changes, index };

@@ -1,6 +1,7 @@
 import { isLive, type Binding } from "../binding.js";
 import type { NormalizedUpdate } from "../device-update.js";
-import { prioritizeKeys, type IdentityKey } from "../identity-key.js";
+import { partitionIp } from "../device-update.js";
+import { keyId, prioritizeKeys, type IdentityKey } from "../identity-key.js";
 import type { IdentityKind } from "../identity-kind.js";
 import { hasStrongIdentity, type Identity } from "../record.js";
 import { isAddressDerived } from "./address-names.js";
@@ -26,6 +27,8 @@ export interface UpdateContext {
   readonly asserting: boolean;
   /** Reported by an address authority (its addresses are static). */
   readonly isAuthority: boolean;
+  /** The update's address keys, by key id. */
+  readonly currentAddresses: ReadonlySet<string>;
   /** The binding, if it has not expired at the observation's time. */
   live(b: Binding | null | undefined): Binding | null;
 }
@@ -48,6 +51,10 @@ export function updateContext(u: NormalizedUpdate, policy: ResolutionPolicy, ope
     stableId,
     asserting: strong || stableId,
     isAuthority: policy.addressAuthorities.has(u.source),
+    currentAddresses: new Set([
+      keyId({ kind: "ip", value: u.ip }),
+      keyId({ kind: "partition-ip", value: partitionIp(u.partition, u.ip) }),
+    ]),
     live: (b) => (isLive(b, t) ? b : null),
   };
 }
