@@ -15,15 +15,19 @@ import { nextIdentity } from "./resolution/device-identity.js";
 import { deviceRecordWrite, stepOrder } from "./resolution/device-record.js";
 import { keptKeys } from "./resolution/kept-keys.js";
 import { buildKeyWrites, type RetiredDevice } from "./resolution/key-writes.js";
-import { provisionalToAbsorb } from "./resolution/absorb.js";
+import { provisionalToAbsorb, type AbsorptionRefusal } from "./resolution/absorb.js";
+import type { Candidate } from "./resolution/choose-device.js";
+import type { DecisionRule, ProvisionalOutcome } from "./resolution/trace.js";
+import { isStrongKind } from "./identity-kind.js";
 import { ownIdOutcome } from "./resolution/own-id.js";
 import { provisionalSince } from "./resolution/provisional.js";
 import type { ResolutionPolicy } from "./resolution/policy.js";
 import { MISSING, Reader } from "./resolution/reader.js";
-import { updateContext } from "./resolution/update-context.js";
+import { updateContext, type UpdateContext } from "./resolution/update-context.js";
 
 export { isAddressDerived } from "./resolution/address-names.js";
 export type { ConflictReason, Decision, RefusedRebind, Resolved, Tombstone } from "./resolution/decision.js";
+export type { DecisionRule, DecisionTrace } from "./resolution/trace.js";
 export { DEFAULT_POLICY, type ResolutionPolicy } from "./resolution/policy.js";
 
 export interface DecideInput {
@@ -53,7 +57,8 @@ export function decide(input: DecideInput, view: BindingView): Decision {
 function decideLoaded({ update, policy, operationId }: DecideInput, reader: Reader): Resolved {
   const c = updateContext(update, policy, operationId);
   const choice = chooseDevice(c, reader);
-  const { canonical, deviceBinding, chosen } = claimId(c, reader, choice.chosen);
+  const claim = claimId(c, reader, choice.chosen);
+  const { canonical, deviceBinding, chosen } = claim;
   const deviceRecord = c.live(deviceBinding)?.record;
   const baseIdentity = deviceRecord
     ? identityOf(deviceRecord)
@@ -105,6 +110,7 @@ function decideLoaded({ update, policy, operationId }: DecideInput, reader: Read
   });
   const changes = device.created ? [device.created, ...kw.changes] : kw.changes;
   const steps = stepOrder(!deviceRecord, kw.writes, device.step, kw.deletes);
+  const rule = choice.chosen ? ruleOfChoice(c, choice.chosen) : (claim.rule ?? "new_device");
   const tombstone =
     own.tombstone ?? (absorption.absorbed ? { device_id: absorption.absorbed.id, merged_into: canonical } : undefined);
   return {
@@ -121,5 +127,37 @@ function decideLoaded({ update, policy, operationId }: DecideInput, reader: Read
     conflicts: keys.conflicts,
     vetoes: choice.vetoes,
     staleLinks: choice.staleLinks,
+    trace: {
+      candidates: choice.candidates,
+      ...provisionalOutcome(rule, canonical, absorption),
+      ...(own.trace ? { own_id: own.trace } : {}),
+      rule,
+    },
   };
+}
+
+/** The rule behind a device a bound key named. */
+function ruleOfChoice(c: UpdateContext, chosen: Candidate): DecisionRule {
+  if (isStrongKind(chosen.kind)) return "strongest_bound_key";
+  if (chosen.kind === "device-id" && c.stableId) return "stable_id";
+  if (c.asserting && (chosen.binding.record.provisionalSinceMs ?? 0) > 0) return "provisional_take_over";
+  return chosen.kind === "device-id" ? "address_derived_id" : "address";
+}
+
+function provisionalOutcome(
+  rule: DecisionRule,
+  canonical: string,
+  absorption: { absorbed?: { id: string }; refused?: AbsorptionRefusal },
+): { provisional?: ProvisionalOutcome } {
+  if (rule === "provisional_take_over") return { provisional: { action: "take_over", device_id: canonical } };
+  if (absorption.absorbed) return { provisional: { action: "absorbed", device_id: absorption.absorbed.id } };
+  if (absorption.refused)
+    return {
+      provisional: {
+        action: "absorption_refused",
+        device_id: absorption.refused.deviceId,
+        reason: absorption.refused.reason,
+      },
+    };
+  return {};
 }

@@ -114,3 +114,62 @@ describe("provisional devices (design.md §3)", () => {
     expect(w.writes).toBe(writes);
   });
 });
+
+describe("the decision's trace (explain)", () => {
+  it("names each candidate with the key that named it, the veto with the differing identifier, and the rule", () => {
+    const w = new World();
+    w.publish({ device_id: "dev-K", ip: "10.0.0.5", partition: "p", mac: DOCK, metadata: armis("A1") }, T0);
+    const s = w.publish(sweep("10.0.0.9"), T0 + HOUR);
+    const d = w.publish(
+      { device_id: "dev-L", ip: "10.0.0.9", partition: "p", mac: DOCK, metadata: armis("A2"), source: "armis" },
+      T0 + 2 * HOUR,
+    );
+    expect(d.trace.rule).toBe("provisional_take_over");
+    expect(d.trace.provisional).toEqual({ action: "take_over", device_id: s.canonicalDeviceId });
+    expect(d.trace.candidates[0]).toEqual({
+      device_id: "dev-K",
+      key: { kind: "mac", value: DOCK },
+      verdict: "vetoed",
+      provisional: false,
+      differing: [{ kind: "armis-id", update: "A2", device: "A1" }],
+    });
+    expect(d.trace.candidates.at(-1)).toMatchObject({ device_id: s.canonicalDeviceId, verdict: "chosen" });
+    expect(d.trace.own_id).toBe("redirect");
+  });
+
+  it("shows a stale link refused, an absorption and its refusal by the two-places guard", () => {
+    const w = new World();
+    w.publish({ ip: "10.0.0.3", partition: "p", mac: DOCK, source: "agent" }, T0);
+    const stale = w.publish(
+      { device_id: "lap-2", ip: "10.0.0.3", partition: "p", mac: M1, source: "agent" },
+      T0 + HOUR,
+    );
+    expect(stale.trace.rule).toBe("new_device");
+    expect(stale.trace.candidates.map((c) => c.verdict)).toContain("stale_link");
+
+    w.publish(laptop("10.0.0.5"), T0);
+    const s = w.publish(sweep("10.0.0.9"), T0 + HOUR);
+    const a = w.publish(laptop("10.0.0.9"), T0 + 3 * HOUR);
+    expect(a.trace.rule).toBe("strongest_bound_key");
+    expect(a.trace.provisional).toEqual({ action: "absorbed", device_id: s.canonicalDeviceId });
+
+    const w2 = new World();
+    w2.publish(laptop("10.0.0.5"), T0);
+    const s2 = w2.publish(sweep("10.0.0.9"), T0 + HOUR);
+    w2.publish(laptop("10.0.0.7", { source: "agent" }), T0 + 2 * HOUR);
+    const r = w2.publish(laptop("10.0.0.9"), T0 + 3 * HOUR);
+    expect(r.trace.provisional).toEqual({
+      action: "absorption_refused",
+      device_id: s2.canonicalDeviceId,
+      reason: "two_places",
+    });
+  });
+
+  it("a new device whose natural id is taken says it got a derived id", () => {
+    const w = new World();
+    w.publish({ device_id: "p:10.0.0.1", ip: "10.0.0.1", partition: "p", mac: M1, source: "agent" }, T0);
+    const d = w.publish({ device_id: "p:10.0.0.1", mac: DOCK, metadata: armis("A9") }, T0 + 2 * HOUR);
+    expect(d.outcome).toBe("created");
+    expect(d.trace.rule).toBe("derived_id");
+  });
+});

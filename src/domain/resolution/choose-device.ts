@@ -1,9 +1,10 @@
 import type { Binding } from "../binding.js";
 import type { IdentityKey } from "../identity-key.js";
 import { isAddressKind, isStrongKind, kindRank, type IdentityKind } from "../identity-kind.js";
-import { conflictingKinds, identityOf } from "../record.js";
+import { conflictingKinds, identityOf, type Identity } from "../record.js";
 import { addressKeyOfId } from "./address-names.js";
 import { deviceKey, type Reader } from "./reader.js";
+import type { TraceCandidate } from "./trace.js";
 import type { UpdateContext } from "./update-context.js";
 
 /** The device an existing binding names, and the key that named it. */
@@ -15,6 +16,7 @@ export interface Candidate {
 
 export interface DeviceChoice {
   readonly chosen: Candidate | undefined;
+  readonly candidates: readonly TraceCandidate[];
   /** Devices refused because a stronger identity differs: never merged into, by any key. */
   readonly vetoed: ReadonlySet<string>;
   readonly vetoes: number;
@@ -28,6 +30,7 @@ export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
   reader.checkpoint();
 
   const vetoed = new Set<string>();
+  const candidates: TraceCandidate[] = [];
   let vetoes = 0;
   let staleLinks = 0;
   for (const k of candidateOrder(c)) {
@@ -35,6 +38,8 @@ export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
     if (!b) continue;
     const dev = b.record.canonicalDeviceId;
     if (vetoed.has(dev)) continue;
+    const provisional = (b.record.provisionalSinceMs ?? 0) > 0;
+    const candidate = { device_id: dev, key: { kind: k.kind, value: k.value }, provisional };
     // An address-derived id names whoever held the address, so it links only while that address is
     // still bound to the same device, and then like the address itself: a device that moved away
     // must not be found again through its old name (design.md §3, per-source pruning).
@@ -47,6 +52,7 @@ export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
       reader.checkpoint();
       if (!ab || ab.record.canonicalDeviceId !== dev) {
         staleLinks++;
+        candidates.push({ ...candidate, verdict: "stale_link" });
         continue;
       }
       link = ab;
@@ -56,12 +62,10 @@ export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
     // An address authority reporting its own static address links through it whatever its age. A
     // provisional device is whoever holds its address now, so the window does not apply to it.
     const fresh =
-      t - link.record.updatedAtMs <= policy.freshnessWindowMs ||
-      link.record.authority ||
-      c.isAuthority ||
-      (b.record.provisionalSinceMs ?? 0) > 0;
+      t - link.record.updatedAtMs <= policy.freshnessWindowMs || link.record.authority || c.isAuthority || provisional;
     if (c.strong && (isAddressKind(k.kind) || link !== b) && !fresh) {
       staleLinks++;
+      candidates.push({ ...candidate, verdict: "stale_link" });
       continue;
     }
     // Conflicts that veto: strong kinds stronger than the deciding key; for a stable id, which ranks
@@ -77,11 +81,28 @@ export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
     if (stronger.length > 0 || namedElsewhere) {
       vetoed.add(dev);
       vetoes++;
+      candidates.push(
+        stronger.length > 0
+          ? { ...candidate, verdict: "vetoed", differing: differing(stronger, c.identity, identityOf(b.record)) }
+          : {
+              ...candidate,
+              verdict: "named_elsewhere",
+              differing: [{ kind: "device-id", update: ownDevice ?? "", device: dev }],
+            },
+      );
       continue;
     }
-    return { chosen: { deviceId: dev, kind: k.kind, binding: b }, vetoed, vetoes, staleLinks };
+    candidates.push({ ...candidate, verdict: "chosen" });
+    return { chosen: { deviceId: dev, kind: k.kind, binding: b }, candidates, vetoed, vetoes, staleLinks };
   }
-  return { chosen: undefined, vetoed, vetoes, staleLinks };
+  return { chosen: undefined, candidates, vetoed, vetoes, staleLinks };
+}
+
+/** The identifiers behind a veto, as each side has them. */
+function differing(kinds: readonly ("armis-id" | "netbox-id" | "mac")[], update: Identity, device: Identity) {
+  const show = (id: Identity, kind: (typeof kinds)[number]) =>
+    kind === "armis-id" ? id.armisId : kind === "netbox-id" ? id.netboxIds.join(",") : id.macs.join(",");
+  return kinds.map((kind) => ({ kind, update: show(update, kind), device: show(device, kind) }));
 }
 
 /**

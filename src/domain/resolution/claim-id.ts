@@ -12,6 +12,8 @@ export interface ClaimedId {
   readonly deviceBinding: Binding | null;
   /** The chosen device; set here too when a concurrent writer created this device a moment ago. */
   readonly chosen: Candidate | undefined;
+  /** How a device nothing bound was named. */
+  readonly rule?: "joined_concurrent_create" | "new_device" | "derived_id";
 }
 
 /** The chosen device's id, or a free id for a new device (ids are permanent: never reused). */
@@ -36,14 +38,14 @@ export function claimId(c: UpdateContext, reader: Reader, chosen: Candidate | un
       const joined = { deviceId: taken.record.canonicalDeviceId, kind: "device-id" as const, binding: taken };
       deviceBinding = reader.get(deviceKey(joined.deviceId)) ?? null;
       reader.checkpoint();
-      return { canonical: joined.deviceId, deviceBinding, chosen: joined };
+      return { canonical: joined.deviceId, deviceBinding, chosen: joined, rule: "joined_concurrent_create" };
     }
     if (len === 0) throw new Error(`no free derived id for ${natural}`);
     canonical = `${natural}~${shortHash(seed, len)}`;
     deviceBinding = reader.get(deviceKey(canonical)) ?? null;
     reader.checkpoint();
   }
-  return { canonical, deviceBinding, chosen: undefined };
+  return { canonical, deviceBinding, chosen: undefined, rule: canonical === natural ? "new_device" : "derived_id" };
 }
 
 /** The id a new device takes: the update's id, else its address, else its strongest key. */

@@ -2,6 +2,7 @@ import type { BindingChange, KeyWrite } from "../binding.js";
 import type { IdentityKey } from "../identity-key.js";
 import type { IdentityKind } from "../identity-kind.js";
 import type { CanonicalRecord } from "../record.js";
+import type { DecisionTrace } from "./trace.js";
 
 export type ConflictReason = "weaker_assertion" | "out_of_order";
 
@@ -30,6 +31,8 @@ export interface Resolved {
   readonly vetoes: number;
   /** Stale address links refused (the address was not fresh enough to link a new strong identity). */
   readonly staleLinks: number;
+  /** Why: the candidates, vetoes, provisional outcome and the rule that chose. */
+  readonly trace: DecisionTrace;
 }
 
 export interface RefusedRebind {

@@ -20,6 +20,7 @@ export interface OwnIdOutcome {
   readonly listedRedirect?: IdentityKey;
   /** The id names another device that is this one (a shared strong identifier): a merge. */
   readonly mergeFrom?: { readonly id: string; readonly record: CanonicalRecord | undefined };
+  readonly trace?: "redirect" | "already_redirects" | "merged" | "kept_apart";
 }
 
 /**
@@ -37,8 +38,9 @@ export function ownIdOutcome(
   if (u.deviceId === "" || u.deviceId === canonical) return {};
   const tombstone = { device_id: u.deviceId, merged_into: canonical };
   const own = c.live(reader.get(deviceKey(u.deviceId)));
-  if (!own) return { tombstone, redirect: deviceKey(u.deviceId) };
-  if (own.record.canonicalDeviceId === canonical) return { tombstone, listedRedirect: deviceKey(u.deviceId) };
+  if (!own) return { tombstone, redirect: deviceKey(u.deviceId), trace: "redirect" };
+  if (own.record.canonicalDeviceId === canonical)
+    return { tombstone, listedRedirect: deviceKey(u.deviceId), trace: "already_redirects" };
   const z = own.record.canonicalDeviceId;
   const zRecord = c.live(reader.get(deviceKey(z)))?.record ?? own.record;
   reader.checkpoint();
@@ -47,7 +49,7 @@ export function ownIdOutcome(
     (x) => x === "mac",
   );
   if (!vetoed.has(z) && sharesStrongIdentifier(zIdentity, c.identity) && compatible) {
-    return { tombstone, mergeFrom: { id: z, record: zRecord } };
+    return { tombstone, mergeFrom: { id: z, record: zRecord }, trace: "merged" };
   }
-  return {};
+  return { trace: "kept_apart" };
 }
