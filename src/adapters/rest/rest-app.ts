@@ -21,6 +21,7 @@ import {
   LookupQuery,
   LookupReply,
   PublishBody,
+  ResolveBody,
   PublishReply,
   ResolveReply,
 } from "./schemas.js";
@@ -140,8 +141,8 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     "/v1/device-updates/resolve",
     {
       schema: {
-        summary: "Resolve updates to canonical ids without writing",
-        body: PublishBody,
+        summary: "Resolve updates to canonical ids without writing; with explain, each decision's trace",
+        body: ResolveBody,
         response: { 200: ResolveReply, ...errors },
       },
     },
@@ -149,7 +150,9 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       authorize(req, "reader");
       limit("updates", req.body.updates.length, config.maxBatch);
       return {
-        results: (await deadline(app.publish.resolve(req.body.updates))) as Static<typeof ResolveReply>["results"],
+        results: (await deadline(
+          app.publish.resolve(req.body.updates, { explain: req.body.explain === true }),
+        )) as Static<typeof ResolveReply>["results"],
       };
     },
   );
@@ -363,6 +366,7 @@ export function recordJson(r: CanonicalRecord) {
     updated_at_unix_millis: r.updatedAtMs,
     // Serialized by the response schema, which copies what it declares: no copy needed here.
     attributes: r.attributes,
+    provisional: (r.provisionalSinceMs ?? 0) > 0,
   };
 }
 

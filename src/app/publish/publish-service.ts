@@ -7,7 +7,7 @@ import type { IdentityKind } from "../../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { parseKeyPath } from "../../domain/key-path.js";
 import type { RejectedIdentifier } from "../../domain/rejection.js";
-import { decide, type Resolved, type Tombstone } from "../../domain/resolution.js";
+import { decide, type DecisionTrace, type Resolved, type Tombstone } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
 import type { ServiceDeps } from "../service-deps.js";
 import { groupUpdates, runGroups } from "./publish-groups.js";
@@ -31,6 +31,8 @@ export interface ResolveResult {
   readonly canonical_revision: Revision | null;
   readonly matched_by: IdentityKind | null;
   readonly rejected_identifiers?: readonly RejectedIdentifier[];
+  /** With `explain`: why the decision came out as it did. */
+  readonly trace?: DecisionTrace;
 }
 
 export interface PublishDeps extends ServiceDeps {
@@ -159,7 +161,7 @@ export class PublishService {
    * The batch reads one snapshot: every update's keys in batches of 256 up front (the reference's sync
    * prefetch), then whatever else decide() asks for, through the same view.
    */
-  async resolve(updates: readonly DeviceUpdate[]): Promise<ResolveResult[]> {
+  async resolve(updates: readonly DeviceUpdate[], options: { explain?: boolean } = {}): Promise<ResolveResult[]> {
     const now = this.deps.clock.nowMs();
     const normalized = updates.map((u) =>
       normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }),
@@ -183,6 +185,7 @@ export class PublishService {
         canonical_revision: current ? current.revision : null,
         matched_by: known ? d.matchedBy : null,
         ...(n.rejected.length ? { rejected_identifiers: n.rejected } : {}),
+        ...(options.explain && d ? { trace: d.trace } : {}),
       });
     }
     return out;
