@@ -30,7 +30,11 @@ export type ChangeReason =
   | "expire"
   | "hydrate"
   /** A provisional device's binding that followed the known device which absorbed it. */
-  | "absorbed";
+  | "absorbed"
+  /** A MAC that evidently different devices kept taking from each other: it no longer links anything. */
+  | "quarantined"
+  /** An operator released a quarantined identifier. */
+  | "released";
 
 /** A binding change, for the audit trail. */
 export interface BindingChange {

@@ -37,6 +37,12 @@ export interface CanonicalRecord {
    * was first seen. Part of the identity, so every binding of the device says so.
    */
   readonly provisionalSinceMs?: number;
+  /** MAC bindings: when evidently different devices took the MAC from each other, within the window. */
+  readonly sharedRebindsMs?: readonly number[];
+  /** MAC bindings: set once the MAC is quarantined as shared (it links and merges nothing). */
+  readonly quarantinedSinceMs?: number;
+  /** A quarantined MAC: every device that held it (the ambiguity answer's candidates). */
+  readonly contenders?: readonly string[];
 }
 
 /** The strong identity of a device, read from record attributes. */

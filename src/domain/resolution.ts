@@ -1,4 +1,5 @@
 import type { BindingView } from "./binding.js";
+import type { IdentityKey } from "./identity-key.js";
 import type { NormalizedUpdate } from "./device-update.js";
 import {
   attributesOf,
@@ -6,8 +7,10 @@ import {
   hasStrongIdentity,
   identityHash,
   identityOf,
+  unionIdentity,
   type IndexedKey,
 } from "./record.js";
+import { ignoringQuarantined } from "./resolution/quarantined-keys.js";
 import { chooseDevice } from "./resolution/choose-device.js";
 import { claimId } from "./resolution/claim-id.js";
 import type { Decision, Resolved } from "./resolution/decision.js";
@@ -46,7 +49,10 @@ export function decide(input: DecideInput, view: BindingView): Decision {
   if (input.update.keys.length === 0) return { status: "rejected" };
   const reader = new Reader(view);
   try {
-    return decideLoaded(input, reader);
+    // Quarantined (shared) MACs link, merge and move nothing: the decision is made without them.
+    const { update, ignored } = ignoringQuarantined(input.update, reader);
+    if (update.keys.length === 0) return { status: "rejected" };
+    return decideLoaded({ ...input, update }, reader, ignored);
   } catch (e) {
     if (e === MISSING) return { status: "needs", keys: [...reader.missing.values()] };
     throw e;
@@ -54,7 +60,11 @@ export function decide(input: DecideInput, view: BindingView): Decision {
 }
 
 /** The phases of design.md §3, in order; each may end the decision early with `needs`. */
-function decideLoaded({ update, policy, operationId }: DecideInput, reader: Reader): Resolved {
+function decideLoaded(
+  { update, policy, operationId }: DecideInput,
+  reader: Reader,
+  ignored: readonly IdentityKey[],
+): Resolved {
   const c = updateContext(update, policy, operationId);
   const choice = chooseDevice(c, reader);
   const claim = claimId(c, reader, choice.chosen);
@@ -85,7 +95,8 @@ function decideLoaded({ update, policy, operationId }: DecideInput, reader: Read
   reader.checkpoint();
 
   const belongs = (dev: string) => dev === canonical || dev === retired?.id;
-  const keys = keptKeys(c, reader, deviceRecord, belongs);
+  const taker = { id: canonical, identity: unionIdentity(baseIdentity, c.identity, false) };
+  const keys = keptKeys(c, reader, deviceRecord, belongs, taker);
   const identity = nextIdentity(c, baseIdentity, deviceRecord, retired?.record, keys.kept);
   const partition = deviceRecord?.partition || chosen?.binding.record.partition || update.partition;
   const attributes = attributesOf(identity);
@@ -131,6 +142,8 @@ function decideLoaded({ update, policy, operationId }: DecideInput, reader: Read
       candidates: choice.candidates,
       ...provisionalOutcome(rule, canonical, absorption),
       ...(own.trace ? { own_id: own.trace } : {}),
+      ...(ignored.length ? { quarantined_ignored: ignored } : {}),
+      ...(keys.quarantines.length ? { quarantined: keys.quarantines.map((q) => q.key) } : {}),
       rule,
     },
   };

@@ -26,6 +26,9 @@ interface WireRecord {
   operationId?: string;
   keys?: { kind?: number; value?: string; sources?: string[] }[];
   provisionalSinceUnixMillis?: number | { toNumber(): number };
+  sharedRebindsUnixMillis?: (number | { toNumber(): number })[];
+  quarantinedSinceUnixMillis?: number | { toNumber(): number };
+  contenders?: string[];
 }
 
 export function encodeRecord(r: CanonicalRecord): Uint8Array {
@@ -45,6 +48,9 @@ export function encodeRecord(r: CanonicalRecord): Uint8Array {
     operationId: r.operationId,
     keys: r.keys.map((k) => ({ kind: KIND_WIRE_NUMBER[k.kind], value: k.value, sources: [...k.sources] })),
     provisionalSinceUnixMillis: r.provisionalSinceMs ?? 0,
+    sharedRebindsUnixMillis: [...(r.sharedRebindsMs ?? [])],
+    quarantinedSinceUnixMillis: r.quarantinedSinceMs ?? 0,
+    contenders: [...(r.contenders ?? [])],
   };
   return Type.encode(Type.fromObject(msg)).finish();
 }
@@ -70,6 +76,7 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
   }
   const assertedBy: IdentityKind | undefined = kindFromWire(m.assertedBy ?? 0);
   const provisionalSinceMs = toNumber(m.provisionalSinceUnixMillis);
+  const quarantinedSinceMs = toNumber(m.quarantinedSinceUnixMillis);
   return {
     canonicalDeviceId: m.canonicalDeviceId,
     partition: m.partition ?? "",
@@ -83,6 +90,9 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
     operationId: m.operationId ?? "",
     keys,
     ...(provisionalSinceMs > 0 ? { provisionalSinceMs } : {}),
+    ...(m.sharedRebindsUnixMillis?.length ? { sharedRebindsMs: m.sharedRebindsUnixMillis.map(toNumber) } : {}),
+    ...(quarantinedSinceMs > 0 ? { quarantinedSinceMs } : {}),
+    ...(m.contenders?.length ? { contenders: m.contenders } : {}),
   };
 }
 

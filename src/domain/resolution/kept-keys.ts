@@ -1,6 +1,8 @@
 import { keyId, type IdentityKey } from "../identity-key.js";
 import { atLeastAsStrong, isAddressKind, isStrongKind } from "../identity-kind.js";
-import type { CanonicalRecord } from "../record.js";
+import type { Binding } from "../binding.js";
+import type { CanonicalRecord, Identity } from "../record.js";
+import { DEFAULT_SHARED_IDENTIFIER_POLICY, evidentlyDifferent, rebindHistory } from "../shared-identifier.js";
 import type { RefusedRebind } from "./decision.js";
 import type { Reader } from "./reader.js";
 import type { UpdateContext } from "./update-context.js";
@@ -9,6 +11,14 @@ export interface KeptKeys {
   /** The update's keys (device-id aside) that end up bound to the device. */
   readonly kept: readonly IdentityKey[];
   readonly conflicts: readonly RefusedRebind[];
+  /** MAC rebinds between evidently different devices: the history each rebound binding carries. */
+  readonly rebindHistories: ReadonlyMap<string, readonly number[]>;
+  /** MACs this update found shared: their bindings become quarantined instead of moving. */
+  readonly quarantines: readonly {
+    readonly key: IdentityKey;
+    readonly binding: Binding;
+    readonly history: readonly number[];
+  }[];
   /** The source reported another address since this observation: its address is not brought back. */
   readonly staleAddressReport: boolean;
 }
@@ -19,6 +29,7 @@ export function keptKeys(
   reader: Reader,
   deviceRecord: CanonicalRecord | undefined,
   belongs: (deviceId: string) => boolean,
+  taker: { readonly id: string; readonly identity: Identity },
 ): KeptKeys {
   const { u, t } = c;
   const half = c.policy.weakKeyTtlMs / 2;
@@ -34,6 +45,9 @@ export function keptKeys(
 
   const conflicts: RefusedRebind[] = [];
   const kept: IdentityKey[] = [];
+  const rebindHistories = new Map<string, readonly number[]>();
+  const quarantines: { key: IdentityKey; binding: Binding; history: readonly number[] }[] = [];
+  const shared = c.policy.sharedIdentifiers ?? DEFAULT_SHARED_IDENTIFIER_POLICY;
   for (const k of c.ranked) {
     if (k.kind === "device-id") continue;
     if (staleAddressReport && isAddressKind(k.kind)) {
@@ -62,7 +76,17 @@ export function keptKeys(
       conflicts.push({ key: k, reason: "out_of_order" });
       continue;
     }
+    // A MAC that evidently different devices keep taking from each other is shared: quarantined
+    // where it stands rather than moved once more.
+    if (k.kind === "mac" && evidentlyDifferent(b.record, taker.id, taker.identity)) {
+      const history = rebindHistory(b.record, t, shared);
+      if (history.length >= shared.rebinds) {
+        quarantines.push({ key: k, binding: b, history });
+        continue;
+      }
+      rebindHistories.set(keyId(k), history);
+    }
     kept.push(k);
   }
-  return { kept, conflicts, staleAddressReport };
+  return { kept, conflicts, staleAddressReport, rebindHistories, quarantines };
 }

@@ -2,6 +2,7 @@ import type { Binding, BindingChange, KeyWrite } from "../binding.js";
 import { keyId, type IdentityKey } from "../identity-key.js";
 import { atLeastAsStrong, isAddressKind } from "../identity-kind.js";
 import type { CanonicalRecord, IndexedKey } from "../record.js";
+import { quarantinedRecord } from "../shared-identifier.js";
 import type { KeptKeys } from "./kept-keys.js";
 import type { OwnIdOutcome } from "./own-id.js";
 import type { Reader } from "./reader.js";
@@ -65,6 +66,8 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       same && prior.record.assertedBy && atLeastAsStrong(prior.record.assertedBy, c.assertion)
         ? prior.record.assertedBy
         : c.assertion;
+    // A MAC's rebind history stays with the binding (it is how a shared MAC is recognised).
+    const history = rebinding ? keys.rebindHistories.get(keyId(k)) : same ? prior.record.sharedRebindsMs : undefined;
     return {
       ...base,
       updatedAtMs,
@@ -73,6 +76,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       authority: address && (c.isAuthority || (!!same && prior.record.authority)),
       expiresAtMs: address ? updatedAtMs + policy.weakKeyTtlMs : 0,
       keys: [],
+      ...(history?.length ? { sharedRebindsMs: history } : {}),
     };
   };
   const put = (k: IdentityKey, prior: Binding | null | undefined, record: CanonicalRecord) => {
@@ -149,6 +153,18 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     });
     index.set(keyId(e), { kind: e.kind, value: e.value, sources: e.sources });
     changes.push({ key: e, fromDeviceId: from, toDeviceId: canonical, reason: retired!.reason });
+  }
+
+  // Shared MACs found by this update: quarantined where they stand, naming every contender.
+  for (const q of keys.quarantines) {
+    const record = quarantinedRecord(q.binding.record, canonical, q.history, t, c.operationId);
+    writes.push({ op: "update", key: q.key, record, revision: q.binding.revision });
+    changes.push({
+      key: q.key,
+      fromDeviceId: q.binding.record.canonicalDeviceId,
+      toDeviceId: null,
+      reason: "quarantined",
+    });
   }
 
   // Per-source address pruning: the address this source reported before no longer lands here.

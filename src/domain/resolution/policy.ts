@@ -1,3 +1,5 @@
+import type { SharedIdentifierPolicy } from "../shared-identifier.js";
+
 export interface ResolutionPolicy {
   /** Address keys and address-derived ids link a new strong identity only while this fresh. */
   readonly freshnessWindowMs: number;
@@ -5,6 +7,8 @@ export interface ResolutionPolicy {
   readonly weakKeyTtlMs: number;
   /** Sources whose addresses are static and authoritative (NetBox by default). */
   readonly addressAuthorities: ReadonlySet<string>;
+  /** When a MAC counts as shared and is quarantined; DEFAULT_SHARED_IDENTIFIER_POLICY when absent. */
+  readonly sharedIdentifiers?: SharedIdentifierPolicy;
 }
 
 export const DEFAULT_POLICY: ResolutionPolicy = {

@@ -11,6 +11,10 @@ export interface DecisionTrace {
   readonly provisional?: ProvisionalOutcome;
   /** What became of the update's own id, when it is not the canonical one. */
   readonly own_id?: "redirect" | "already_redirects" | "merged" | "kept_apart";
+  /** Quarantined (shared) identifiers of the update: they linked, merged and moved nothing. */
+  readonly quarantined_ignored?: readonly IdentityKey[];
+  /** An identifier this update found shared and quarantined. */
+  readonly quarantined?: readonly IdentityKey[];
   /** The rule that chose the canonical id. */
   readonly rule: DecisionRule;
 }
