@@ -13,6 +13,7 @@ import type { Config } from "./config.js";
 import { appLogger, type Logger } from "./logger.js";
 import { LookupService } from "./lookup/lookup-service.js";
 import { PublishService } from "./publish/publish-service.js";
+import { QuarantineService } from "./shared-identifiers/quarantine-service.js";
 import { startKvShadow, type KvShadow } from "./publish/shadow.js";
 
 /** Container tokens. Only the composition root knows them; nothing below src/app imports inversify. */
@@ -49,6 +50,7 @@ export interface App {
   readonly store: BindingStore;
   readonly publish: PublishService;
   readonly lookup: LookupService;
+  readonly quarantine: QuarantineService;
   readonly container: Container;
   /** Readiness: both stores answer. */
   ready(): Promise<{ kv: boolean; db: boolean }>;
@@ -70,6 +72,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     freshnessWindowMs: config.freshnessWindowMs,
     weakKeyTtlMs: config.weakKeyTtlMs,
     addressAuthorities: config.addressAuthorities,
+    sharedIdentifiers: { rebinds: config.sharedMacRebinds, windowMs: config.sharedMacWindowMs },
   });
   c.bind<IdentityKv>(TOKENS.Kv).toResolvedValue(
     (cfg: Config, log: Logger) => overrides.kv ?? openKv(cfg, log),
@@ -181,6 +184,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     store,
     publish,
     lookup,
+    quarantine: new QuarantineService({
+      store,
+      devices,
+      clock,
+      metrics,
+      log,
+      weakKeyTtlMs: config.weakKeyTtlMs,
+    }),
     container: c,
     async ready() {
       const ok = (p: Promise<unknown>) =>

@@ -90,6 +90,7 @@ export function lookupReply(r: LookupResult) {
     revision: r.revision,
     hydrated: r.hydrated,
     resolved_via: r.resolvedVia,
+    ambiguous: r.ambiguous ? { key: wireKey(r.ambiguous.key), candidates: [...r.ambiguous.candidates] } : null,
   };
 }
 

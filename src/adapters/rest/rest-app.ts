@@ -3,7 +3,8 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
-import { BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
+import { AmbiguousIdentifier, BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
+import type { IdentityKind } from "../../domain/identity-kind.js";
 import type { CanonicalRecord } from "../../domain/record.js";
 import type { App } from "../../app/container.js";
 import { deviceHistory } from "../../app/lookup/device-history.js";
@@ -21,6 +22,8 @@ import {
   LookupQuery,
   LookupReply,
   PublishBody,
+  QuarantinedReply,
+  ReleasedReply,
   ResolveBody,
   PublishReply,
   ResolveReply,
@@ -187,12 +190,13 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       schema: {
         summary: "Look up by query parameters, strongest first; 404 on a miss",
         querystring: LookupQuery,
-        response: { 200: LookupReply, 404: ErrorSchema, ...errors },
+        response: { 200: LookupReply, 404: ErrorSchema, 409: ErrorSchema, ...errors },
       },
     },
     async (req, reply) => {
       authorize(req, "reader");
       const r = await deadline(app.lookup.lookup({ identityKeys: queryKeys(req.query) }));
+      if (r.ambiguous) throw new AmbiguousIdentifier(queryField(r.ambiguous.key.kind), r.ambiguous.candidates);
       if (!r.found)
         return reply
           .status(404)
@@ -221,6 +225,49 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       }));
       const results = await deadline(app.lookup.lookupMany(requests));
       return { results: results.map(lookupJson) };
+    },
+  );
+
+  f.get(
+    "/v1/identifiers/quarantined",
+    {
+      schema: {
+        summary: "Identifiers quarantined as shared (docks, dongles, cloned VMs): they link and merge nothing",
+        response: { 200: QuarantinedReply, ...errors },
+      },
+    },
+    async (req) => {
+      authorize(req, "reader");
+      const list = await deadline(app.quarantine.list());
+      return {
+        identifiers: list.map((q) => ({
+          kind: q.key.kind,
+          value: q.key.value,
+          quarantined_since_unix_millis: q.quarantinedSinceMs,
+          candidates: [...q.candidates],
+        })),
+      };
+    },
+  );
+
+  f.delete(
+    "/v1/identifiers/quarantined/:kind/:value",
+    {
+      schema: {
+        summary: "Release a quarantined identifier (writer): the next report binds it afresh; audited as released",
+        params: {
+          type: "object",
+          properties: { kind: { type: "string" }, value: { type: "string" } },
+          required: ["kind", "value"],
+        },
+        response: { 200: ReleasedReply, 404: ErrorSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const actor = authorize(req, "writer");
+      const { kind, value } = req.params as { kind: string; value: string };
+      await deadline(app.quarantine.release(kind, value, actor));
+      return { released: true };
     },
   );
 
@@ -339,6 +386,11 @@ function opt<K extends string>(k: K, v: string | undefined): { [P in K]?: string
   return (v === undefined ? {} : { [k]: v }) as { [P in K]?: string };
 }
 
+/** The GET parameter a key kind came from, to name it in an error. */
+function queryField(kind: IdentityKind): string {
+  return kind === "partition-ip" ? "ip" : kind.replace("-", "_");
+}
+
 /** GET parameters become keys strongest first: armis, netbox, mac, partition+ip, ip, device id. */
 function queryKeys(q: Record<string, string | undefined>): { kind: string; value: string }[] {
   const keys: { kind: string; value: string }[] = [];
@@ -375,6 +427,7 @@ function lookupJson(r: LookupResult) {
     found: r.found,
     ...(r.record ? { record: recordJson(r.record) } : {}),
     ...(r.matchedKey ? { matched_key: { kind: r.matchedKey.kind, value: r.matchedKey.value } } : {}),
+    ...(r.ambiguous ? { ambiguous: { key: r.ambiguous.key, candidates: [...r.ambiguous.candidates] } } : {}),
     revision: r.revision,
     hydrated: r.hydrated,
   };

@@ -29,7 +29,16 @@ export const IdentityKeySchema = Type.Object(
 );
 
 export const ErrorSchema = Type.Object(
-  { error: Type.Object({ code: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) }) },
+  {
+    error: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      field: Type.Optional(Type.String()),
+      candidates: Type.Optional(
+        Type.Array(Type.String(), { description: "ambiguous_identifier: the devices it names" }),
+      ),
+    }),
+  },
   { $id: "Error" },
 );
 
@@ -127,6 +136,15 @@ export const LookupReply = Type.Object(
     found: Type.Boolean(),
     record: Type.Optional(RecordSchema),
     matched_key: Type.Optional(Type.Object({ kind: Type.String(), value: Type.String() })),
+    ambiguous: Type.Optional(
+      Type.Object(
+        {
+          key: Type.Object({ kind: Type.String(), value: Type.String() }),
+          candidates: Type.Array(Type.String()),
+        },
+        { description: "found is false: the key is a quarantined (shared) identifier naming these devices" },
+      ),
+    ),
     revision: Type.Number({
       description: "KV revision of the matched binding; 0 when answered by the relational store",
     }),
@@ -187,3 +205,16 @@ export const HistoryReply = Type.Object({
     Type.Number({ description: "Pass as `before` for the next (older) page; absent on the last page" }),
   ),
 });
+
+export const QuarantinedReply = Type.Object({
+  identifiers: Type.Array(
+    Type.Object({
+      kind: Type.String(),
+      value: Type.String(),
+      quarantined_since_unix_millis: Type.Number(),
+      candidates: Type.Array(Type.String(), { description: "the devices that kept taking it from each other" }),
+    }),
+  ),
+});
+
+export const ReleasedReply = Type.Object({ released: Type.Boolean() });

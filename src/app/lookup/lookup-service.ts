@@ -3,6 +3,7 @@ import type { Binding, Revision } from "../../domain/binding.js";
 import { isLive } from "../../domain/binding.js";
 import { partitionIp } from "../../domain/device-update.js";
 import { InvalidArgument, NotFound } from "../../domain/errors.js";
+import { candidatesOf, isQuarantined } from "../../domain/shared-identifier.js";
 import { isAddressKind, parseKind, type IdentityKind } from "../../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { normalizeIp } from "../../domain/ip.js";
@@ -30,6 +31,8 @@ export interface LookupResult {
   /** True when a relational answer was written back to the KV. */
   readonly hydrated: boolean;
   readonly resolvedVia: LookupVia;
+  /** A miss because a key is a quarantined (shared) identifier: the devices it could name. */
+  readonly ambiguous?: { readonly key: IdentityKey; readonly candidates: readonly string[] };
 }
 
 export interface DeviceView {
@@ -124,8 +127,19 @@ export class LookupService {
     // Keys answer in the order given. The first key the cache holds live ends the search; the keys
     // before it that the cache does not know are asked of the store in one batch read.
     let kvFailure: unknown;
+    // A quarantined identifier names several devices: it answers nothing confidently, here or from
+    // the relational store; the keys after it still may. A miss then says why.
+    let ambiguous = undefined as LookupResult["ambiguous"];
+    const shared = (key: IdentityKey, b: Binding): boolean => {
+      if (!isQuarantined(b.record)) return false;
+      ambiguous ??= { key, candidates: candidatesOf(b.record) };
+      return true;
+    };
     const paths = keys.map((k) => store.path(k));
-    const firstCached = paths.findIndex((p) => isLive(store.cache?.peek(p), now));
+    const firstCached = paths.findIndex((p, i) => {
+      const b = store.cache?.peek(p);
+      return isLive(b, now) && !shared(keys[i]!, b);
+    });
     const ask = firstCached < 0 ? keys.length : firstCached;
     if (ask > 0) {
       try {
@@ -134,6 +148,7 @@ export class LookupService {
           const b = found[i];
           if (!isLive(b, now)) continue;
           store.cache?.note(paths[i]!, b, b.revision);
+          if (shared(keys[i]!, b)) continue;
           return {
             found: true,
             record: b.record,
@@ -160,6 +175,7 @@ export class LookupService {
       };
     }
     for (const key of keys) {
+      if (ambiguous && keyId(ambiguous.key) === keyId(key)) continue;
       const row = await this.deps.devices.findByIdentity(key);
       if (!row) continue;
       // An address not seen for the weak-key TTL reads as absent everywhere, here too: answering it
@@ -169,7 +185,7 @@ export class LookupService {
       const hydrated = this.deps.hydrate && kvFailure === undefined ? await this.hydrate(store, key, record) : false;
       return { found: true, record, matchedKey: key, revision: 0, hydrated, resolvedVia: "db" };
     }
-    return { found: false, revision: 0, hydrated: false, resolvedVia: "miss" };
+    return { found: false, revision: 0, hydrated: false, resolvedVia: "miss", ...(ambiguous ? { ambiguous } : {}) };
   }
 
   /** Writes the matched key only, if absent. Failures never fail the lookup. */

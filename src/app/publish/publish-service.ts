@@ -326,6 +326,7 @@ export class PublishService {
     for (const c of d.conflicts) m.conflict(c.reason);
     for (let i = 0; i < d.vetoes; i++) m.veto();
     for (let i = 0; i < d.staleLinks; i++) m.staleLink();
+    if (d.trace.provisional) m.provisional(d.trace.provisional.action);
     for (const c of d.changes) m.bindingChange(c.reason, c.key.kind);
   }
 }
