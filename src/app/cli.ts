@@ -9,6 +9,7 @@ import { loadConfig, type Config } from "./config.js";
 import { createApp } from "./container.js";
 import { startServer } from "./server.js";
 import { simulateCommand } from "./simulate/command.js";
+import { explainCommand } from "./publish/explain-command.js";
 
 const program = new Command()
   .name("idmap")
@@ -105,6 +106,7 @@ program
   );
 
 program.addCommand(simulateCommand());
+program.addCommand(explainCommand(config));
 
 registerBackfill(program, config);
 
