@@ -21,7 +21,7 @@ export function explainCommand(config: () => Config): Command {
       try {
         const results = await app.publish.resolve(updates, { explain: true });
         if (o.json) console.log(JSON.stringify(results, null, 2));
-        else results.forEach((r, i) => console.log(renderExplanation(r, i + 1)));
+        else console.log(results.map((r, i) => renderExplanation(r, i + 1)).join("\n"));
       } finally {
         await app.close();
       }
