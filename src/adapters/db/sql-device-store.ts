@@ -52,6 +52,7 @@ export class SqlDeviceStore implements DeviceStore {
                 first_seen: sql<number>`case when excluded.first_seen < devices.first_seen then excluded.first_seen else devices.first_seen end`,
                 last_seen: eb.ref("excluded.last_seen"),
                 metadata: eb.ref("excluded.metadata"),
+                provisional: eb.ref("excluded.provisional"),
               })),
             )
             .execute();
@@ -290,6 +291,7 @@ function toDbRow(r: DeviceRow) {
     first_seen: r.firstSeenMs,
     last_seen: r.lastSeenMs,
     metadata: JSON.stringify(r.metadata),
+    provisional: r.provisional ? 1 : 0,
   };
 }
 
@@ -309,5 +311,6 @@ function fromDbRow(r: Record<string, any>): DeviceRow {
     firstSeenMs: Number(r.first_seen),
     lastSeenMs: Number(r.last_seen),
     metadata: JSON.parse(r.metadata || "{}"),
+    ...(Number(r.provisional) === 1 ? { provisional: true } : {}),
   };
 }
