@@ -125,3 +125,37 @@ describe("shared identifiers (design.md §3)", () => {
     expect(macBinding(w, DOCK)?.record.canonicalDeviceId).toBe("lap-A");
   });
 });
+
+describe("cloned VMs: one MAC, two self-named machines (found by the simulator)", () => {
+  const vm = (id: string, partition: string, hostname: string) => ({
+    device_id: id,
+    ip: "10.0.0.1",
+    partition,
+    mac: "02:00:00:00:00:07",
+    hostname,
+    source: "agent",
+  });
+
+  it("a clone's first report is a device of its own, not merged into the original through the MAC", () => {
+    const w = new World();
+    w.publish(vm("agent-1", "dc", "vm-a"), T0);
+    const d = w.publish(vm("agent-2", "hq", "vm-b"), T0 + HOUR);
+    expect(d.canonicalDeviceId).toBe("agent-2");
+    expect(d.tombstone).toBeUndefined();
+    expect(d.trace.candidates[0]).toMatchObject({
+      device_id: "agent-1",
+      verdict: "vetoed",
+      differing: [{ kind: "hostname", update: "vm-b", device: "vm-a" }],
+    });
+  });
+
+  it("the two reporting in turn quarantine the MAC, and each keeps its own id", () => {
+    const w = new World();
+    w.publish(vm("agent-1", "dc", "vm-a"), T0);
+    w.publish(vm("agent-2", "hq", "vm-b"), T0 + HOUR);
+    const a = w.publish(vm("agent-1", "dc", "vm-a"), T0 + 2 * HOUR);
+    expect(a.canonicalDeviceId).toBe("agent-1");
+    expect(macBinding(w, "02:00:00:00:00:07")?.record.contenders).toEqual(["agent-1", "agent-2"]);
+    expect(w.publish(vm("agent-2", "hq", "vm-b"), T0 + 3 * HOUR).canonicalDeviceId).toBe("agent-2");
+  });
+});

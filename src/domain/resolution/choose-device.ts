@@ -78,6 +78,27 @@ export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
     // sighting onto a different one. Inventory ids (Armis, NetBox) still outrank it.
     const ownDevice = c.stableId ? c.live(reader.get(deviceKey(u.deviceId)))?.record.canonicalDeviceId : undefined;
     const namedElsewhere = ownDevice !== undefined && ownDevice !== dev && kindRank(k.kind) >= kindRank("mac");
+    // A self-named newcomer is not pulled by a MAC onto a device with another hostname: a cloned VM
+    // (one MAC, two machines). The MAC then moves, and if the two keep taking it from each other it
+    // is quarantined as shared.
+    const otherHost = identityOf(b.record).hostname;
+    if (
+      k.kind === "mac" &&
+      c.stableId &&
+      ownDevice === undefined &&
+      otherHost !== "" &&
+      c.identity.hostname !== "" &&
+      otherHost !== c.identity.hostname
+    ) {
+      vetoed.add(dev);
+      vetoes++;
+      candidates.push({
+        ...candidate,
+        verdict: "vetoed",
+        differing: [{ kind: "hostname", update: c.identity.hostname, device: otherHost }],
+      });
+      continue;
+    }
     if (stronger.length > 0 || namedElsewhere) {
       vetoed.add(dev);
       vetoes++;
