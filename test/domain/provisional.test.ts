@@ -173,3 +173,22 @@ describe("the decision's trace (explain)", () => {
     expect(d.trace.rule).toBe("derived_id");
   });
 });
+
+describe("an address that names many devices over time (found by the simulator)", () => {
+  it("every sweep-born device absorbed there leaves a redirect; the next one still gets a free derived id", () => {
+    const w = new World();
+    for (let i = 0; i < 8; i++) {
+      const t = T0 + i * 30 * HOUR;
+      const lap = {
+        ...laptop("10.0.0.5"),
+        device_id: `dev-${i}`,
+        metadata: armis(`A${i}`),
+        mac: `02:00:00:00:01:${10 + i}`,
+      };
+      w.publish(lap, t);
+      const s = w.publish(sweep("10.0.0.9"), t + HOUR);
+      const d = w.publish({ ...lap, ip: "10.0.0.9" }, t + 2 * HOUR);
+      expect(d.tombstone, `round ${i}`).toEqual({ device_id: s.canonicalDeviceId, merged_into: `dev-${i}` });
+    }
+  });
+});

@@ -31,7 +31,7 @@ export function claimId(c: UpdateContext, reader: Reader, chosen: Candidate | un
   // A taken id gets a deterministic derived id, so two replicas choose the same one. A taken id whose
   // device carries this update's strong identity is this device, created a moment ago by a concurrent
   // writer whose keys are not bound yet: join it rather than fork a second one.
-  for (const len of [8, 16, 32, 64, 0]) {
+  for (const candidate of derivedIds(natural, seed)) {
     const taken = c.live(deviceBinding);
     if (!taken) break;
     if (c.strong && sameDevice(identityOf(taken.record), c.identity)) {
@@ -40,13 +40,27 @@ export function claimId(c: UpdateContext, reader: Reader, chosen: Candidate | un
       reader.checkpoint();
       return { canonical: joined.deviceId, deviceBinding, chosen: joined, rule: "joined_concurrent_create" };
     }
-    if (len === 0) throw new Error(`no free derived id for ${natural}`);
-    canonical = `${natural}~${shortHash(seed, len)}`;
+    if (candidate === undefined) throw new Error(`no free derived id for ${natural}`);
+    canonical = candidate;
     deviceBinding = reader.get(deviceKey(canonical)) ?? null;
     reader.checkpoint();
   }
   return { canonical, deviceBinding, chosen: undefined, rule: canonical === natural ? "new_device" : "derived_id" };
 }
+
+/**
+ * Derived ids to try after the natural one, in a fixed order so two replicas choose the same one:
+ * longer hashes of the strongest key, then numbered ones. An address can name many devices over
+ * time (each absorbed sweep-born device leaves a permanent redirect), so a few are not enough.
+ * Ends with undefined: none free.
+ */
+function* derivedIds(natural: string, seed: string): Generator<string | undefined> {
+  for (const len of [8, 16, 32, 64]) yield `${natural}~${shortHash(seed, len)}`;
+  for (let n = 1; n <= MAX_NUMBERED_DERIVED_IDS; n++) yield `${natural}~${shortHash(`${seed}#${n}`, 8)}`;
+  yield undefined;
+}
+
+const MAX_NUMBERED_DERIVED_IDS = 1024;
 
 /** The id a new device takes: the update's id, else its address, else its strongest key. */
 function naturalId({ u, ranked }: UpdateContext): string {
