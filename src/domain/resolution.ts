@@ -42,7 +42,7 @@ export interface DecideInput {
 
 /**
  * Decides which device an update belongs to and which conditional writes make the map say so
- * (design.md §3). Pure: it reads only through `view`, and returns `needs` when a binding it must
+ * (ADR 0010). Pure: it reads only through `view`, and returns `needs` when a binding it must
  * see is not loaded; the caller loads those and calls again.
  */
 export function decide(input: DecideInput, view: BindingView): Decision {
@@ -59,7 +59,7 @@ export function decide(input: DecideInput, view: BindingView): Decision {
   }
 }
 
-/** The phases of design.md §3, in order; each may end the decision early with `needs`. */
+/** The resolution rules in order (docs/architecture.md); each may end the decision early with `needs`. */
 function decideLoaded(
   { update, policy, operationId }: DecideInput,
   reader: Reader,

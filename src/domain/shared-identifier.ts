@@ -4,7 +4,7 @@ import { conflictingKinds, identityOf, type CanonicalRecord, type Identity } fro
 import { isAddressDerived } from "./resolution/address-names.js";
 
 /**
- * Shared identifiers (design.md §3): a MAC that evidently different devices keep taking from each
+ * Shared identifiers (ADR 0010): a MAC that evidently different devices keep taking from each
  * other (a dock, a USB dongle, MAC pass-through, cloned VMs) is quarantined. Its state lives in the
  * MAC's own binding, so every backend and every instance sees it and it changes only by CAS.
  */

@@ -21,7 +21,7 @@ export interface Metrics {
   conflict(reason: ConflictReason): void;
   veto(): void;
   staleLink(): void;
-  /** What became of a provisional device at an asserting update's address (design.md §3). */
+  /** What became of a provisional device at an asserting update's address (ADR 0010). */
   provisional(action: "take_over" | "absorbed" | "absorption_refused"): void;
   rejectedIdentifier(reason: RejectionReason): void;
   lookup(via: LookupVia, found: boolean, seconds: number): void;

@@ -116,7 +116,7 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
     },
     "005_provisional": {
       async up(db: Kysely<any>) {
-        // 1 while the device only ever carried addresses (design.md §3, provisional devices).
+        // 1 while the device only ever carried addresses (ADR 0010, provisional devices).
         await db.schema
           .alterTable("devices")
           .addColumn("provisional", "integer", (c) => c.notNull().defaultTo(0))

@@ -43,7 +43,7 @@ export interface BindingCensus {
 
 /**
  * The Metrics port on prom-client, in its own registry (tests build many apps in one process).
- * Names follow design.md §5; labels are bounded sets only.
+ * Names as docs/operations.md lists them; labels are bounded sets only.
  */
 export class PromMetrics implements Metrics {
   readonly registry = new Registry();
@@ -147,7 +147,9 @@ export class PromMetrics implements Metrics {
     });
     this.provisionalTotal = new Counter({
       name: "identitymap_provisional_devices_total",
-      help: "Provisional devices at an asserting update's address: taken over, absorbed, or absorption refused (two places, veto)",
+      help:
+        "Provisional devices at an asserting update's address: taken over, absorbed, " +
+        "or absorption refused (two places, veto)",
       labelNames: ["action"],
       registers,
     });
@@ -191,7 +193,9 @@ export class PromMetrics implements Metrics {
     const census = this.census.bind(this);
     new Gauge({
       name: "identitymap_bindings",
-      help: "Bindings held in the namespace (from the local cache), by kind and state (live, expired awaiting compaction)",
+      help:
+        "Bindings held in the namespace (from the local cache), by kind and state (live, expired awaiting " +
+        "compaction)",
       labelNames: ["kind", "state"],
       registers,
       collect() {

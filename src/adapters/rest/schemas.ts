@@ -1,6 +1,6 @@
 import { Type, type Static } from "typebox";
 
-/** JSON shapes of the REST API (design.md §5), in snake_case. They also feed /openapi.json. */
+/** JSON shapes of the REST API, in snake_case. They also feed /openapi.json. */
 export const DeviceUpdateSchema = Type.Object(
   {
     device_id: Type.Optional(
@@ -88,7 +88,8 @@ const DecisionTraceSchema = Type.Object(
     own_id: Type.Optional(Type.String({ description: "redirect, already_redirects, merged, kept_apart" })),
     rule: Type.String({
       description:
-        "strongest_bound_key, stable_id, address, address_derived_id, provisional_take_over, joined_concurrent_create, new_device, derived_id",
+        "strongest_bound_key, stable_id, address, address_derived_id, provisional_take_over, " +
+        "joined_concurrent_create, new_device, derived_id",
     }),
   },
   { $id: "DecisionTrace" },

@@ -4,15 +4,11 @@ import type { IdentityKey } from "../../domain/identity-key.js";
 import { normalizeMac } from "../../domain/mac.js";
 import { candidatesOf, isQuarantined, releaseQuarantine } from "../../domain/shared-identifier.js";
 import type { Clock, DeviceStore, Metrics } from "../../ports/index.js";
+import type { QuarantinedIdentifier, QuarantineUseCase } from "../../ports/identity-service.js";
 import type { BindingStore } from "../bindings/binding-store.js";
 import type { Logger } from "../logger.js";
 
-export interface QuarantinedIdentifier {
-  readonly key: IdentityKey;
-  readonly quarantinedSinceMs: number;
-  /** The devices that took it from each other. */
-  readonly candidates: readonly string[];
-}
+export type { QuarantinedIdentifier };
 
 export interface QuarantineDeps {
   readonly store: BindingStore;
@@ -24,10 +20,10 @@ export interface QuarantineDeps {
 }
 
 /**
- * Quarantined (shared) identifiers, as the map holds them (design.md §3, §5): listed from the store
+ * Quarantined (shared) identifiers, as the map holds them (docs/architecture.md): listed from the store
  * so every instance gives the same answer, and released by an operator with a conditional delete.
  */
-export class QuarantineService {
+export class QuarantineService implements QuarantineUseCase {
   constructor(private readonly deps: QuarantineDeps) {}
 
   async list(): Promise<QuarantinedIdentifier[]> {

@@ -199,7 +199,8 @@ export function generateFleet(n: number, rng: Prng): Fleet {
       if (dhcp) dhcpCount[partition]!++;
       const group = peer ? routerGroup++ : routerGroup;
       const macs = [nextMac(fleet, p.oui)];
-      if ((cls === "laptop" || cls === "workstation") && rng.chance(0.3)) macs.push(nextMac(fleet, p.oui)); // wifi and wired
+      // wifi and wired
+      if ((cls === "laptop" || cls === "workstation") && rng.chance(0.3)) macs.push(nextMac(fleet, p.oui));
       // A VM cloned from one in another partition kept its MAC (a clone whose MAC was not regenerated).
       const original = cls === "agent" && rng.chance(0.02) ? cloneSource(devices, partition, rng) : undefined;
       if (original) {

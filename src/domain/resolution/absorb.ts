@@ -5,7 +5,7 @@ import type { Candidate } from "./choose-device.js";
 import { deviceKey, type Reader } from "./reader.js";
 import type { UpdateContext } from "./update-context.js";
 
-/** A provisional device that the known device absorbs (design.md §3). */
+/** A provisional device that the known device absorbs (ADR 0010). */
 export interface Absorption {
   readonly id: string;
   readonly record: CanonicalRecord;

@@ -23,7 +23,7 @@ export interface DeviceChoice {
   readonly staleLinks: number;
 }
 
-/** Chooses the device: the strongest bound key whose device is not vetoed (design.md §3). */
+/** Chooses the device: the strongest bound key whose device is not vetoed (ADR 0010). */
 export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
   const { u, t, policy } = c;
   for (const k of u.keys) reader.get(k);
@@ -42,7 +42,7 @@ export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
     const candidate = { device_id: dev, key: { kind: k.kind, value: k.value }, provisional };
     // An address-derived id names whoever held the address, so it links only while that address is
     // still bound to the same device, and then like the address itself: a device that moved away
-    // must not be found again through its old name (design.md §3, per-source pruning).
+    // must not be found again through its old name (per-source pruning).
     // An update that carries no address has only the name to go by, and the name is permanent: it
     // links to the device it names (else the same update would make a new device every time).
     let link = b;

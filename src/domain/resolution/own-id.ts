@@ -25,7 +25,7 @@ export interface OwnIdOutcome {
 
 /**
  * The update's own id: a redirect, a merge, or nothing. A tombstone only for an id that was unknown,
- * already redirects to the canonical id, or whose device shares a strong identifier (design.md §3).
+ * already redirects to the canonical id, or whose device shares a strong identifier (ADR 0010).
  */
 export function ownIdOutcome(
   c: UpdateContext,

@@ -5,7 +5,7 @@ import { isQuarantined } from "../shared-identifier.js";
 import type { Reader } from "./reader.js";
 
 /**
- * The update without its quarantined MACs (design.md §3: a shared MAC no longer links or merges
+ * The update without its quarantined MACs (ADR 0010: a shared MAC no longer links or merges
  * anything), and those MACs for the trace. Reads the update's own keys: the first phase needs them anyway.
  */
 export function ignoringQuarantined(

@@ -1,7 +1,7 @@
 import type { IdentityKey } from "../identity-key.js";
 
 /**
- * Why a decision came out as it did (design.md §5, `explain`). Snake case: it goes to the wire as is,
+ * Why a decision came out as it did (docs/architecture.md, `explain`). Snake case: it goes to the wire as is,
  * like the tombstone.
  */
 export interface DecisionTrace {
