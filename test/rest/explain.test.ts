@@ -104,3 +104,34 @@ describe("explain: POST /v1/device-updates/resolve and ResolveDeviceUpdates", ()
     });
   });
 });
+
+describe("ambiguity over gRPC", () => {
+  it("GetCanonicalDevice by a quarantined MAC is found: false with ambiguous {key, candidates}", async () => {
+    const dock = "02:00:00:00:0D:0D";
+    const t = Date.now() - 3 * 3_600_000;
+    const lap = (name: string, armisId: string, macs: string, at: number) => ({
+      device_id: name,
+      ip: name === "lap-A" ? "10.2.0.1" : "10.2.0.2",
+      partition: "p",
+      mac: macs,
+      hostname: name,
+      metadata: { armis_device_id: armisId },
+      source: "armis",
+      timestamp: at,
+    });
+    for (const u of [
+      lap("lap-A", "A7", `02:00:00:00:00:AA,${dock}`, t),
+      lap("lap-B", "A8", dock, t + 3_600_000),
+      lap("lap-A", "A7", `02:00:00:00:00:AA,${dock}`, t + 2 * 3_600_000),
+    ]) {
+      const r = await rest.inject({ method: "POST", url: "/v1/device-updates", payload: { updates: [u] } });
+      expect(r.statusCode).toBe(200);
+    }
+    const g = await grpc.call("GetCanonicalDevice", { identity_keys: [{ kind: "IDENTITY_KIND_MAC", value: dock }] });
+    expect(g.found).toBe(false);
+    expect(g.ambiguous).toMatchObject({
+      key: { kind: "IDENTITY_KIND_MAC", value: dock },
+      candidates: ["lap-A", "lap-B"],
+    });
+  });
+});
