@@ -29,12 +29,6 @@ function outsideDocs(file: string, text: string): string[] {
     .map((name) => `${relative(root, file)} names ${name}`);
 }
 
-/*
- * src/domain/resolution.ts is being split into phase functions (issue 11); its two design.md pointers
- * go with that change. Listed here by name so the exception is visible and cannot grow.
- */
-const PENDING_OUTSIDE_DOCS = ["src/domain/resolution.ts names design.md"];
-
 describe("source text", () => {
   const sources = files(join(root, "src"));
 
@@ -44,7 +38,7 @@ describe("source text", () => {
 
   it("no comment in src/ points at a document outside the repository", () => {
     const found = sources.flatMap((f) => outsideDocs(f, readFileSync(f, "utf8")));
-    expect([...new Set(found)].filter((o) => !PENDING_OUTSIDE_DOCS.includes(o))).toEqual([]);
+    expect([...new Set(found)]).toEqual([]);
   });
 
   it("the checks catch what they look for", () => {

@@ -5,6 +5,7 @@ export const GRPC = {
   OK: 0,
   INVALID_ARGUMENT: 3,
   NOT_FOUND: 5,
+  FAILED_PRECONDITION: 9,
   PERMISSION_DENIED: 7,
   INTERNAL: 13,
   UNAVAILABLE: 14,
@@ -29,6 +30,7 @@ const TABLE: Readonly<Record<ErrorCode, Status>> = {
   invalid_key_path: { http: 400, grpc: GRPC.INVALID_ARGUMENT },
   batch_too_large: { http: 413, grpc: GRPC.INVALID_ARGUMENT },
   not_found: { http: 404, grpc: GRPC.NOT_FOUND },
+  ambiguous_identifier: { http: 409, grpc: GRPC.FAILED_PRECONDITION },
   unauthenticated: { http: 401, grpc: GRPC.UNAUTHENTICATED },
   permission_denied: { http: 403, grpc: GRPC.PERMISSION_DENIED },
   kv_unavailable: { http: 503, grpc: GRPC.UNAVAILABLE },
@@ -42,7 +44,13 @@ const TABLE: Readonly<Record<ErrorCode, Status>> = {
 };
 
 export interface ErrorBody {
-  readonly error: { readonly code: string; readonly message: string; readonly field?: string };
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly field?: string;
+    /** ambiguous_identifier: the devices the identifier could name. */
+    readonly candidates?: readonly string[];
+  };
 }
 
 /** Status and body for any thrown value. Unknown errors are internal and say nothing about internals. */
@@ -50,6 +58,7 @@ export function describeError(e: unknown): { status: Status; body: ErrorBody } {
   if (e instanceof IdentityMapError) {
     const status = TABLE[e.code];
     const field = (e as { field?: unknown }).field;
+    const candidates = (e as { candidates?: unknown }).candidates;
     return {
       status,
       body: {
@@ -57,6 +66,7 @@ export function describeError(e: unknown): { status: Status; body: ErrorBody } {
           code: status === INTERNAL ? "internal" : e.code,
           message: e.message,
           ...(typeof field === "string" ? { field } : {}),
+          ...(Array.isArray(candidates) ? { candidates } : {}),
         },
       },
     };

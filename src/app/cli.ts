@@ -11,6 +11,7 @@ import { loadConfig, type Config } from "./config.js";
 import { createApp } from "./container.js";
 import { startServer } from "./server.js";
 import { simulateCommand } from "./simulate/command.js";
+import { explainCommand } from "./publish/explain-command.js";
 
 const program = new Command()
   .name("idmap")
@@ -127,6 +128,7 @@ program
   });
 
 program.addCommand(simulateCommand());
+program.addCommand(explainCommand(config));
 
 registerBackfill(program, config);
 

@@ -53,6 +53,9 @@ export interface Config {
   readonly hydrateNamespaces: ReadonlySet<string>;
   readonly freshnessWindowMs: number;
   readonly weakKeyTtlMs: number;
+  /** A MAC taken this many times between evidently different devices within the window is quarantined. */
+  readonly sharedMacRebinds: number;
+  readonly sharedMacWindowMs: number;
   readonly compactIntervalMs: number;
   readonly addressAuthorities: ReadonlySet<string>;
   readonly deniedMacs: ReadonlySet<string>;
@@ -99,6 +102,8 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_HYDRATE_NAMESPACES: "",
   IDMAP_FRESHNESS_WINDOW: "15m",
   IDMAP_WEAK_KEY_TTL: "24h",
+  IDMAP_SHARED_MAC_REBINDS: "2",
+  IDMAP_SHARED_MAC_WINDOW: "7d",
   IDMAP_COMPACT_INTERVAL: "10m",
   IDMAP_ADDRESS_AUTHORITIES: "netbox",
   IDMAP_DENIED_MACS: "",
@@ -227,6 +232,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     hydrateNamespaces,
     freshnessWindowMs: duration("IDMAP_FRESHNESS_WINDOW", get("IDMAP_FRESHNESS_WINDOW")),
     weakKeyTtlMs: duration("IDMAP_WEAK_KEY_TTL", get("IDMAP_WEAK_KEY_TTL")),
+    sharedMacRebinds: int("IDMAP_SHARED_MAC_REBINDS", get("IDMAP_SHARED_MAC_REBINDS"), 1, 1000),
+    sharedMacWindowMs: duration("IDMAP_SHARED_MAC_WINDOW", get("IDMAP_SHARED_MAC_WINDOW")),
     compactIntervalMs: duration("IDMAP_COMPACT_INTERVAL", get("IDMAP_COMPACT_INTERVAL")),
     addressAuthorities: new Set(list(get("IDMAP_ADDRESS_AUTHORITIES"))),
     deniedMacs,

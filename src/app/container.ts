@@ -15,6 +15,7 @@ import { appLogger, type Logger } from "./logger.js";
 import { deviceHistory } from "./lookup/device-history.js";
 import { LookupService } from "./lookup/lookup-service.js";
 import { PublishService } from "./publish/publish-service.js";
+import { QuarantineService } from "./shared-identifiers/quarantine-service.js";
 import { startKvShadow, type KvShadow } from "./publish/shadow.js";
 import { loadTls } from "./tls.js";
 
@@ -55,6 +56,7 @@ export interface App extends IdentityMapApi {
   readonly store: BindingStore;
   readonly publish: PublishService;
   readonly lookup: LookupService;
+  readonly quarantine: QuarantineService;
   readonly authenticator: Authenticator;
   readonly container: Container;
   history(req: HistoryRequest): Promise<HistoryPage>;
@@ -79,6 +81,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     freshnessWindowMs: config.freshnessWindowMs,
     weakKeyTtlMs: config.weakKeyTtlMs,
     addressAuthorities: config.addressAuthorities,
+    sharedIdentifiers: { rebinds: config.sharedMacRebinds, windowMs: config.sharedMacWindowMs },
   });
   c.bind<IdentityKv>(TOKENS.Kv).toResolvedValue(
     (cfg: Config, log: Logger) => overrides.kv ?? openKv(cfg, log),
@@ -199,6 +202,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     store,
     publish,
     lookup,
+    quarantine: new QuarantineService({
+      store,
+      devices,
+      clock,
+      metrics,
+      log,
+      weakKeyTtlMs: config.weakKeyTtlMs,
+    }),
     // Refused calls are logged (without the token) and counted, on every front-end.
     authenticator: Authenticator.fromConfig(config, reportAuthFailures({ log, metrics })),
     container: c,

@@ -21,7 +21,20 @@ export type KeyWrite =
   | { readonly op: "update"; readonly key: IdentityKey; readonly record: CanonicalRecord; readonly revision: Revision }
   | { readonly op: "delete"; readonly key: IdentityKey; readonly revision: Revision };
 
-export type ChangeReason = "create" | "rebind" | "delete" | "merge" | "redirect" | "expire" | "hydrate";
+export type ChangeReason =
+  | "create"
+  | "rebind"
+  | "delete"
+  | "merge"
+  | "redirect"
+  | "expire"
+  | "hydrate"
+  /** A provisional device's binding that followed the known device which absorbed it. */
+  | "absorbed"
+  /** A MAC that evidently different devices kept taking from each other: it no longer links anything. */
+  | "quarantined"
+  /** An operator released a quarantined identifier. */
+  | "released";
 
 /** A binding change, for the audit trail. */
 export interface BindingChange {

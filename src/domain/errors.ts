@@ -67,6 +67,17 @@ export class NotFound extends IdentityMapError {
   readonly code = "not_found" as const;
 }
 
+/** A lookup by a quarantined (shared) identifier: it names several devices, so none confidently. */
+export class AmbiguousIdentifier extends IdentityMapError {
+  readonly code = "ambiguous_identifier" as const;
+  constructor(
+    readonly field: string,
+    readonly candidates: readonly string[],
+  ) {
+    super(`${field}: the identifier is shared by several devices`);
+  }
+}
+
 export class Unauthenticated extends IdentityMapError {
   readonly code = "unauthenticated" as const;
 }
@@ -121,6 +132,7 @@ export type ErrorCode = (
   | InvalidArgument
   | BatchTooLarge
   | NotFound
+  | AmbiguousIdentifier
   | Unauthenticated
   | PermissionDenied
   | RetryExhausted

@@ -47,6 +47,8 @@ const EMPTY: ReadonlySet<string> = new Set();
 export function nonIdentifying(mac: string, denied: ReadonlySet<string>): RejectionReason | undefined {
   if (mac === "00:00:00:00:00:00") return "zero_mac";
   if (mac === "FF:FF:FF:FF:FF:FF") return "broadcast_mac";
+  // A group address (low bit of the first octet) is received by many stations: it names none of them.
+  if (Number.parseInt(mac.slice(0, 2), 16) & 1) return "multicast_mac";
   // VRRP for IPv4 (00:00:5E:00:01:xx) and IPv6 (00:00:5E:00:02:xx)
   if (mac.startsWith("00:00:5E:00:01:") || mac.startsWith("00:00:5E:00:02:")) return "vrrp_mac";
   // HSRP v1 (00:00:0C:07:AC:xx) and v2 (00:00:0C:9F:Fx:xx)

@@ -32,6 +32,17 @@ export interface CanonicalRecord {
   readonly operationId: string;
   /** Reverse index: every key bound to the device. Only on the device's own device-id binding. */
   readonly keys: readonly IndexedKey[];
+  /**
+   * Set while the device only ever carried addresses (sweeps, pings, address-derived names): when it
+   * was first seen. Part of the identity, so every binding of the device says so.
+   */
+  readonly provisionalSinceMs?: number;
+  /** MAC bindings: when evidently different devices took the MAC from each other, within the window. */
+  readonly sharedRebindsMs?: readonly number[];
+  /** MAC bindings: set once the MAC is quarantined as shared (it links and merges nothing). */
+  readonly quarantinedSinceMs?: number;
+  /** A quarantined MAC: every device that held it (the ambiguity answer's candidates). */
+  readonly contenders?: readonly string[];
 }
 
 /** The strong identity of a device, read from record attributes. */
@@ -82,8 +93,12 @@ export function identityHash(
   canonicalDeviceId: string,
   partition: string,
   attributes: Readonly<Record<string, string>>,
+  provisionalSinceMs = 0,
 ): string {
-  return hashMetadata({ ...attributes, canonical_device_id: canonicalDeviceId, partition });
+  // Only a provisional device hashes the flag, so records written before it existed keep their hash.
+  const fields: Record<string, string> = { ...attributes, canonical_device_id: canonicalDeviceId, partition };
+  if (provisionalSinceMs > 0) fields.provisional_since = String(provisionalSinceMs);
+  return hashMetadata(fields);
 }
 
 function splitSet(v: string | undefined): string[] {

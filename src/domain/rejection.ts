@@ -5,6 +5,7 @@ export const REJECTION_REASONS = [
   "too_long",
   "zero_mac",
   "broadcast_mac",
+  "multicast_mac",
   "vrrp_mac",
   "hsrp_mac",
   "denied",

@@ -19,6 +19,8 @@ export interface DeviceRow {
   readonly firstSeenMs: number;
   readonly lastSeenMs: number;
   readonly metadata: Readonly<Record<string, string>>;
+  /** The device only ever carried addresses (sweeps, pings): an asserting update there takes it over. */
+  readonly provisional?: boolean;
 }
 
 /** One binding change (who, key, from, to, revision, reason). */

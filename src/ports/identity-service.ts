@@ -4,7 +4,7 @@ import type { IdentityKind } from "../domain/identity-kind.js";
 import type { IdentityKey } from "../domain/identity-key.js";
 import type { CanonicalRecord } from "../domain/record.js";
 import type { RejectedIdentifier } from "../domain/rejection.js";
-import type { Tombstone } from "../domain/resolution.js";
+import type { DecisionTrace, Tombstone } from "../domain/resolution.js";
 import type { HistoryPage } from "./device-store.js";
 import type { Logger } from "./logger.js";
 import type { LookupVia } from "./metrics.js";
@@ -34,6 +34,8 @@ export interface ResolveResult {
   readonly canonical_revision: Revision | null;
   readonly matched_by: IdentityKind | null;
   readonly rejected_identifiers?: readonly RejectedIdentifier[];
+  /** With `explain`: why the decision came out as it did. */
+  readonly trace?: DecisionTrace;
 }
 
 export interface LookupRequest {
@@ -56,6 +58,8 @@ export interface LookupResult {
   /** True when a relational answer was written back to the KV. */
   readonly hydrated: boolean;
   readonly resolvedVia: LookupVia;
+  /** A miss because a key is a quarantined (shared) identifier: the devices it could name. */
+  readonly ambiguous?: { readonly key: IdentityKey; readonly candidates: readonly string[] };
 }
 
 export interface DeviceView {
@@ -76,7 +80,21 @@ export interface HistoryRequest {
 
 export interface PublishUseCase {
   publish(updates: readonly DeviceUpdate[], actor: string): Promise<readonly PublishResult[]>;
-  resolve(updates: readonly DeviceUpdate[]): Promise<readonly ResolveResult[]>;
+  resolve(updates: readonly DeviceUpdate[], options?: { explain?: boolean }): Promise<readonly ResolveResult[]>;
+}
+
+/** A MAC quarantined as shared (ADR 0010): it links and merges nothing until released. */
+export interface QuarantinedIdentifier {
+  readonly key: IdentityKey;
+  readonly quarantinedSinceMs: number;
+  /** The devices that took it from each other. */
+  readonly candidates: readonly string[];
+}
+
+export interface QuarantineUseCase {
+  list(): Promise<readonly QuarantinedIdentifier[]>;
+  /** NotFound when it is not quarantined; InvalidArgument naming `kind` or `value`. */
+  release(kind: string, value: string, actor: string): Promise<void>;
 }
 
 export interface LookupUseCase {
@@ -132,6 +150,7 @@ export interface IdentityMapApi {
   readonly log: Logger;
   readonly publish: PublishUseCase;
   readonly lookup: LookupUseCase;
+  readonly quarantine: QuarantineUseCase;
   readonly authenticator: CallAuthenticator;
   history(req: HistoryRequest): Promise<HistoryPage>;
   /** Readiness: both stores answer. */

@@ -21,6 +21,8 @@ export interface Metrics {
   conflict(reason: ConflictReason): void;
   veto(): void;
   staleLink(): void;
+  /** What became of a provisional device at an asserting update's address (ADR 0010). */
+  provisional(action: "take_over" | "absorbed" | "absorption_refused"): void;
   rejectedIdentifier(reason: RejectionReason): void;
   lookup(via: LookupVia, found: boolean, seconds: number): void;
   kvOperation(op: KvOp, backend: string, seconds: number, result: KvResult, keys?: number): void;
@@ -40,6 +42,7 @@ export const noopMetrics: Metrics = {
   conflict() {},
   veto() {},
   staleLink() {},
+  provisional() {},
   rejectedIdentifier() {},
   lookup() {},
   kvOperation() {},

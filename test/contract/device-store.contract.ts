@@ -80,6 +80,14 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
         await store.upsertDevices([]);
       });
 
+      it("keeps whether a device is provisional; a take-over (a row that is not) clears it", async () => {
+        const deviceId = id();
+        await store.upsertDevices([row({ deviceId, provisional: true })]);
+        expect((await store.getDevice(deviceId))?.provisional).toBe(true);
+        await store.upsertDevices([row({ deviceId, provisional: false, lastSeenMs: 9_000 })]);
+        expect((await store.getDevice(deviceId))?.provisional).toBeUndefined();
+      });
+
       it("replaces a row by device id, keeping the earliest first sighting; the last row of a batch wins", async () => {
         const deviceId = id();
         await store.upsertDevices([row({ deviceId, hostname: "one", firstSeenMs: 2_000, lastSeenMs: 2_000 })]);

@@ -207,6 +207,7 @@ describe("/metrics after a scripted session", () => {
       "op",
       "backend",
       "kind",
+      "action",
       "state",
       "le",
       "transport",

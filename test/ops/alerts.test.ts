@@ -45,6 +45,7 @@ describe("docs/ops/alerts.yml", () => {
       "IdentityMapLookupLatencyHigh",
       "IdentityMapBindingsOutgrowDevices",
       "IdentityMapAuthFailuresHigh",
+      "IdentityMapSharedIdentifierQuarantined",
     ]);
     const operations = readFileSync(fileURLToPath(new URL("../../docs/operations.md", import.meta.url)), "utf8");
     for (const r of rules) {
@@ -77,6 +78,7 @@ describe("docs/ops/alerts.yml", () => {
       "identitymap_kv_publish_total",
       "identitymap_lookup_latency_seconds_bucket",
       "identitymap_lookup_total",
+      "identitymap_quarantined_identifiers",
     ]);
   });
 

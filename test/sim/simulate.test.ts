@@ -26,16 +26,31 @@ describe("idmap simulate: a small fleet against ground truth", () => {
     expect(report.devices.false_merges, JSON.stringify(report.devices.false_merge_examples)).toBe(0);
   });
 
-  // The issue's target (99 % fewer duplicates than the baseline) is reported by `idmap simulate` on the
-  // default scenario, and missed there: sweeps that reach a device's new address before its source does
-  // make address-only devices, and design.md §3 forbids merging them without a shared strong identifier
-  // (docs/benchmarks.md). What the rules do control is asserted here: devices known to an asserting
-  // source split into under 1 % of the baseline's duplicates, and the total falls by three quarters.
+  // The issue's targets, at this size. Reported and missed: 99 % fewer duplicates than the baseline
+  // (about 94 % here): sweep-only ids of laptops that held an address only between two reports of
+  // their asserting source, so nothing ever asserts who was there (docs/benchmarks.md). Asserted: the
+  // rest of the targets, and duplicates at least 90 % fewer (75 % before provisional devices).
   it("removes the naive baseline's duplicates: asserting sources almost never split a device", () => {
     const d = report.devices;
     expect(d.baseline_duplicates).toBeGreaterThan(0);
     expect(d.split_extra_ids / d.baseline_duplicates, JSON.stringify(d.duplicates_by_group)).toBeLessThan(0.01);
-    expect(d.reduction_pct, JSON.stringify(d.duplicates_by_group)).toBeGreaterThanOrEqual(75);
+    expect(d.reduction_pct, JSON.stringify(d.duplicates_by_group)).toBeGreaterThanOrEqual(90);
+  });
+
+  it("takes provisional devices over or absorbs them, and quarantines the hot desks' docks", () => {
+    expect(report.identity_rules.provisional_take_overs).toBeGreaterThan(0);
+    expect(report.identity_rules.absorptions).toBeGreaterThan(0);
+    expect(report.identity_rules.quarantines).toBeGreaterThan(0);
+  });
+
+  it("attributes no more than 2 % of sweeps to the wrong device, and answers 99 % of lookups", () => {
+    expect(report.devices.misattributed_sweeps / report.devices.sweep_sightings).toBeLessThanOrEqual(0.02);
+    expect(report.lookups.hit_rate_pct).toBeGreaterThanOrEqual(99);
+  });
+
+  it("costs no KV operation for most unchanged updates, and at most keys plus one for a changed one", () => {
+    expect(report.kv.unchanged.per_update).toBeLessThanOrEqual(0.1);
+    expect(report.kv.changed.per_update).toBeLessThanOrEqual(report.kv.changed.keys_plus_one_per_update);
   });
 
   it("publishes every update", () => {

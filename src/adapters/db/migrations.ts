@@ -114,6 +114,15 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
           .execute();
       },
     },
+    "005_provisional": {
+      async up(db: Kysely<any>) {
+        // 1 while the device only ever carried addresses (ADR 0010, provisional devices).
+        await db.schema
+          .alterTable("devices")
+          .addColumn("provisional", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 

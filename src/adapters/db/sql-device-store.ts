@@ -55,6 +55,7 @@ export class SqlDeviceStore implements DeviceStore {
                   else devices.first_seen end`,
                 last_seen: eb.ref("excluded.last_seen"),
                 metadata: eb.ref("excluded.metadata"),
+                provisional: eb.ref("excluded.provisional"),
               })),
             )
             .execute();
@@ -319,6 +320,7 @@ function toDbRow(r: DeviceRow) {
     first_seen: r.firstSeenMs,
     last_seen: r.lastSeenMs,
     metadata: JSON.stringify(r.metadata),
+    provisional: r.provisional ? 1 : 0,
   };
 }
 
@@ -338,5 +340,6 @@ function fromDbRow(r: Record<string, any>): DeviceRow {
     firstSeenMs: Number(r.first_seen),
     lastSeenMs: Number(r.last_seen),
     metadata: JSON.parse(r.metadata || "{}"),
+    ...(Number(r.provisional) === 1 ? { provisional: true } : {}),
   };
 }

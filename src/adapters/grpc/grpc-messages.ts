@@ -77,6 +77,7 @@ export function wireRecord(r: CanonicalRecord) {
     attributes: Object.keys(r.attributes)
       .sort()
       .map((key) => ({ key, value: r.attributes[key]! })),
+    provisional_since_unix_millis: r.provisionalSinceMs ?? 0,
   };
 }
 
@@ -88,6 +89,7 @@ export function lookupReply(r: LookupResult) {
     revision: r.revision,
     hydrated: r.hydrated,
     resolved_via: r.resolvedVia,
+    ambiguous: r.ambiguous ? { key: wireKey(r.ambiguous.key), candidates: [...r.ambiguous.candidates] } : null,
   };
 }
 
@@ -134,6 +136,13 @@ export function resolveReply(r: ResolveResult) {
     canonical_revision: r.canonical_revision ?? 0,
     matched_by: kindNumber(r.matched_by),
     rejected_identifiers: r.rejected_identifiers ?? [],
+    trace: r.trace
+      ? {
+          ...r.trace,
+          candidates: r.trace.candidates.map((c) => ({ ...c, key: wireKey(c.key), differing: c.differing ?? [] })),
+          own_id: r.trace.own_id ?? "",
+        }
+      : null,
   };
 }
 

@@ -137,9 +137,10 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
       nonEmpty("updates", req.updates.length);
       return { results: (await app.publish.publish(req.updates.map(deviceUpdate), who.actor)).map(publishReply) };
     }),
-    ResolveDeviceUpdates: unary<{ updates: WireUpdate[] }, unknown>("reader", async (req) => {
+    ResolveDeviceUpdates: unary<{ updates: WireUpdate[]; explain: boolean }, unknown>("reader", async (req) => {
       nonEmpty("updates", req.updates.length);
-      return { results: (await app.publish.resolve(req.updates.map(deviceUpdate))).map(resolveReply) };
+      const results = await app.publish.resolve(req.updates.map(deviceUpdate), { explain: req.explain });
+      return { results: results.map(resolveReply) };
     }),
     GetDeviceHistory: unary<{ device_id: string; limit: number; before: number }, unknown>("reader", async (req) => {
       const page = await app.history({

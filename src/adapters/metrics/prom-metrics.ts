@@ -37,6 +37,8 @@ export interface BindingCensus {
   readonly expired: Readonly<Record<IdentityKind, number>>;
   /** Live device-id bindings that are their own canonical id (redirects of merged ids excluded). */
   readonly devices: number;
+  /** Live MAC bindings quarantined as shared. */
+  readonly quarantined: number;
 }
 
 /**
@@ -58,6 +60,7 @@ export class PromMetrics implements Metrics {
   private readonly rejected: Counter<"reason">;
   private readonly vetoes: Counter;
   private readonly staleLinks: Counter;
+  private readonly provisionalTotal: Counter;
   private readonly changes: Counter<"reason" | "kind">;
   private readonly shadow: Counter<"reason">;
   private readonly expiredTotal: Counter<"kind">;
@@ -149,6 +152,14 @@ export class PromMetrics implements Metrics {
       help: "Candidate devices refused because a stronger identity differs",
       registers,
     });
+    this.provisionalTotal = new Counter({
+      name: "identitymap_provisional_devices_total",
+      help:
+        "Provisional devices at an asserting update's address: taken over, absorbed, " +
+        "or absorption refused (two places, veto)",
+      labelNames: ["action"],
+      registers,
+    });
     this.staleLinks = new Counter({
       name: "identitymap_stale_links_total",
       help: "Address links refused because the binding was not fresh",
@@ -213,6 +224,15 @@ export class PromMetrics implements Metrics {
       },
     });
     new Gauge({
+      name: "identitymap_quarantined_identifiers",
+      help: "MACs quarantined as shared (docks, dongles, cloned VMs): they link and merge nothing until released",
+      registers,
+      collect() {
+        const c = census(false);
+        if (c) this.set(c.quarantined);
+      },
+    });
+    new Gauge({
       name: "identitymap_binding_cache_synced",
       help: "1 while the local binding cache mirrors the namespace (watch running), 0 while it loads or resyncs",
       registers,
@@ -232,6 +252,7 @@ export class PromMetrics implements Metrics {
     this.staleLinks.inc(0);
     for (const transport of ["rest", "grpc"])
       for (const code of ["unauthenticated", "permission_denied"]) this.authFailures.inc({ transport, code }, 0);
+    for (const action of ["take_over", "absorbed", "absorption_refused"]) this.provisionalTotal.inc({ action }, 0);
   }
 
   /** A request refused by authentication or authorization (never counted by token: tokens are secrets). */
@@ -268,6 +289,9 @@ export class PromMetrics implements Metrics {
   }
   staleLink(): void {
     this.staleLinks.inc();
+  }
+  provisional(action: "take_over" | "absorbed" | "absorption_refused"): void {
+    this.provisionalTotal.inc({ action });
   }
   rejectedIdentifier(reason: RejectionReason): void {
     this.rejected.inc({ reason });

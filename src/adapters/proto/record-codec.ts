@@ -25,6 +25,10 @@ interface WireRecord {
   expiresAtUnixMillis?: number | { toNumber(): number };
   operationId?: string;
   keys?: { kind?: number; value?: string; sources?: string[] }[];
+  provisionalSinceUnixMillis?: number | { toNumber(): number };
+  sharedRebindsUnixMillis?: (number | { toNumber(): number })[];
+  quarantinedSinceUnixMillis?: number | { toNumber(): number };
+  contenders?: string[];
 }
 
 export function encodeRecord(r: CanonicalRecord): Uint8Array {
@@ -43,6 +47,10 @@ export function encodeRecord(r: CanonicalRecord): Uint8Array {
     expiresAtUnixMillis: r.expiresAtMs,
     operationId: r.operationId,
     keys: r.keys.map((k) => ({ kind: KIND_WIRE_NUMBER[k.kind], value: k.value, sources: [...k.sources] })),
+    provisionalSinceUnixMillis: r.provisionalSinceMs ?? 0,
+    sharedRebindsUnixMillis: [...(r.sharedRebindsMs ?? [])],
+    quarantinedSinceUnixMillis: r.quarantinedSinceMs ?? 0,
+    contenders: [...(r.contenders ?? [])],
   };
   return Type.encode(Type.fromObject(msg)).finish();
 }
@@ -67,6 +75,8 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
     if (kind) keys.push({ kind, value: k.value ?? "", sources: k.sources ?? [] });
   }
   const assertedBy: IdentityKind | undefined = kindFromWire(m.assertedBy ?? 0);
+  const provisionalSinceMs = toNumber(m.provisionalSinceUnixMillis);
+  const quarantinedSinceMs = toNumber(m.quarantinedSinceUnixMillis);
   return {
     canonicalDeviceId: m.canonicalDeviceId,
     partition: m.partition ?? "",
@@ -79,6 +89,10 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
     expiresAtMs: toNumber(m.expiresAtUnixMillis),
     operationId: m.operationId ?? "",
     keys,
+    ...(provisionalSinceMs > 0 ? { provisionalSinceMs } : {}),
+    ...(m.sharedRebindsUnixMillis?.length ? { sharedRebindsMs: m.sharedRebindsUnixMillis.map(toNumber) } : {}),
+    ...(quarantinedSinceMs > 0 ? { quarantinedSinceMs } : {}),
+    ...(m.contenders?.length ? { contenders: m.contenders } : {}),
   };
 }
 

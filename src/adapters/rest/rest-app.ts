@@ -3,7 +3,8 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
-import { IdentityMapError, InvalidArgument, NotFound, ShuttingDown } from "../../domain/errors.js";
+import { AmbiguousIdentifier, IdentityMapError, InvalidArgument, NotFound, ShuttingDown } from "../../domain/errors.js";
+import type { IdentityKind } from "../../domain/identity-kind.js";
 import { queryKeys } from "../../domain/lookup-query.js";
 import type { IdentityMapApi, LookupRequest, Principal } from "../../ports/identity-service.js";
 import { withDeadline } from "../deadline.js";
@@ -21,6 +22,9 @@ import {
   LookupQuery,
   LookupReply,
   PublishBody,
+  QuarantinedReply,
+  ReleasedReply,
+  ResolveBody,
   PublishReply,
   ResolveReply,
 } from "./schemas.js";
@@ -166,15 +170,17 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     "/v1/device-updates/resolve",
     {
       schema: {
-        summary: "Resolve updates to canonical ids without writing",
-        body: PublishBody,
+        summary: "Resolve updates to canonical ids without writing; with explain, each decision's trace",
+        body: ResolveBody,
         response: { 200: ResolveReply, ...errors },
       },
     },
     async (req) => {
       authorize(req, "reader");
       return {
-        results: (await deadline(app.publish.resolve(req.body.updates))) as Static<typeof ResolveReply>["results"],
+        results: (await deadline(
+          app.publish.resolve(req.body.updates, { explain: req.body.explain === true }),
+        )) as Static<typeof ResolveReply>["results"],
       };
     },
   );
@@ -210,7 +216,7 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
       schema: {
         summary: "Look up by query parameters, strongest first; 404 on a miss",
         querystring: LookupQuery,
-        response: { 200: LookupReply, 404: ErrorSchema, ...errors },
+        response: { 200: LookupReply, 404: ErrorSchema, 409: ErrorSchema, ...errors },
       },
     },
     async (req) => {
@@ -228,6 +234,7 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
           mayWrite: role === "writer",
         }),
       );
+      if (r.ambiguous) throw new AmbiguousIdentifier(queryField(r.ambiguous.key.kind), r.ambiguous.candidates);
       if (!r.found) throw new NotFound("no device matches the given identities");
       return lookupJson(r);
     },
@@ -253,6 +260,49 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
       }));
       const results = await deadline(app.lookup.lookupMany(requests));
       return { results: results.map(lookupJson) };
+    },
+  );
+
+  f.get(
+    "/v1/identifiers/quarantined",
+    {
+      schema: {
+        summary: "Identifiers quarantined as shared (docks, dongles, cloned VMs): they link and merge nothing",
+        response: { 200: QuarantinedReply, ...errors },
+      },
+    },
+    async (req) => {
+      authorize(req, "reader");
+      const list = await deadline(app.quarantine.list());
+      return {
+        identifiers: list.map((q) => ({
+          kind: q.key.kind,
+          value: q.key.value,
+          quarantined_since_unix_millis: q.quarantinedSinceMs,
+          candidates: [...q.candidates],
+        })),
+      };
+    },
+  );
+
+  f.delete(
+    "/v1/identifiers/quarantined/:kind/:value",
+    {
+      schema: {
+        summary: "Release a quarantined identifier (writer): the next report binds it afresh; audited as released",
+        params: {
+          type: "object",
+          properties: { kind: { type: "string" }, value: { type: "string" } },
+          required: ["kind", "value"],
+        },
+        response: { 200: ReleasedReply, 404: ErrorSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const { actor } = authorize(req, "writer");
+      const { kind, value } = req.params as { kind: string; value: string };
+      await deadline(app.quarantine.release(kind, value, actor));
+      return { released: true };
     },
   );
 
@@ -323,4 +373,9 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
 
 function opt<K extends string>(k: K, v: string | undefined): { [P in K]?: string } {
   return (v === undefined ? {} : { [k]: v }) as { [P in K]?: string };
+}
+
+/** The GET parameter a key kind came from, to name it in an error. */
+function queryField(kind: IdentityKind): string {
+  return kind === "partition-ip" ? "ip" : kind.replace("-", "_");
 }

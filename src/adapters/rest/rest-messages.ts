@@ -20,6 +20,7 @@ export function recordJson(r: CanonicalRecord) {
     updated_at_unix_millis: r.updatedAtMs,
     // Serialized by the response schema, which copies what it declares: no copy needed here.
     attributes: r.attributes,
+    provisional: (r.provisionalSinceMs ?? 0) > 0,
   };
 }
 
@@ -28,6 +29,7 @@ export function lookupJson(r: LookupResult) {
     found: r.found,
     ...(r.record ? { record: recordJson(r.record) } : {}),
     ...(r.matchedKey ? { matched_key: keyJson(r.matchedKey) } : {}),
+    ...(r.ambiguous ? { ambiguous: { key: keyJson(r.ambiguous.key), candidates: [...r.ambiguous.candidates] } } : {}),
     revision: r.revision,
     hydrated: r.hydrated,
   };

@@ -29,7 +29,16 @@ export const IdentityKeySchema = Type.Object(
 );
 
 export const ErrorSchema = Type.Object(
-  { error: Type.Object({ code: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) }) },
+  {
+    error: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      field: Type.Optional(Type.String()),
+      candidates: Type.Optional(
+        Type.Array(Type.String(), { description: "ambiguous_identifier: the devices it names" }),
+      ),
+    }),
+  },
   { $id: "Error" },
 );
 
@@ -40,6 +49,9 @@ export const RecordSchema = Type.Object(
     metadata_hash: Type.String(),
     updated_at_unix_millis: Type.Number(),
     attributes: Type.Record(Type.String(), Type.String()),
+    provisional: Type.Boolean({
+      description: "the device only ever carried addresses (sweeps, pings): an asserting update there takes it over",
+    }),
   },
   { $id: "CanonicalRecord" },
 );
@@ -48,6 +60,40 @@ const Rejected = Type.Object({ field: Type.String(), value: Type.String(), reaso
 const Tombstone = Type.Object({ device_id: Type.String(), merged_into: Type.String() });
 
 export const PublishBody = Type.Object({ updates: Type.Array(DeviceUpdateSchema, { minItems: 1 }) });
+export const ResolveBody = Type.Object({
+  updates: Type.Array(DeviceUpdateSchema, { minItems: 1 }),
+  explain: Type.Optional(Type.Boolean({ description: "add each decision's trace" })),
+});
+
+const DecisionTraceSchema = Type.Object(
+  {
+    candidates: Type.Array(
+      Type.Object({
+        device_id: Type.String(),
+        key: Type.Object({ kind: Type.String(), value: Type.String() }),
+        verdict: Type.String({ description: "chosen, vetoed, stale_link, named_elsewhere" }),
+        provisional: Type.Boolean(),
+        differing: Type.Optional(
+          Type.Array(Type.Object({ kind: Type.String(), update: Type.String(), device: Type.String() })),
+        ),
+      }),
+    ),
+    provisional: Type.Optional(
+      Type.Object({
+        action: Type.String({ description: "take_over, absorbed, absorption_refused" }),
+        device_id: Type.String(),
+        reason: Type.Optional(Type.String({ description: "two_places or veto, when refused" })),
+      }),
+    ),
+    own_id: Type.Optional(Type.String({ description: "redirect, already_redirects, merged, kept_apart" })),
+    rule: Type.String({
+      description:
+        "strongest_bound_key, stable_id, address, address_derived_id, provisional_take_over, " +
+        "joined_concurrent_create, new_device, derived_id",
+    }),
+  },
+  { $id: "DecisionTrace" },
+);
 export const PublishReply = Type.Object({
   results: Type.Array(
     Type.Object({
@@ -75,6 +121,7 @@ export const ResolveReply = Type.Object({
       canonical_revision: Type.Union([Type.Number(), Type.Null()]),
       matched_by: Type.Union([Type.String(), Type.Null()]),
       rejected_identifiers: Type.Optional(Type.Array(Rejected)),
+      trace: Type.Optional(DecisionTraceSchema),
     }),
   ),
 });
@@ -90,6 +137,15 @@ export const LookupReply = Type.Object(
     found: Type.Boolean(),
     record: Type.Optional(RecordSchema),
     matched_key: Type.Optional(Type.Object({ kind: Type.String(), value: Type.String() })),
+    ambiguous: Type.Optional(
+      Type.Object(
+        {
+          key: Type.Object({ kind: Type.String(), value: Type.String() }),
+          candidates: Type.Array(Type.String()),
+        },
+        { description: "found is false: the key is a quarantined (shared) identifier naming these devices" },
+      ),
+    ),
     revision: Type.Number({
       description: "KV revision of the matched binding; 0 when answered by the relational store",
     }),
@@ -150,3 +206,16 @@ export const HistoryReply = Type.Object({
     Type.Number({ description: "Pass as `before` for the next (older) page; absent on the last page" }),
   ),
 });
+
+export const QuarantinedReply = Type.Object({
+  identifiers: Type.Array(
+    Type.Object({
+      kind: Type.String(),
+      value: Type.String(),
+      quarantined_since_unix_millis: Type.Number(),
+      candidates: Type.Array(Type.String(), { description: "the devices that kept taking it from each other" }),
+    }),
+  ),
+});
+
+export const ReleasedReply = Type.Object({ released: Type.Boolean() });

@@ -1,6 +1,7 @@
 import { isLive, type Binding } from "../../domain/binding.js";
 import { IDENTITY_KINDS, type IdentityKind } from "../../domain/identity-kind.js";
 import { keyPath } from "../../domain/key-path.js";
+import { isQuarantined } from "../../domain/shared-identifier.js";
 import type { BindingCensus } from "../../adapters/metrics/prom-metrics.js";
 import type { BindingCache } from "./binding-cache.js";
 
@@ -35,6 +36,7 @@ class Tally {
   readonly live = zero();
   readonly expired = zero();
   devices = 0;
+  quarantined = 0;
   private readonly start: number;
   constructor(
     private readonly namespace: string,
@@ -50,9 +52,10 @@ class Tally {
     const alive = isLive(b, nowMs);
     (alive ? live : expired)[k.kind]++;
     if (alive && k.kind === "device-id" && ownsItself(path, b, namespace)) this.devices++;
+    if (alive && k.kind === "mac" && isQuarantined(b.record)) this.quarantined++;
   }
   result(synced: boolean): BindingCensus {
-    return { synced, live: this.live, expired: this.expired, devices: this.devices };
+    return { synced, live: this.live, expired: this.expired, devices: this.devices, quarantined: this.quarantined };
   }
 }
 
@@ -80,7 +83,7 @@ export class CensusRefresher {
   current(): BindingCensus {
     if (this.cache.size <= SYNC_CENSUS_LIMIT) return bindingCensus(this.cache, this.namespace, this.now());
     if (!this.timer && !this.stopped) this.schedule(0);
-    return this.last ?? { synced: this.cache.isSynced, live: zero(), expired: zero(), devices: 0 };
+    return this.last ?? { synced: this.cache.isSynced, live: zero(), expired: zero(), devices: 0, quarantined: 0 };
   }
 
   stop(): void {

@@ -1,8 +1,8 @@
 import type { Binding, KeyWrite, Revision } from "../../domain/binding.js";
 import { KvUnavailable, RevisionConflict, WriteOutcomeUnknown } from "../../domain/errors.js";
-import { isAddressKind } from "../../domain/identity-kind.js";
+import { isAddressKind, type IdentityKind } from "../../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
-import { keyPath } from "../../domain/key-path.js";
+import { keyPath, kindPrefix, parseKeyPath } from "../../domain/key-path.js";
 import type { CanonicalRecord } from "../../domain/record.js";
 import { CorruptRecord, decodeRecord, encodeRecord } from "../../adapters/proto/record-codec.js";
 import type { IdentityKv, KvEntry, KvOp } from "../../ports/index.js";
@@ -125,6 +125,12 @@ export class BindingStore {
     const path = this.path(key);
     const e = await this.measure("get", () => this.kv.get(path));
     return e ? decodeBinding(e.value, e.revision) : null;
+  }
+
+  /** Every binding of one kind, read from the store (not the cache): what all instances agree on. */
+  async listKind(kind: IdentityKind): Promise<{ key: IdentityKey; binding: Binding }[]> {
+    const { entries } = await this.measure("list", () => this.kv.list(kindPrefix(this.namespace, kind)));
+    return entries.map((e) => ({ key: parseKeyPath(e.key).key, binding: decodeBinding(e.value, e.revision) }));
   }
 
   /** Applies one conditional write; returns the new revision (null for a delete). */

@@ -3,6 +3,7 @@ import type { Binding } from "../../domain/binding.js";
 import { isLive } from "../../domain/binding.js";
 import { partitionIp } from "../../domain/device-update.js";
 import { BatchTooLarge, InvalidArgument, NotFound } from "../../domain/errors.js";
+import { candidatesOf, isQuarantined } from "../../domain/shared-identifier.js";
 import { isAddressKind, parseKind, type IdentityKind } from "../../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { normalizeIp } from "../../domain/ip.js";
@@ -127,8 +128,19 @@ export class LookupService {
     // Keys answer in the order given. The first key the cache holds live ends the search; the keys
     // before it that the cache does not know are asked of the store in one batch read.
     let kvFailure: unknown;
+    // A quarantined identifier names several devices: it answers nothing confidently, here or from
+    // the relational store; the keys after it still may. A miss then says why.
+    let ambiguous = undefined as LookupResult["ambiguous"];
+    const shared = (key: IdentityKey, b: Binding): boolean => {
+      if (!isQuarantined(b.record)) return false;
+      ambiguous ??= { key, candidates: candidatesOf(b.record) };
+      return true;
+    };
     const paths = keys.map((k) => store.path(k));
-    const firstCached = paths.findIndex((p) => isLive(store.peekPath(p), now));
+    const firstCached = paths.findIndex((p, i) => {
+      const b = store.peekPath(p);
+      return isLive(b, now) && !shared(keys[i]!, b);
+    });
     const ask = firstCached < 0 ? keys.length : firstCached;
     if (ask > 0) {
       try {
@@ -137,6 +149,7 @@ export class LookupService {
           const b = found[i];
           if (!isLive(b, now)) continue;
           store.notePath(paths[i]!, b);
+          if (shared(keys[i]!, b)) continue;
           return {
             found: true,
             record: b.record,
@@ -163,6 +176,7 @@ export class LookupService {
       };
     }
     for (const key of keys) {
+      if (ambiguous && keyId(ambiguous.key) === keyId(key)) continue;
       const row = await this.deps.devices.findByIdentity(key);
       if (!row) continue;
       // An address not seen for the weak-key TTL reads as absent everywhere, here too: answering it
@@ -175,6 +189,7 @@ export class LookupService {
     // The map could not be asked: "no such device" would be a guess, and a caller would act on it.
     if (kvFailure !== undefined) throw kvFailure;
     return { found: false, revision: 0, hydrated: false, resolvedVia: "miss" };
+    return { found: false, revision: 0, hydrated: false, resolvedVia: "miss", ...(ambiguous ? { ambiguous } : {}) };
   }
 
   /** Writes the matched key only, if absent. Failures never fail the lookup. */

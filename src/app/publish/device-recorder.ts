@@ -58,7 +58,7 @@ export class DeviceRecorder {
       // The reporting source is not part of it: sources taking turns must not rewrite the row.
       const sig =
         `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|` +
-        `${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}`;
+        `${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}|${r.provisional === true}`;
       const last = this.rowsWritten.get(r.deviceId);
       if (
         last &&
@@ -116,6 +116,7 @@ export class DeviceRecorder {
         firstSeenMs: u.timeMs,
         lastSeenMs: u.timeMs,
         metadata: {},
+        provisional: (d.record.provisionalSinceMs ?? 0) > 0,
       });
       const retired = [...(d.tombstone ? [d.tombstone.device_id] : []), ...d.mergedDeviceIds];
       for (const r of retired) {

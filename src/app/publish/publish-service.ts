@@ -145,7 +145,7 @@ export class PublishService {
    * The batch reads one snapshot: every update's keys in batches of 256 up front (the reference's sync
    * prefetch), then whatever else decide() asks for, through the same view.
    */
-  async resolve(updates: readonly DeviceUpdate[]): Promise<ResolveResult[]> {
+  async resolve(updates: readonly DeviceUpdate[], options: { explain?: boolean } = {}): Promise<ResolveResult[]> {
     checkBatchSize("updates", updates.length, this.deps.maxBatch);
     const now = this.deps.clock.nowMs();
     const normalized = updates.map((u) => this.normalize(u, now));
@@ -168,6 +168,7 @@ export class PublishService {
         canonical_revision: current ? current.revision : null,
         matched_by: known ? d.matchedBy : null,
         ...(n.rejected.length ? { rejected_identifiers: n.rejected } : {}),
+        ...(options.explain && d ? { trace: d.trace } : {}),
       });
     }
     return out;
@@ -349,6 +350,7 @@ export class PublishService {
     for (const c of d.conflicts) m.conflict(c.reason);
     for (let i = 0; i < d.vetoes; i++) m.veto();
     for (let i = 0; i < d.staleLinks; i++) m.staleLink();
+    if (d.trace.provisional) m.provisional(d.trace.provisional.action);
     for (const c of d.changes) m.bindingChange(c.reason, c.key.kind);
   }
 }

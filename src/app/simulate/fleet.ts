@@ -154,6 +154,8 @@ export interface Device {
   readonly virtualMac: string;
   /** NetBox documents the device's interfaces (MACs) for some devices only. */
   readonly netboxHasMac: boolean;
+  /** A hot-desk laptop: its index among them (it docks at a different desk each day), else -1. */
+  readonly hotDesk: number;
 }
 
 export interface PartitionSlots {
@@ -167,6 +169,10 @@ export interface Fleet {
   readonly partitions: readonly PartitionSlots[];
   /** Next unused MAC serial, for replacement NICs. */
   macSerial: number;
+  /** Docking stations' MACs at the hot desks: one per hot-desk laptop, a different laptop each day. */
+  readonly docks: string[];
+  /** Cloned virtual machines: pairs of devices in two partitions that report one MAC. */
+  readonly clones: [number, number][];
 }
 
 export function generateFleet(n: number, rng: Prng): Fleet {
@@ -179,7 +185,7 @@ export function generateFleet(n: number, rng: Prng): Fleet {
   let agent = 0;
   let routerGroup = 0;
   const partitions: PartitionSlots[] = [];
-  const fleet: Fleet = { devices, partitions, macSerial: 0 };
+  const fleet: Fleet = { devices, partitions, macSerial: 0, docks: [], clones: [] };
   for (const cls of DEVICE_CLASSES) {
     const p = CLASSES[cls];
     for (let k = 0; k < classes[cls]; k++) {
@@ -195,6 +201,14 @@ export function generateFleet(n: number, rng: Prng): Fleet {
       const macs = [nextMac(fleet, p.oui)];
       // wifi and wired
       if ((cls === "laptop" || cls === "workstation") && rng.chance(0.3)) macs.push(nextMac(fleet, p.oui));
+      // A VM cloned from one in another partition kept its MAC (a clone whose MAC was not regenerated).
+      const original = cls === "agent" && rng.chance(0.02) ? cloneSource(devices, partition, rng) : undefined;
+      if (original) {
+        macs[0] = original.macs[0]!;
+        fleet.clones.push([original.id, id]);
+      }
+      const hotDesk = cls === "laptop" && rng.chance(0.15) ? fleet.docks.length : -1;
+      if (hotDesk >= 0) fleet.docks.push(nextMac(fleet, DOCK_OUI));
       devices.push({
         id,
         cls,
@@ -213,6 +227,7 @@ export function generateFleet(n: number, rng: Prng): Fleet {
               ? `00:00:5e:00:01:${hex2(group % 256)}`
               : `00:00:0c:07:ac:${hex2(group % 256)}`,
         netboxHasMac: cls === "router" || rng.chance(0.5),
+        hotDesk,
       });
     }
   }
@@ -262,4 +277,13 @@ function formatIpv4(n: number): string {
 
 function hex2(n: number): string {
   return n.toString(16).padStart(2, "0");
+}
+
+/** Docking stations' network adapters (a USB Ethernet chip vendor). */
+const DOCK_OUI = "00:E0:4C";
+
+/** A VM of another partition to clone, if there is one yet. */
+function cloneSource(devices: readonly Device[], partition: number, rng: Prng): Device | undefined {
+  const others = devices.filter((d) => d.cls === "agent" && d.partition !== partition);
+  return others.length ? rng.pick(others) : undefined;
 }

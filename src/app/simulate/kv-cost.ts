@@ -10,6 +10,8 @@ export interface KvCounters {
   readonly changes: Readonly<Record<string, number>>;
   /** `identitymap_conflict_total`, by reason: CAS retries, refused rebinds, out-of-order reports. */
   readonly conflicts: Readonly<Record<string, number>>;
+  /** `identitymap_provisional_devices_total`, by action: take-overs, absorptions, refused absorptions. */
+  readonly provisional: Readonly<Record<string, number>>;
 }
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/;
@@ -20,6 +22,7 @@ export function parseKvCounters(text: string): KvCounters {
   let allKvOps = 0;
   const changes: Record<string, number> = {};
   const conflicts: Record<string, number> = {};
+  const provisional: Record<string, number> = {};
   for (const line of text.split("\n")) {
     const m = SAMPLE.exec(line);
     if (!m) continue;
@@ -40,9 +43,11 @@ export function parseKvCounters(text: string): KvCounters {
       changes[k] = (changes[k] ?? 0) + value;
     } else if (name === "identitymap_conflict_total") {
       conflicts[labels.reason ?? ""] = (conflicts[labels.reason ?? ""] ?? 0) + value;
+    } else if (name === "identitymap_provisional_devices_total") {
+      provisional[labels.action ?? ""] = (provisional[labels.action ?? ""] ?? 0) + value;
     }
   }
-  return { ops, updates, allKvOps, changes, conflicts };
+  return { ops, updates, allKvOps, changes, conflicts, provisional };
 }
 
 /** What happened between two scrapes. */
@@ -60,6 +65,7 @@ export function kvDelta(before: KvCounters, after: KvCounters): KvCounters {
     allKvOps: after.allKvOps - before.allKvOps,
     changes: positiveDelta(before.changes, after.changes),
     conflicts: positiveDelta(before.conflicts, after.conflicts),
+    provisional: positiveDelta(before.provisional, after.provisional),
   };
 }
 

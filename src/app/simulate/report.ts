@@ -100,6 +100,13 @@ export interface SimReport {
     /** CAS conflicts retried, rebinds refused, out-of-order reports, by reason. */
     readonly conflicts: Readonly<Record<string, number>>;
   };
+  /** Provisional devices and shared MACs (ADR 0010), from the service's metrics. */
+  readonly identity_rules: {
+    readonly provisional_take_overs: number;
+    readonly absorptions: number;
+    readonly absorptions_refused: number;
+    readonly quarantines: number;
+  };
   readonly bindings:
     | ({
         readonly available: true;
@@ -340,6 +347,12 @@ export function buildReport(i: ReportInput): SimReport {
       all_kv_operations: i.kv.allKvOps,
       binding_changes: i.kv.changes,
       conflicts: i.kv.conflicts,
+    },
+    identity_rules: {
+      provisional_take_overs: i.kv.provisional.take_over ?? 0,
+      absorptions: i.kv.provisional.absorbed ?? 0,
+      absorptions_refused: i.kv.provisional.absorption_refused ?? 0,
+      quarantines: i.kv.changes["quarantined mac"] ?? 0,
     },
     bindings: census
       ? {

@@ -51,6 +51,11 @@ export interface ScenarioOptions {
   readonly cadences?: Cadences;
   /** NIC swaps (a MAC moving from one Armis device to another) per device per day. */
   readonly swapRate?: number;
+  /**
+   * The switch-on phase: for this long the integrations have not reported yet and the sweeps cover
+   * every address (what a registry sees on its first day). Default 4 h.
+   */
+  readonly switchOnMs?: number;
 }
 
 export interface Tick {
@@ -197,8 +202,22 @@ export class Scenario {
 
   // --- the world -----------------------------------------------------------------------------
 
+  /** When the integrations first report: sweeps alone before it. */
+  get switchedOnMs(): number {
+    return this.options.startMs + (this.options.switchOnMs ?? 4 * HOUR);
+  }
+
+  /** The dock a hot-desk laptop uses in the shift of `t`: a different desk each shift, one laptop per desk. */
+  private dockOf(dev: Device, t: number): string {
+    if (dev.hotDesk < 0) return "";
+    const docks = this.fleet.docks;
+    const shift = Math.floor((t - this.options.startMs) / (12 * HOUR));
+    return docks[(dev.hotDesk + shift * 7) % docks.length]!;
+  }
+
   private populate(): void {
     const start = this.options.startMs;
+    const on = this.switchedOnMs;
     const c = this.cadences;
     for (const dev of this.fleet.devices) {
       const site = this.sites[dev.partition]!;
@@ -209,12 +228,12 @@ export class Scenario {
         if (present) this.allocate(dev.id, start);
         this.at(start + this.rng.exp(present ? churn.presentMeanMs : churn.awayMeanMs), Ev.Churn, dev.id);
       }
-      if (dev.agentId) this.at(start + this.rng.between(0, c.agentMaxMs), Ev.Agent, dev.id);
+      if (dev.agentId) this.at(on + this.rng.between(0, c.agentMaxMs), Ev.Agent, dev.id);
     }
     this.sites.forEach((_, p) => {
-      for (let t = start + this.rng.between(0, c.armisMs); t < this.endMs; t += c.armisMs) this.at(t, Ev.Armis, p);
+      for (let t = on + this.rng.between(0, c.armisMs); t < this.endMs; t += c.armisMs) this.at(t, Ev.Armis, p);
       for (
-        let t = start + this.rng.between(0, c.netboxMinMs);
+        let t = on + this.rng.between(0, c.netboxMinMs);
         t < this.endMs;
         t += this.rng.between(c.netboxMinMs, c.netboxMaxMs)
       )
@@ -330,7 +349,7 @@ export class Scenario {
     if (s < 0) return; // off the network: nothing to report
     const dev = this.fleet.devices[d]!;
     const t = Math.round(t0 + this.rng.between(0, this.tickMs));
-    out.push(agentSighting(dev, this.address(dev, s, t), t - this.slotSince[d]!));
+    out.push(agentSighting(dev, this.address(dev, s, t), t - this.slotSince[d]!, this.dockOf(dev, t)));
   }
 
   /** Armis lists every device it saw in the last day: where and when it was last seen. */
@@ -349,7 +368,7 @@ export class Scenario {
         t = this.leftAt[dev.id]!;
         if (s < 0 || t < t1 - 24 * HOUR) continue;
       }
-      out.push(armisSighting(dev, this.address(dev, s, t), this.rng));
+      out.push(armisSighting(dev, this.address(dev, s, t), this.rng, this.dockOf(dev, t)));
     }
     return this.rng.shuffle(out);
   }
@@ -375,11 +394,13 @@ export class Scenario {
     const rotation = this.cadences.sweepRotation;
     const turn = Math.floor((t0 - this.options.startMs) / HOUR) % rotation;
     const since = t0 - 24 * HOUR;
+    // Before the integrations report, a sweep covers every address: nothing tells it which are in use.
+    const everything = t0 < this.switchedOnMs;
     const out: Sighting[] = [];
     const size = site.occupant.length;
     for (let s = 0; s < size; s++) {
       if ((Math.imul(s, 0x9e3779b1) >>> 0) % rotation !== turn) continue;
-      if (s >= site.slots.staticCount && site.reportedAt[s]! < since) continue;
+      if (!everything && s >= site.slots.staticCount && site.reportedAt[s]! < since) continue;
       const d = site.occupant[s]!;
       if (d < 0 || !this.rng.chance(0.97)) continue;
       const t = Math.round(t0 + this.rng.between(0, this.tickMs));

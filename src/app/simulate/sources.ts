@@ -29,12 +29,12 @@ export interface Where {
 // notation and its noise metadata. The scenario decides when and where; these decide what is said.
 
 /** An agent: its stable id, every MAC (dash notation), the address and hostname. */
-export function agentSighting(dev: Device, at: Where, uptimeMs: number): Sighting {
+export function agentSighting(dev: Device, at: Where, uptimeMs: number, dock = ""): Sighting {
   return sighting(dev, "agent", {
     device_id: dev.agentId,
     ip: at.ip,
     partition: at.partition,
-    mac: dev.macs.map((m) => m.toUpperCase().replace(/:/g, "-")).join(" "),
+    mac: [...dev.macs, ...(dock ? [dock] : [])].map((m) => m.toUpperCase().replace(/:/g, "-")).join(" "),
     hostname: dev.hostname,
     source: "agent",
     metadata: { agent_version: "1.4.2", uptime_s: String(Math.round(uptimeMs / 1000)) },
@@ -46,9 +46,10 @@ export function agentSighting(dev: Device, at: Where, uptimeMs: number): Sightin
  * Armis names a device by its address (`partition:ip`); it reports MACs 9 times in 10 (one of two
  * at random for a device with two NICs), the hostname 8 times in 10, and a risk score that changes.
  */
-export function armisSighting(dev: Device, at: Where, rng: Prng): Sighting {
+export function armisSighting(dev: Device, at: Where, rng: Prng, dock = ""): Sighting {
   const macs = rng.chance(0.9) ? (dev.macs.length > 1 && rng.chance(0.5) ? [rng.pick(dev.macs)] : dev.macs) : [];
-  const all = [...macs, ...(dev.virtualMac ? [dev.virtualMac] : [])];
+  // A docked laptop is seen with the dock's MAC (the wired link goes through it).
+  const all = [...macs, ...(dock ? [dock] : []), ...(dev.virtualMac ? [dev.virtualMac] : [])];
   return sighting(dev, "armis", {
     device_id: `${at.partition}:${at.ip}`,
     ip: at.ip,

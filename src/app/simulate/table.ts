@@ -77,6 +77,12 @@ export function renderTable(r: SimReport): string {
       .join(", ");
   add("  binding changes (most frequent)", top(k.binding_changes, 6));
   add("  conflicts by reason", top(k.conflicts, 6) || "none");
+  const ir = r.identity_rules;
+  add(
+    "provisional devices: taken over / absorbed / refused",
+    `${n(ir.provisional_take_overs)} / ${n(ir.absorptions)} / ${n(ir.absorptions_refused)}`,
+  );
+  add("shared MACs quarantined", n(ir.quarantines));
   const b = r.bindings;
   if (b.available) {
     add(

@@ -1,0 +1,46 @@
+import type { BindingChange, KeyWrite } from "../binding.js";
+import type { IdentityKey } from "../identity-key.js";
+import type { IdentityKind } from "../identity-kind.js";
+import type { CanonicalRecord } from "../record.js";
+import type { DecisionTrace } from "./trace.js";
+
+export type ConflictReason = "weaker_assertion" | "out_of_order";
+
+export interface Tombstone {
+  readonly device_id: string;
+  readonly merged_into: string;
+}
+
+export interface Resolved {
+  readonly status: "decided";
+  readonly outcome: "created" | "updated" | "unchanged";
+  readonly canonicalDeviceId: string;
+  readonly partition: string;
+  readonly matchedBy: IdentityKind | null;
+  readonly tombstone?: Tombstone;
+  /** Devices retired by this update (a merge), besides the update's own id. */
+  readonly mergedDeviceIds: readonly string[];
+  /** The canonical record as written (or as it stands, when unchanged). */
+  readonly record: CanonicalRecord;
+  /** Writes in the order they must be applied: each step after the previous one succeeded. */
+  readonly steps: readonly (readonly KeyWrite[])[];
+  readonly changes: readonly BindingChange[];
+  /** Rebinds refused by the precedence rules: counted, not errors. */
+  readonly conflicts: readonly RefusedRebind[];
+  /** Candidate devices refused because a stronger identity differs. */
+  readonly vetoes: number;
+  /** Stale address links refused (the address was not fresh enough to link a new strong identity). */
+  readonly staleLinks: number;
+  /** Why: the candidates, vetoes, provisional outcome and the rule that chose. */
+  readonly trace: DecisionTrace;
+}
+
+export interface RefusedRebind {
+  readonly key: IdentityKey;
+  readonly reason: ConflictReason;
+}
+
+export type Decision =
+  | { readonly status: "rejected" }
+  | { readonly status: "needs"; readonly keys: readonly IdentityKey[] }
+  | Resolved;

@@ -1,0 +1,96 @@
+import type { Binding, BindingChange, KeyWrite } from "../binding.js";
+import { kindRank } from "../identity-kind.js";
+import type { CanonicalRecord, IndexedKey } from "../record.js";
+import { expiredOwner, type IdentityPart } from "./key-writes.js";
+import { deviceKey } from "./reader.js";
+import type { UpdateContext } from "./update-context.js";
+
+export interface DeviceRecordInput {
+  readonly base: IdentityPart;
+  readonly deviceBinding: Binding | null;
+  readonly deviceRecord: CanonicalRecord | undefined;
+  readonly index: ReadonlyMap<string, IndexedKey>;
+  /** A device with no strong identifier ages out like its addresses. */
+  readonly weakDevice: boolean;
+}
+
+export interface DeviceRecordWrite {
+  readonly next: CanonicalRecord;
+  readonly changed: boolean;
+  /** The device record's own write (empty when unchanged). */
+  readonly step: readonly KeyWrite[];
+  /** The device's creation, for the audit trail. */
+  readonly created?: BindingChange;
+}
+
+/** The device record: identity plus the reverse index. */
+export function deviceRecordWrite(c: UpdateContext, input: DeviceRecordInput): DeviceRecordWrite {
+  const { t, u, policy } = c;
+  const { base, deviceBinding, deviceRecord, weakDevice } = input;
+  const half = policy.weakKeyTtlMs / 2;
+  const newIndex = [...input.index.values()].sort(compareIndexed);
+  const deviceUpdatedAt = deviceRecord ? Math.max(deviceRecord.updatedAtMs, t) : t;
+  // A weak device is refreshed like an address: only once it is older than half the expiry.
+  const updatedAtMs =
+    weakDevice && deviceRecord && t - deviceRecord.updatedAtMs < half ? deviceRecord.updatedAtMs : deviceUpdatedAt;
+  const next: CanonicalRecord = {
+    ...base,
+    updatedAtMs,
+    assertedBy: deviceRecord?.assertedBy ?? c.assertion,
+    source: deviceRecord?.source || u.source,
+    authority: false,
+    expiresAtMs: weakDevice ? updatedAtMs + policy.weakKeyTtlMs : 0,
+    keys: newIndex,
+  };
+  const changed =
+    !deviceRecord ||
+    deviceRecord.metadataHash !== base.metadataHash ||
+    deviceRecord.expiresAtMs !== next.expiresAtMs ||
+    !sameIndex(deviceRecord.keys, newIndex);
+  if (!changed) return { next, changed, step: [] };
+  const k = deviceKey(base.canonicalDeviceId);
+  const step: KeyWrite[] = [
+    deviceBinding
+      ? { op: "update", key: k, record: next, revision: deviceBinding.revision }
+      : { op: "create", key: k, record: next },
+  ];
+  if (deviceRecord) return { next, changed, step };
+  const created: BindingChange = {
+    key: k,
+    fromDeviceId: expiredOwner(deviceBinding),
+    toDeviceId: base.canonicalDeviceId,
+    reason: "create",
+  };
+  return { next, changed, step, created };
+}
+
+/**
+ * A new device claims its id first, so no key ever names an id another device might take. For a
+ * known device the record goes last: its conditional write is the commit point, and a writer that
+ * changed the device meanwhile makes it fail, so this decision is made again on the new record
+ * (rewriting any key just bound with the old identity, and listing it in the index).
+ */
+export function stepOrder(
+  newDevice: boolean,
+  keyWrites: readonly KeyWrite[],
+  deviceStep: readonly KeyWrite[],
+  deletes: readonly KeyWrite[],
+): (readonly KeyWrite[])[] {
+  const steps = newDevice ? [deviceStep, keyWrites, deletes] : [keyWrites, deviceStep, deletes];
+  return steps.filter((s) => s.length > 0);
+}
+
+function compareIndexed(a: IndexedKey, b: IndexedKey): number {
+  return kindRank(a.kind) - kindRank(b.kind) || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0);
+}
+
+function sameIndex(a: readonly IndexedKey[], b: readonly IndexedKey[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.kind !== y.kind || x.value !== y.value || x.sources.length !== y.sources.length) return false;
+    for (let j = 0; j < x.sources.length; j++) if (x.sources[j] !== y.sources[j]) return false;
+  }
+  return true;
+}

@@ -1,0 +1,92 @@
+import { keyId, type IdentityKey } from "../identity-key.js";
+import { atLeastAsStrong, isAddressKind, isStrongKind } from "../identity-kind.js";
+import type { Binding } from "../binding.js";
+import type { CanonicalRecord, Identity } from "../record.js";
+import { DEFAULT_SHARED_IDENTIFIER_POLICY, evidentlyDifferent, rebindHistory } from "../shared-identifier.js";
+import type { RefusedRebind } from "./decision.js";
+import type { Reader } from "./reader.js";
+import type { UpdateContext } from "./update-context.js";
+
+export interface KeptKeys {
+  /** The update's keys (device-id aside) that end up bound to the device. */
+  readonly kept: readonly IdentityKey[];
+  readonly conflicts: readonly RefusedRebind[];
+  /** MAC rebinds between evidently different devices: the history each rebound binding carries. */
+  readonly rebindHistories: ReadonlyMap<string, readonly number[]>;
+  /** MACs this update found shared: their bindings become quarantined instead of moving. */
+  readonly quarantines: readonly {
+    readonly key: IdentityKey;
+    readonly binding: Binding;
+    readonly history: readonly number[];
+  }[];
+  /** The source reported another address since this observation: its address is not brought back. */
+  readonly staleAddressReport: boolean;
+}
+
+/** Which of the update's keys end up bound to the device, and the rebinds the precedence rules refuse. */
+export function keptKeys(
+  c: UpdateContext,
+  reader: Reader,
+  deviceRecord: CanonicalRecord | undefined,
+  belongs: (deviceId: string) => boolean,
+  taker: { readonly id: string; readonly identity: Identity },
+): KeptKeys {
+  const { u, t } = c;
+  const half = c.policy.weakKeyTtlMs / 2;
+  const oldIndex = deviceRecord?.keys ?? [];
+  // A source's address report older than what the device record already knows from that source
+  // (it reported another address since) is out of order: it must not bring the old address back.
+  const { currentAddresses } = c;
+  const staleAddressReport =
+    !!deviceRecord &&
+    t < deviceRecord.updatedAtMs &&
+    u.source !== "" &&
+    oldIndex.some((e) => isAddressKind(e.kind) && e.sources.includes(u.source) && !currentAddresses.has(keyId(e)));
+
+  const conflicts: RefusedRebind[] = [];
+  const kept: IdentityKey[] = [];
+  const rebindHistories = new Map<string, readonly number[]>();
+  const quarantines: { key: IdentityKey; binding: Binding; history: readonly number[] }[] = [];
+  const shared = c.policy.sharedIdentifiers ?? DEFAULT_SHARED_IDENTIFIER_POLICY;
+  for (const k of c.ranked) {
+    if (k.kind === "device-id") continue;
+    if (staleAddressReport && isAddressKind(k.kind)) {
+      conflicts.push({ key: k, reason: "out_of_order" });
+      continue;
+    }
+    const b = c.live(reader.get(k));
+    if (!b || belongs(b.record.canonicalDeviceId)) {
+      kept.push(k);
+      continue;
+    }
+    // A weak sighting only observes: it never moves an address between devices.
+    if (!isStrongKind(k.kind) && !c.strong) continue;
+    if (isStrongKind(k.kind) && !atLeastAsStrong(c.assertion, b.record.assertedBy ?? k.kind)) {
+      conflicts.push({ key: k, reason: "weaker_assertion" });
+      continue;
+    }
+    // The bare ip is shared by every partition: a device of another partition keeps it while it
+    // refreshes it, so two partitions using one address do not take it from each other on every report.
+    if (k.kind === "ip" && b.record.partition !== u.partition && t - b.record.updatedAtMs < half) continue;
+    // Moving a key to another device needs a strictly newer observation: equal times would let two
+    // claims flip the key back and forth on every replay. IPs follow their latest strong owner. A
+    // binding only a weak sighting made (a sweep's device) does not shield an older strong report.
+    const weaklyHeld = c.strong && !isStrongKind(b.record.assertedBy ?? k.kind);
+    if (t <= b.record.updatedAtMs && !weaklyHeld) {
+      conflicts.push({ key: k, reason: "out_of_order" });
+      continue;
+    }
+    // A MAC that evidently different devices keep taking from each other is shared: quarantined
+    // where it stands rather than moved once more.
+    if (k.kind === "mac" && evidentlyDifferent(b.record, taker.id, taker.identity)) {
+      const history = rebindHistory(b.record, t, shared);
+      if (history.length >= shared.rebinds) {
+        quarantines.push({ key: k, binding: b, history });
+        continue;
+      }
+      rebindHistories.set(keyId(k), history);
+    }
+    kept.push(k);
+  }
+  return { kept, conflicts, staleAddressReport, rebindHistories, quarantines };
+}

@@ -1,0 +1,206 @@
+import type { Binding, BindingChange, KeyWrite } from "../binding.js";
+import { keyId, type IdentityKey } from "../identity-key.js";
+import { atLeastAsStrong, isAddressKind } from "../identity-kind.js";
+import type { CanonicalRecord, IndexedKey } from "../record.js";
+import { quarantinedRecord } from "../shared-identifier.js";
+import type { KeptKeys } from "./kept-keys.js";
+import type { OwnIdOutcome } from "./own-id.js";
+import type { Reader } from "./reader.js";
+import type { UpdateContext } from "./update-context.js";
+
+/** The part of a record that is the same under every key of a device. */
+export type IdentityPart = Pick<
+  CanonicalRecord,
+  "canonicalDeviceId" | "partition" | "metadataHash" | "attributes" | "operationId" | "provisionalSinceMs"
+>;
+
+export interface KeyWritesInput {
+  readonly base: IdentityPart;
+  readonly deviceRecord: CanonicalRecord | undefined;
+  readonly keys: KeptKeys;
+  readonly own: OwnIdOutcome;
+  /** A device this update retires: merged (shared strong identifier) or absorbed (provisional). */
+  readonly retired: RetiredDevice | undefined;
+  /** The retired device's keys (its device-id first). */
+  readonly mergeKeys: readonly IndexedKey[];
+  readonly belongs: (deviceId: string) => boolean;
+}
+
+export interface RetiredDevice {
+  readonly id: string;
+  readonly record: CanonicalRecord | undefined;
+  readonly reason: "merge" | "absorbed";
+}
+
+export interface KeyWrites {
+  readonly writes: readonly KeyWrite[];
+  readonly deletes: readonly KeyWrite[];
+  readonly changes: BindingChange[];
+  /** The device's reverse index after these writes. */
+  readonly index: ReadonlyMap<string, IndexedKey>;
+}
+
+/**
+ * A create over an expired binding (not compacted yet) names its last owner as `from`, so that
+ * device's audit trail shows the key leaving it.
+ */
+export const expiredOwner = (prior: Binding | null | undefined): string | null =>
+  prior?.record.canonicalDeviceId || null;
+
+/** The conditional writes of the device's keys: its own, a redirect, a merge's, and per-source pruning. */
+export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWritesInput): KeyWrites {
+  const { u, t, policy } = c;
+  const { base, deviceRecord, keys, own, retired, mergeKeys, belongs } = input;
+  const canonical = base.canonicalDeviceId;
+  const hash = base.metadataHash;
+  const half = policy.weakKeyTtlMs / 2;
+  const changes: BindingChange[] = [];
+  const writes: KeyWrite[] = [];
+  const deletes: KeyWrite[] = [];
+
+  const recordFor = (k: IdentityKey, prior: Binding | null, rebinding: boolean): CanonicalRecord => {
+    const address = isAddressKind(k.kind);
+    const same = prior && !rebinding;
+    const updatedAtMs = same ? Math.max(prior.record.updatedAtMs, t) : t;
+    const assertedBy =
+      same && prior.record.assertedBy && atLeastAsStrong(prior.record.assertedBy, c.assertion)
+        ? prior.record.assertedBy
+        : c.assertion;
+    // A MAC's rebind history stays with the binding (it is how a shared MAC is recognised).
+    const history = rebinding ? keys.rebindHistories.get(keyId(k)) : same ? prior.record.sharedRebindsMs : undefined;
+    return {
+      ...base,
+      updatedAtMs,
+      assertedBy,
+      source: u.source || (prior?.record.source ?? ""),
+      authority: address && (c.isAuthority || (!!same && prior.record.authority)),
+      expiresAtMs: address ? updatedAtMs + policy.weakKeyTtlMs : 0,
+      keys: [],
+      ...(history?.length ? { sharedRebindsMs: history } : {}),
+    };
+  };
+  const put = (k: IdentityKey, prior: Binding | null | undefined, record: CanonicalRecord) => {
+    writes.push(prior ? { op: "update", key: k, record, revision: prior.revision } : { op: "create", key: k, record });
+  };
+
+  // The update's keys.
+  const index = new Map<string, IndexedKey>();
+  // The index is a hint, kept unless the key now belongs to another device: a key that is absent
+  // may be one a concurrent writer is about to bind (it writes this record first). An address no
+  // source asserts any more is dropped once it is gone.
+  for (const e of deviceRecord?.keys ?? []) {
+    const b = c.live(reader.get(e));
+    if (b && !belongs(b.record.canonicalDeviceId)) continue;
+    if (!b && isAddressKind(e.kind) && e.sources.length === 0) continue;
+    index.set(keyId(e), e);
+  }
+  for (const k of keys.kept) {
+    const prior = reader.get(k);
+    const b = c.live(prior);
+    const rebinding = !!b && b.record.canonicalDeviceId !== canonical;
+    const sources = isAddressKind(k.kind) && c.asserting && u.source !== "" ? [u.source] : [];
+    const entry = index.get(keyId(k));
+    index.set(keyId(k), { kind: k.kind, value: k.value, sources: mergeSources(entry?.sources, sources) });
+    if (!b) {
+      put(k, prior, recordFor(k, null, false));
+      changes.push({ key: k, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "create" });
+      continue;
+    }
+    if (rebinding) {
+      put(k, prior, recordFor(k, b, true));
+      const fromRetired = b.record.canonicalDeviceId === retired?.id;
+      changes.push({
+        key: k,
+        fromDeviceId: b.record.canonicalDeviceId,
+        toDeviceId: canonical,
+        reason: fromRetired ? retired.reason : "rebind",
+      });
+      continue;
+    }
+    const r = b.record;
+    const address = isAddressKind(k.kind);
+    const refresh = address && t > r.updatedAtMs && t - r.updatedAtMs >= half;
+    const gainsAuthority = address && c.isAuthority && !r.authority && t >= r.updatedAtMs;
+    if (r.metadataHash !== hash || refresh || gainsAuthority) put(k, prior, recordFor(k, b, false));
+  }
+
+  if (own.listedRedirect && !index.has(keyId(own.listedRedirect)))
+    index.set(keyId(own.listedRedirect), { ...own.listedRedirect, sources: [] });
+
+  // The update's own id: a redirect to the canonical device.
+  if (own.redirect) {
+    const prior = reader.get(own.redirect);
+    put(own.redirect, prior, { ...recordFor(own.redirect, null, true), assertedBy: "device-id" });
+    index.set(keyId(own.redirect), { ...own.redirect, sources: [] });
+    changes.push({ key: own.redirect, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "redirect" });
+  }
+
+  // A merge or an absorption: every binding of the retired device follows it.
+  const from = retired?.id;
+  for (const e of mergeKeys) {
+    if (keys.kept.some((k) => keyId(k) === keyId(e))) continue;
+    const b = c.live(reader.get(e));
+    if (!b || b.record.canonicalDeviceId !== from) continue;
+    const address = isAddressKind(e.kind);
+    put(e, b, {
+      ...base,
+      updatedAtMs: b.record.updatedAtMs,
+      assertedBy: b.record.assertedBy,
+      source: b.record.source,
+      authority: b.record.authority,
+      expiresAtMs: address ? b.record.expiresAtMs : 0,
+      keys: [],
+    });
+    index.set(keyId(e), { kind: e.kind, value: e.value, sources: e.sources });
+    changes.push({ key: e, fromDeviceId: from, toDeviceId: canonical, reason: retired!.reason });
+  }
+
+  // Shared MACs found by this update: quarantined where they stand, naming every contender.
+  for (const q of keys.quarantines) {
+    const record = quarantinedRecord(q.binding.record, canonical, q.history, t, c.operationId);
+    writes.push({ op: "update", key: q.key, record, revision: q.binding.revision });
+    changes.push({
+      key: q.key,
+      fromDeviceId: q.binding.record.canonicalDeviceId,
+      toDeviceId: null,
+      reason: "quarantined",
+    });
+  }
+
+  // Per-source address pruning: the address this source reported before no longer lands here.
+  if (c.asserting && u.ip !== "" && u.source !== "" && !keys.staleAddressReport) {
+    for (const [id, e] of index) {
+      if (!isAddressKind(e.kind) || c.currentAddresses.has(id) || !e.sources.includes(u.source)) continue;
+      const rest = e.sources.filter((s) => s !== u.source);
+      if (rest.length > 0) {
+        index.set(id, { ...e, sources: rest });
+        continue;
+      }
+      index.delete(id);
+      const b = reader.get(e);
+      if (b && b.record.canonicalDeviceId === canonical && t >= b.record.updatedAtMs) {
+        deletes.push({ op: "delete", key: e, revision: b.revision });
+        changes.push({ key: e, fromDeviceId: canonical, toDeviceId: null, reason: "delete" });
+      }
+    }
+  }
+
+  // Keys of the device the update did not mention still carry its identity: keep them in step.
+  const written = new Set(writes.map((w) => keyId(w.key)));
+  for (const e of index.values()) {
+    if (written.has(keyId(e)) || deletes.some((d) => keyId(d.key) === keyId(e))) continue;
+    const b = c.live(reader.get(e));
+    if (b && b.record.canonicalDeviceId === canonical && b.record.metadataHash !== hash) {
+      // The identity part comes from base only: a flag the device no longer has must not survive.
+      const { provisionalSinceMs: _, ...perBinding } = b.record;
+      put(e, b, { ...perBinding, ...base, updatedAtMs: Math.max(b.record.updatedAtMs, t), keys: [] });
+    }
+  }
+  return { writes, deletes, changes, index };
+}
+
+function mergeSources(a: readonly string[] | undefined, b: readonly string[]): string[] {
+  const out = [...(a ?? [])];
+  for (const s of b) if (!out.includes(s)) out.push(s);
+  return out.sort();
+}
