@@ -3,7 +3,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
-import { AmbiguousIdentifier, IdentityMapError, InvalidArgument, NotFound, ShuttingDown } from "../../domain/errors.js";
+import { AmbiguousIdentifier, IdentityMapError, NotFound, ShuttingDown } from "../../domain/errors.js";
 import type { IdentityKind } from "../../domain/identity-kind.js";
 import { queryKeys } from "../../domain/lookup-query.js";
 import type { IdentityMapApi, LookupRequest, Principal } from "../../ports/identity-service.js";

@@ -187,9 +187,9 @@ export class LookupService {
       return { found: true, record, matchedKey: key, revision: 0, hydrated, resolvedVia: "db" };
     }
     // The map could not be asked: "no such device" would be a guess, and a caller would act on it.
+    if (ambiguous) return { found: false, revision: 0, hydrated: false, resolvedVia: "miss", ambiguous };
     if (kvFailure !== undefined) throw kvFailure;
     return { found: false, revision: 0, hydrated: false, resolvedVia: "miss" };
-    return { found: false, revision: 0, hydrated: false, resolvedVia: "miss", ...(ambiguous ? { ambiguous } : {}) };
   }
 
   /** Writes the matched key only, if absent. Failures never fail the lookup. */
