@@ -33,7 +33,12 @@ const TABLE: Readonly<Record<string, Status>> = {
 const INTERNAL: Status = { http: 500, grpc: GRPC.INTERNAL };
 
 export interface ErrorBody {
-  readonly error: { readonly code: string; readonly message: string; readonly field?: string };
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly field?: string;
+    readonly reason?: string;
+  };
 }
 
 /** Status and body for any thrown value. Unknown errors are internal and say nothing about internals. */
@@ -41,6 +46,7 @@ export function describeError(e: unknown): { status: Status; body: ErrorBody } {
   if (e instanceof IdentityMapError) {
     const status = TABLE[e.code] ?? INTERNAL;
     const field = (e as { field?: unknown }).field;
+    const reason = (e as { reason?: unknown }).reason;
     return {
       status,
       body: {
@@ -48,6 +54,7 @@ export function describeError(e: unknown): { status: Status; body: ErrorBody } {
           code: status === INTERNAL ? "internal" : e.code,
           message: e.message,
           ...(typeof field === "string" ? { field } : {}),
+          ...(typeof reason === "string" ? { reason } : {}),
         },
       },
     };

@@ -29,7 +29,15 @@ export const IdentityKeySchema = Type.Object(
 );
 
 export const ErrorSchema = Type.Object(
-  { error: Type.Object({ code: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) }) },
+  {
+    error: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      field: Type.Optional(Type.String()),
+      /** Why a store is unavailable, where known: `no_quorum`. */
+      reason: Type.Optional(Type.String()),
+    }),
+  },
   { $id: "Error" },
 );
 
