@@ -4,6 +4,7 @@ import { kvContract } from "../contract/kv.contract.js";
 import { destroyAfter, uniqueName } from "../support/backends.js";
 import { forCluster, openClusterKv, type ClusterKind } from "../support/cluster.js";
 import { jetstreamReplicatedCasOnOldServers, natsClusterVersion } from "./jetstream-replicated-cas.js";
+import { oneFollowerDown } from "./member-down.js";
 import { publishThroughFailures } from "./publish-through-failures.js";
 import { readYourWritesOnALaggingFollower } from "./read-your-writes.js";
 import { threeInstancesThroughARestart } from "./three-instances.js";
@@ -32,6 +33,7 @@ function clusterSuites(kind: ClusterKind): void {
       secondClient: () => openClusterKv(kind, name),
     },
   );
+  oneFollowerDown(kind);
   readYourWritesOnALaggingFollower(kind);
   publishThroughFailures(kind);
   threeInstancesThroughARestart(kind);
