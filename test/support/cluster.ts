@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -7,7 +9,7 @@ import { EtcdKv } from "../../src/adapters/kv/etcd-kv.js";
 import { JetStreamKv } from "../../src/adapters/kv/jetstream-kv.js";
 import type { IdentityKv } from "../../src/ports/identity-kv.js";
 import { uniqueName } from "./backends.js";
-import { until } from "./servers.js";
+import { sleep, until } from "./servers.js";
 
 /**
  * The loopback clusters that scripts/cluster.sh runs (three NATS nodes, three etcd members), and the
@@ -69,6 +71,47 @@ export async function forCluster(register: () => void): Promise<void> {
   describe.skip("clusters (not running: npm run cluster, or IDMAP_TEST_CLUSTER=1 to require them)", () => {
     it("needs scripts/cluster.sh up", () => {});
   });
+}
+
+/**
+ * The clusters are shared by every test run on the machine (several worktrees, CI): a run that kills
+ * nodes must not overlap another's. The lock is a directory holding its owner's pid, under the
+ * clusters' own directory; one whose owner has exited is taken over. Returns the release.
+ */
+export async function lockClusters(timeoutMs: number): Promise<() => void> {
+  const dir = join(process.env.IDMAP_CLUSTER_DIR ?? "/var/lib/idmap-cluster", "tests.lock");
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, "pid"), String(process.pid));
+      return () => rmSync(dir, { recursive: true, force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    const owner = ownerOf(dir);
+    if (owner > 0 && !alive(owner)) rmSync(dir, { recursive: true, force: true });
+    else if (performance.now() > end) throw new Error(`the cluster tests of pid ${owner} still hold ${dir}`);
+    else await sleep(owner > 0 ? 1_000 : 100);
+  }
+}
+
+/** The pid in the lock, or 0 while its owner has not written it yet (or the lock just went). */
+function ownerOf(dir: string): number {
+  try {
+    return Number(readFileSync(join(dir, "pid"), "utf8")) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Service settings for a store of its own on the cluster, through `nodes` (all three by default). */
