@@ -1,9 +1,6 @@
-import { IdentityMapError } from "../domain/errors.js";
+import { RequestTimeout } from "../domain/errors.js";
 
-/** A request ran past IDMAP_REQUEST_TIMEOUT: the backend is slow or unavailable (503 / UNAVAILABLE). */
-export class RequestTimeout extends IdentityMapError {
-  readonly code = "request_timeout" as const;
-}
+export { RequestTimeout };
 
 /**
  * Both front-ends bound each request by the same time limit. One promise and one timer per request

@@ -1,4 +1,4 @@
-import { IdentityMapError } from "../domain/errors.js";
+import { type ErrorCode, IdentityMapError } from "../domain/errors.js";
 
 /** gRPC status numbers (grpc/status.h), so this table does not depend on a gRPC library. */
 export const GRPC = {
@@ -16,8 +16,15 @@ interface Status {
   readonly grpc: number;
 }
 
-/** The one table from domain error codes to HTTP and gRPC statuses; both front-ends use it. */
-const TABLE: Readonly<Record<string, Status>> = {
+const INTERNAL: Status = { http: 500, grpc: GRPC.INTERNAL };
+
+/**
+ * The one table from domain error codes to HTTP and gRPC statuses; both front-ends use it. Keyed on
+ * every code, so a new error without a row fails the typecheck. Codes that never leave the service
+ * (a conflict is retried, an exhausted retry is reported per key, config errors stop start-up) are
+ * internal if one ever reaches a front-end.
+ */
+const TABLE: Readonly<Record<ErrorCode, Status>> = {
   invalid_argument: { http: 400, grpc: GRPC.INVALID_ARGUMENT },
   invalid_key_path: { http: 400, grpc: GRPC.INVALID_ARGUMENT },
   batch_too_large: { http: 413, grpc: GRPC.INVALID_ARGUMENT },
@@ -28,9 +35,10 @@ const TABLE: Readonly<Record<string, Status>> = {
   db_unavailable: { http: 503, grpc: GRPC.UNAVAILABLE },
   write_outcome_unknown: { http: 503, grpc: GRPC.UNAVAILABLE },
   request_timeout: { http: 503, grpc: GRPC.UNAVAILABLE },
+  revision_conflict: INTERNAL,
+  retry_exhausted: INTERNAL,
+  config_error: INTERNAL,
 };
-
-const INTERNAL: Status = { http: 500, grpc: GRPC.INTERNAL };
 
 export interface ErrorBody {
   readonly error: {
@@ -44,7 +52,7 @@ export interface ErrorBody {
 /** Status and body for any thrown value. Unknown errors are internal and say nothing about internals. */
 export function describeError(e: unknown): { status: Status; body: ErrorBody } {
   if (e instanceof IdentityMapError) {
-    const status = TABLE[e.code] ?? INTERNAL;
+    const status = TABLE[e.code];
     const field = (e as { field?: unknown }).field;
     const reason = (e as { reason?: unknown }).reason;
     return {

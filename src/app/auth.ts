@@ -1,21 +1,10 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { ConfigError, PermissionDenied, Unauthenticated } from "../domain/errors.js";
-import type { Config, Role } from "./config.js";
+import type { CallAuthenticator, Credentials, Principal, Role } from "../ports/identity-service.js";
+import type { Config } from "./config.js";
 
-/** Who is calling: `actor` names the caller in the audit trail and logs and is never a secret. */
-export interface Principal {
-  readonly actor: string;
-  readonly role: Role;
-}
-
-/** What a front-end saw on the connection and the request. */
-export interface Credentials {
-  /** The `Authorization` header (REST) or `authorization` metadata (gRPC), as sent. */
-  readonly authorization?: string | undefined;
-  /** The subject of a client certificate the TLS layer verified against IDMAP_TLS_CA. */
-  readonly peerSubject?: Readonly<Record<string, string | readonly string[] | undefined>> | undefined;
-}
+export type { Credentials, Principal };
 
 const ANONYMOUS: Principal = { actor: "anonymous", role: "writer" };
 
@@ -25,7 +14,7 @@ const ANONYMOUS: Principal = { actor: "anonymous", role: "writer" };
  * everything `reader` may. With no tokens and no subjects configured, auth is off and every caller is
  * an anonymous writer (the server then binds to loopback unless told otherwise: assertSafeExposure).
  */
-export class Authenticator {
+export class Authenticator implements CallAuthenticator {
   /** sha256(token) hex → role: the table never holds a token, and lookups compare digests. */
   private readonly tokens: ReadonlyMap<string, Role>;
 
@@ -79,7 +68,8 @@ export class Authenticator {
       return { actor: `cert:${subject}`, role };
     }
     throw new Unauthenticated(
-      `credentials required: Authorization: Bearer <token>${this.subjects.size > 0 ? " (or, on gRPC, a client certificate)" : ""}`,
+      `credentials required: Authorization: Bearer <token>` +
+        `${this.subjects.size > 0 ? " (or, on gRPC, a client certificate)" : ""}`,
     );
   }
 }
@@ -93,7 +83,9 @@ export function assertSafeExposure(
 ): void {
   if (Authenticator.fromConfig(config).enabled || config.allowUnauthenticated || isLoopback(config.host)) return;
   throw new ConfigError(
-    `IDMAP_HOST=${config.host} is not a loopback address and no auth is configured: set IDMAP_AUTH_TOKENS (and/or IDMAP_MTLS_ROLES), ` +
+    "IDMAP_HOST",
+    `${config.host} is not a loopback address and no auth is configured: set IDMAP_AUTH_TOKENS (and/or ` +
+      `IDMAP_MTLS_ROLES), ` +
       "or IDMAP_ALLOW_UNAUTHENTICATED=true to serve it open on purpose",
   );
 }
@@ -120,7 +112,7 @@ export function canonicalSubject(
     for (const rdn of splitEscaped(subject, ",")) {
       const eq = indexUnescaped(rdn, "=");
       if (eq <= 0)
-        throw new ConfigError(`IDMAP_MTLS_ROLES: ${JSON.stringify(subject)} is not a subject like CN=name,O=org`);
+        throw new ConfigError("IDMAP_MTLS_ROLES", `${JSON.stringify(subject)} is not a subject like CN=name,O=org`);
       pairs.push([rdn.slice(0, eq).trim().toUpperCase(), unescapeBackslashes(rdn.slice(eq + 1).trim())]);
     }
   } else {
@@ -144,7 +136,8 @@ export function parseSubjectRoles(text: string): Map<string, Role> {
     const role = entry.slice(i + 1).trim();
     if (i <= 0 || (role !== "reader" && role !== "writer"))
       throw new ConfigError(
-        "IDMAP_MTLS_ROLES: each entry must be <subject>:reader or <subject>:writer, separated by ;",
+        "IDMAP_MTLS_ROLES",
+        "each entry must be <subject>:reader or <subject>:writer, separated by ;",
       );
     out.set(canonicalSubject(entry.slice(0, i)), role);
   }

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import type { DeviceUpdate } from "../domain/device-update.js";
 import { IdentityMapError } from "../domain/errors.js";
+import { queryKeys } from "../domain/lookup-query.js";
 import { registerBackfill } from "./backfill/backfill-cli.js";
 import { compact } from "./bindings/compaction.js";
 import { loadConfig, type Config } from "./config.js";
@@ -50,7 +51,8 @@ program
     const app = await createApp({ ...config(), logLevel: "warn" });
     const summary = await compact(app.store, app.devices, app.clock.nowMs(), app.metrics, app.log);
     console.log(
-      `scanned ${summary.scanned} bindings: ${summary.expired} expired, ${summary.removed} removed, ${summary.raced} refreshed meanwhile and kept`,
+      `scanned ${summary.scanned} bindings: ${summary.expired} expired, ${summary.removed} removed, ` +
+        `${summary.raced} refreshed meanwhile and kept`,
     );
     await app.close();
   });
@@ -86,13 +88,7 @@ program
       netboxId?: string;
       deviceId?: string;
     }) => {
-      const keys: { kind: string; value: string }[] = [];
-      if (o.armisId) keys.push({ kind: "armis-id", value: o.armisId });
-      if (o.netboxId) keys.push({ kind: "netbox-id", value: o.netboxId });
-      if (o.mac) keys.push({ kind: "mac", value: o.mac });
-      if (o.ip && o.partition) keys.push({ kind: "partition-ip", value: `${o.partition}:${o.ip}` });
-      if (o.ip) keys.push({ kind: "ip", value: o.ip });
-      if (o.deviceId) keys.push({ kind: "device-id", value: o.deviceId });
+      const keys = queryKeys(o);
       const app = await createApp({ ...config(), logLevel: "warn" });
       try {
         const r = await app.lookup.lookup({ identityKeys: keys });

@@ -3,6 +3,7 @@ import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../domain/errors.js";
 import { DEFAULT_NAMESPACE, validateNamespace } from "../domain/key-path.js";
 import { normalizeMac } from "../domain/mac.js";
+import type { Role } from "../ports/identity-service.js";
 import { parseSubjectRoles } from "./auth.js";
 
 export const KV_BACKENDS = ["embedded", "memory", "jetstream", "etcd", "redis"] as const;
@@ -12,7 +13,7 @@ export type DbDialect = (typeof DB_DIALECTS)[number];
 export const MODES = ["off", "shadow", "on"] as const;
 export type MapMode = (typeof MODES)[number];
 export type Frontend = "rest" | "grpc";
-export type Role = "reader" | "writer";
+export type { Role };
 
 export interface Config {
   readonly host: string;
@@ -53,7 +54,7 @@ export interface Config {
   readonly raw: Readonly<Record<string, string>>;
 }
 
-/** Names (design.md §5) and defaults. The environment wins over the YAML file. */
+/** Names and defaults. The environment wins over the YAML file. */
 const DEFAULTS: Record<string, string> = {
   IDMAP_HOST: "127.0.0.1",
   IDMAP_REST_PORT: "8080",
@@ -94,12 +95,12 @@ const DEFAULTS: Record<string, string> = {
 /** YAML keys are the variable names, or their lower-case form without the IDMAP_ prefix (`rest_port`). */
 function yamlToVars(doc: unknown, file: string): Record<string, string> {
   if (doc === null || doc === undefined) return {};
-  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(`${file}: expected a mapping of settings`);
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(file, `expected a mapping of settings`);
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
     const upper = k.toUpperCase();
     const name = upper in DEFAULTS ? upper : `IDMAP_${upper}`;
-    if (!(name in DEFAULTS) && !name.startsWith("IDMAP_")) throw new ConfigError(`${file}: unknown setting ${k}`);
+    if (!(name in DEFAULTS) && !name.startsWith("IDMAP_")) throw new ConfigError(file, `unknown setting ${k}`);
     out[name] = Array.isArray(v) ? v.join(",") : String(v);
   }
   return out;
@@ -115,10 +116,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
 
   const frontends = list(get("IDMAP_FRONTENDS")).map((f) => {
     if (f !== "rest" && f !== "grpc")
-      throw new ConfigError(`IDMAP_FRONTENDS: unknown front-end ${JSON.stringify(f)} (expected rest, grpc)`);
+      throw new ConfigError("IDMAP_FRONTENDS", `unknown front-end ${JSON.stringify(f)} (expected rest, grpc)`);
     return f;
   });
-  if (frontends.length === 0) throw new ConfigError("IDMAP_FRONTENDS: at least one of rest, grpc is required");
+  if (frontends.length === 0) throw new ConfigError("IDMAP_FRONTENDS", "at least one of rest, grpc is required");
 
   const authTokens = new Map<string, Role>();
   for (const entry of list(get("IDMAP_AUTH_TOKENS"))) {
@@ -126,18 +127,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     const token = entry.slice(0, i);
     const role = entry.slice(i + 1);
     if (i <= 0 || (role !== "reader" && role !== "writer"))
-      throw new ConfigError("IDMAP_AUTH_TOKENS: each entry must be token:reader or token:writer");
+      throw new ConfigError("IDMAP_AUTH_TOKENS", "each entry must be token:reader or token:writer");
     authTokens.set(token, role);
   }
 
   const [certFile, keyFile, caFile] = [get("IDMAP_TLS_CERT"), get("IDMAP_TLS_KEY"), get("IDMAP_TLS_CA")];
   if ((certFile === "") !== (keyFile === ""))
-    throw new ConfigError("IDMAP_TLS_CERT and IDMAP_TLS_KEY: set both (PEM files) or neither");
+    throw new ConfigError("IDMAP_TLS_KEY", "set both IDMAP_TLS_CERT and IDMAP_TLS_KEY (PEM files) or neither");
   if (caFile !== "" && certFile === "")
-    throw new ConfigError("IDMAP_TLS_CA: needs IDMAP_TLS_CERT and IDMAP_TLS_KEY (mTLS runs over TLS)");
+    throw new ConfigError("IDMAP_TLS_CA", "needs IDMAP_TLS_CERT and IDMAP_TLS_KEY (mTLS runs over TLS)");
   const mtlsRoles = parseSubjectRoles(get("IDMAP_MTLS_ROLES"));
   if (mtlsRoles.size > 0 && caFile === "")
-    throw new ConfigError("IDMAP_MTLS_ROLES: needs IDMAP_TLS_CA, the CA that signs the client certificates");
+    throw new ConfigError("IDMAP_MTLS_ROLES", "needs IDMAP_TLS_CA, the CA that signs the client certificates");
   const allowUnauthenticated =
     oneOf("IDMAP_ALLOW_UNAUTHENTICATED", get("IDMAP_ALLOW_UNAUTHENTICATED"), ["true", "false"] as const) === "true";
 
@@ -145,7 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
   for (const m of list(get("IDMAP_DENIED_MACS"))) {
     const r = normalizeMac(m);
     if (!r.ok && r.reason === "invalid_mac")
-      throw new ConfigError(`IDMAP_DENIED_MACS: ${JSON.stringify(m)} is not a MAC`);
+      throw new ConfigError("IDMAP_DENIED_MACS", `${JSON.stringify(m)} is not a MAC`);
     if (r.ok) deniedMacs.add(r.mac);
   }
 
@@ -153,13 +154,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
   try {
     namespace = validateNamespace(get("IDMAP_NAMESPACE"));
   } catch (e) {
-    throw new ConfigError(`IDMAP_NAMESPACE: ${(e as Error).message}`);
+    throw new ConfigError("IDMAP_NAMESPACE", `${(e as Error).message}`);
   }
 
   const db = oneOf("IDMAP_DB", get("IDMAP_DB"), DB_DIALECTS);
   const databaseUrl = get("IDMAP_DATABASE_URL");
   if (db === "postgres" && databaseUrl === "")
-    throw new ConfigError("IDMAP_DATABASE_URL: required when IDMAP_DB=postgres");
+    throw new ConfigError("IDMAP_DATABASE_URL", "required when IDMAP_DB=postgres");
   const embeddedSync = oneOf("IDMAP_EMBEDDED_SYNC", get("IDMAP_EMBEDDED_SYNC"), ["full", "normal"] as const);
 
   return {
@@ -216,7 +217,7 @@ function readText(file: string): string {
   try {
     return readFileSync(file, "utf8");
   } catch (e) {
-    throw new ConfigError(`--config ${file}: ${(e as Error).message}`);
+    throw new ConfigError("--config", `${file}: ${(e as Error).message}`);
   }
 }
 
@@ -229,7 +230,7 @@ function list(s: string): string[] {
 
 function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(v)) return v as T;
-  throw new ConfigError(`${name}: unknown value ${JSON.stringify(v)} (expected one of ${allowed.join(", ")})`);
+  throw new ConfigError(name, `unknown value ${JSON.stringify(v)} (expected one of ${allowed.join(", ")})`);
 }
 
 function port(name: string, v: string): number {
@@ -239,7 +240,7 @@ function port(name: string, v: string): number {
 function int(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
   if (!/^-?\d+$/.test(v) || n < min || n > max)
-    throw new ConfigError(`${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
+    throw new ConfigError(name, `${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
   return n;
 }
 
@@ -248,6 +249,6 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000,
 /** `500ms`, `10s`, `15m`, `24h`, `7d`, or plain milliseconds. */
 export function duration(name: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v);
-  if (!m) throw new ConfigError(`${name}: ${JSON.stringify(v)} is not a duration (e.g. 500ms, 10s, 15m, 24h)`);
+  if (!m) throw new ConfigError(name, `${JSON.stringify(v)} is not a duration (e.g. 500ms, 10s, 15m, 24h)`);
   return Math.round(Number(m[1]) * UNITS[m[2] ?? "ms"]!);
 }

@@ -4,16 +4,19 @@ import { DEFAULT_BACKOFF } from "../domain/backoff.js";
 import type { ResolutionPolicy } from "../domain/resolution.js";
 import { PromMetrics } from "../adapters/metrics/prom-metrics.js";
 import { systemClock, type Clock } from "../ports/clock.js";
-import type { DeviceStore, IdentityKv, Metrics } from "../ports/index.js";
+import type { HistoryRequest, IdentityMapApi, TlsMaterial } from "../ports/identity-service.js";
+import type { DeviceStore, HistoryPage, IdentityKv, Metrics } from "../ports/index.js";
 import { openDeviceStore, openKv } from "./adapters.js";
-import { BindingCache } from "./bindings/binding-cache.js";
+import { Authenticator } from "./auth.js";
 import { CensusRefresher } from "./bindings/binding-census.js";
-import { BindingStore, decodeBinding } from "./bindings/binding-store.js";
+import { BindingStore, startCachedStore } from "./bindings/binding-store.js";
 import type { Config } from "./config.js";
 import { appLogger, type Logger } from "./logger.js";
+import { deviceHistory } from "./lookup/device-history.js";
 import { LookupService } from "./lookup/lookup-service.js";
 import { PublishService } from "./publish/publish-service.js";
 import { startKvShadow, type KvShadow } from "./publish/shadow.js";
+import { loadTls } from "./tls.js";
 
 /** Container tokens. Only the composition root knows them; nothing below src/app imports inversify. */
 export const TOKENS = {
@@ -37,8 +40,11 @@ export interface AppOverrides {
   readonly devices?: DeviceStore;
 }
 
-/** The running service's parts, built once by the container; front-ends and the CLI take this. */
-export interface App {
+/**
+ * The running service's parts, built once by the container. The CLI and tests take all of it; the
+ * front-ends take only the IdentityMapApi it implements.
+ */
+export interface App extends IdentityMapApi {
   readonly config: Config;
   readonly log: Logger;
   readonly clock: Clock;
@@ -49,9 +55,12 @@ export interface App {
   readonly store: BindingStore;
   readonly publish: PublishService;
   readonly lookup: LookupService;
+  readonly authenticator: Authenticator;
   readonly container: Container;
+  history(req: HistoryRequest): Promise<HistoryPage>;
   /** Readiness: both stores answer. */
   ready(): Promise<{ kv: boolean; db: boolean }>;
+  loadTls(): TlsMaterial | null;
   close(): Promise<void>;
 }
 
@@ -79,12 +88,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     async (cfg: Config) => overrides.devices ?? (await openDeviceStore(cfg)),
     [TOKENS.Config],
   );
+  let census: CensusRefresher | undefined;
   c.bind<BindingStore>(TOKENS.PrimaryStore).toResolvedValue(
     async (cfg: Config, kv: IdentityKv, devices: DeviceStore, metrics: Metrics, log: Logger) => {
       const backing = cfg.mode === "on" ? kv : devices.bindings();
-      const cache = new BindingCache(backing, `${cfg.namespace}/`, decodeBinding, log);
-      await cache.start();
-      return new BindingStore(backing, cfg.namespace, cache, metrics);
+      return startCachedStore(backing, cfg.namespace, log, (cache) => {
+        // The bindings gauges count the local cache (it mirrors the namespace) at scrape time.
+        census = new CensusRefresher(cache, cfg.namespace, () => c.get<Clock>(TOKENS.Clock).nowMs());
+        return new BindingStore(backing, cfg.namespace, cache, metrics);
+      });
     },
     [TOKENS.Config, TOKENS.Kv, TOKENS.DeviceStore, TOKENS.Metrics, TOKENS.Logger],
   );
@@ -111,6 +123,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         policy,
         backoff: DEFAULT_BACKOFF,
         deniedMacs: cfg.deniedMacs,
+        maxBatch: cfg.maxBatch,
         ...(shadow ? { shadow } : {}),
       });
     },
@@ -143,7 +156,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         log,
         policy,
         hydrate: cfg.mode === "on",
-        storeFor: (ns) => new BindingStore(store.kv, ns, undefined, metrics),
+        maxBatch: cfg.maxBatch,
+        storeFor: (ns) => store.inNamespace(ns),
       }),
     [
       TOKENS.Config,
@@ -166,10 +180,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const log = c.get<Logger>(TOKENS.Logger);
   const metrics = c.get<PromMetrics>(TOKENS.Metrics);
   const clock = c.get<Clock>(TOKENS.Clock);
-  // The bindings gauges count the local cache (it mirrors the namespace) at scrape time.
-  const cache = store.cache;
-  const census = cache ? new CensusRefresher(cache, store.namespace, () => clock.nowMs()) : undefined;
-  if (census) metrics.observeBindings(() => census.current());
+  if (census) {
+    const refresher = census;
+    metrics.observeBindings(() => refresher.current());
+  }
   return {
     config,
     log,
@@ -181,7 +195,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     store,
     publish,
     lookup,
+    authenticator: Authenticator.fromConfig(config),
     container: c,
+    history: (req) => deviceHistory(devices, req),
+    loadTls: () => loadTls(config),
     async ready() {
       const ok = (p: Promise<unknown>) =>
         p.then(
@@ -193,7 +210,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
     async close() {
       census?.stop();
-      await store.cache?.stop();
+      await store.stop();
       await shadow?.stop();
       await kv.close();
       await devices.close();

@@ -68,7 +68,8 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
       transport,
     },
     auth === "off"
-      ? "identity-map listening; auth is off (no IDMAP_AUTH_TOKENS or IDMAP_MTLS_ROLES): every caller may publish, so it listens on loopback unless IDMAP_ALLOW_UNAUTHENTICATED=true"
+      ? "identity-map listening; auth is off (no IDMAP_AUTH_TOKENS or IDMAP_MTLS_ROLES): every caller may publish, " +
+          "so it listens on loopback unless IDMAP_ALLOW_UNAUTHENTICATED=true"
       : "identity-map listening",
   );
   return {

@@ -1,3 +1,4 @@
+import { BatchTooLarge } from "../domain/errors.js";
 import type { ResolutionPolicy } from "../domain/resolution.js";
 import type { Clock, DeviceStore, Metrics } from "../ports/index.js";
 import type { BindingStore } from "./bindings/binding-store.js";
@@ -12,4 +13,11 @@ export interface ServiceDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly policy: ResolutionPolicy;
+  /** The most items one call may carry (IDMAP_MAX_BATCH); unlimited when absent (the CLI's own batches). */
+  readonly maxBatch?: number;
+}
+
+/** The batch limit lives in the services, so every front-end refuses the same batches the same way. */
+export function checkBatchSize(field: string, size: number, max: number | undefined): void {
+  if (max !== undefined && size > max) throw new BatchTooLarge(field, size, max);
 }

@@ -1,14 +1,9 @@
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../domain/errors.js";
+import type { TlsMaterial } from "../ports/identity-service.js";
 import type { Config } from "./config.js";
 
-/** PEM bytes for the front-ends: the server's certificate chain and key, and the client CA (mTLS). */
-export interface TlsMaterial {
-  readonly cert: Buffer;
-  readonly key: Buffer;
-  /** Set: gRPC requires client certificates signed by this CA (IDMAP_TLS_CA). */
-  readonly ca?: Buffer;
-}
+export type { TlsMaterial };
 
 /** Reads the files named by IDMAP_TLS_CERT, IDMAP_TLS_KEY and IDMAP_TLS_CA; null when TLS is off. */
 export function loadTls(config: Pick<Config, "tls">): TlsMaterial | null {
@@ -25,6 +20,6 @@ function read(name: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (e) {
-    throw new ConfigError(`${name}: cannot read ${file}: ${(e as Error).message}`);
+    throw new ConfigError(name, `cannot read ${file}: ${(e as Error).message}`);
   }
 }

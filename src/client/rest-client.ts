@@ -1,10 +1,10 @@
 import type { DeviceUpdate } from "../domain/device-update.js";
 import type { IdentityKind } from "../domain/identity-kind.js";
 
-/** JSON shapes of the REST API (design.md §5), as the client sees them: the service's own types. */
-export type { PublishResult, ResolveResult } from "../app/publish/publish-service.js";
+/** JSON shapes of the REST API, as the client sees them: the service's own types. */
+export type { PublishResult, ResolveResult } from "../ports/identity-service.js";
 export type { Tombstone } from "../domain/resolution.js";
-import type { PublishResult, ResolveResult } from "../app/publish/publish-service.js";
+import type { PublishResult, ResolveResult } from "../ports/identity-service.js";
 
 export interface CanonicalRecord {
   readonly canonical_device_id: string;

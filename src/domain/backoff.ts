@@ -1,4 +1,4 @@
-/** The publish protocol's retry schedule (design.md §3), the reference's numbers. */
+/** The publish protocol's retry schedule, the reference's numbers. */
 export interface BackoffPolicy {
   readonly initialMs: number;
   readonly maxMs: number;

@@ -3,7 +3,7 @@ import { normalizeIp } from "./ip.js";
 import { parseMacList } from "./mac.js";
 import { LIMITS, utf8Length, type RejectedIdentifier } from "./rejection.js";
 
-/** What a source saw (design.md §5). */
+/** What a source saw. */
 export interface DeviceUpdate {
   readonly device_id?: string;
   readonly ip?: string;
@@ -39,7 +39,7 @@ export interface NormalizeOptions {
 }
 
 /**
- * Validates and derives keys (design.md §3). Invalid identifiers are listed with a reason and left
+ * Validates and derives keys. Invalid identifiers are listed with a reason and left
  * out; the rest of the update still counts.
  */
 export function normalizeUpdate(u: DeviceUpdate, opts: NormalizeOptions): NormalizedUpdate {

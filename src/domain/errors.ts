@@ -1,9 +1,11 @@
+import type { IdentityKey } from "./identity-key.js";
+
 /**
  * One error type per failure, each with a literal `code`. Front-ends map codes to HTTP and gRPC
  * statuses through a single table (src/adapters/error-status.ts); nothing maps errors in a handler.
  */
 export abstract class IdentityMapError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -14,8 +16,11 @@ export abstract class IdentityMapError extends Error {
 export class RevisionConflict extends IdentityMapError {
   readonly code = "revision_conflict" as const;
   constructor(
+    /** The KV path. */
     readonly key: string,
     options?: { cause?: unknown },
+    /** The identity key, when the binding store knows it (always, for conflicts a publish meets). */
+    readonly identityKey?: IdentityKey,
   ) {
     super(`revision conflict on ${key}`, options);
   }
@@ -94,6 +99,40 @@ export class RetryExhausted extends IdentityMapError {
   }
 }
 
+/** A setting cannot be used; `variable` names it (IDMAP_*, a CLI flag, or the config file). */
 export class ConfigError extends IdentityMapError {
   readonly code = "config_error" as const;
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`${variable}: ${reason}`);
+  }
 }
+
+/** A key path or namespace that the encoding cannot produce or read back. */
+export class KeyPathError extends IdentityMapError {
+  readonly code = "invalid_key_path" as const;
+}
+
+/** A request ran past IDMAP_REQUEST_TIMEOUT: the backend is slow or unavailable (503 / UNAVAILABLE). */
+export class RequestTimeout extends IdentityMapError {
+  readonly code = "request_timeout" as const;
+}
+
+/** Every error code the service can report; the status table (src/adapters/error-status.ts) has one row per code. */
+export type ErrorCode = (
+  | RevisionConflict
+  | KvUnavailable
+  | WriteOutcomeUnknown
+  | DbUnavailable
+  | InvalidArgument
+  | BatchTooLarge
+  | NotFound
+  | Unauthenticated
+  | PermissionDenied
+  | RetryExhausted
+  | ConfigError
+  | KeyPathError
+  | RequestTimeout
+)["code"];

@@ -1,3 +1,4 @@
+import { KeyPathError } from "./errors.js";
 import { parseKind, type IdentityKind } from "./identity-kind.js";
 import type { IdentityKey } from "./identity-key.js";
 
@@ -50,9 +51,7 @@ function utf8Bytes(cp: number): number[] {
   return [0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63)];
 }
 
-export class KeyPathError extends Error {
-  readonly code = "invalid_key_path" as const;
-}
+export { KeyPathError };
 
 const LITERAL = /[A-Za-z0-9_.-]/;
 

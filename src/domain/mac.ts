@@ -34,7 +34,9 @@ export function normalizeMac(raw: string, denied: ReadonlySet<string> = EMPTY): 
     hex = c[1]! + c[2]! + c[3]!;
   }
   hex = hex.toUpperCase();
-  const mac = `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`;
+  const mac =
+    `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:` +
+    `${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`;
   const why = nonIdentifying(mac, denied);
   return why ? { ok: false, reason: why } : { ok: true, mac };
 }

@@ -75,7 +75,7 @@ export function hasStrongIdentity(id: Identity): boolean {
 }
 
 /**
- * The identity hash (design.md §3): canonical id, partition and identity attributes. Which source
+ * The identity hash: canonical id, partition and identity attributes. Which source
  * reported, when, or from which address is not part of it, so alternating sources cost no writes.
  */
 export function identityHash(

@@ -21,7 +21,7 @@ export interface DeviceRow {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** One binding change (design.md §5: who, key, from, to, revision, reason). */
+/** One binding change (who, key, from, to, revision, reason). */
 export interface AuditEntry {
   readonly atMs: number;
   readonly actor: string;

@@ -77,7 +77,10 @@ describe("backfill checkpoints", () => {
       expect(first.interrupted).toBe(true);
       const saved = JSON.parse((await app.devices.getJobState("backfill"))!) as { position: { id: string } };
       expect(saved.position.id).not.toBe("");
-      await expect(runBackfill(app, { resume: true, chunk: 200 })).rejects.toThrow(/other options/);
+      await expect(runBackfill(app, { resume: true, chunk: 200 })).rejects.toMatchObject({
+        code: "config_error",
+        variable: "--resume",
+      });
       const done = await runBackfill(app, { seedKvOnly: true, resume: true, chunk: 200 });
       expect(done).toMatchObject({ resumed: true, interrupted: false });
       expect(done.summary.created).toBeGreaterThan(first.summary.created);

@@ -16,12 +16,17 @@ export class World {
 
   constructor(readonly policy: ResolutionPolicy = DEFAULT_POLICY) {}
 
-  publish(u: DeviceUpdate, atMs: number): Resolved {
+  /** What decide() answers for the update against the current bindings, nothing applied. */
+  decision(u: DeviceUpdate, atMs: number) {
     const n = normalizeUpdate(u, { nowMs: atMs });
-    const d = decide(
+    return decide(
       { update: n, policy: this.policy, operationId: `op-${++this.op}` },
       (k) => this.bindings.get(keyId(k)) ?? null,
     );
+  }
+
+  publish(u: DeviceUpdate, atMs: number): Resolved {
+    const d = this.decision(u, atMs);
     if (d.status !== "decided") throw new Error(`expected a decision, got ${d.status}`);
     for (const step of d.steps) {
       for (const w of step) {

@@ -49,7 +49,8 @@ export class SqlDeviceStore implements DeviceStore {
                 hostname: eb.ref("excluded.hostname"),
                 source: eb.ref("excluded.source"),
                 // A backfilled older sighting moves the first sighting back; a newer one never moves it on.
-                first_seen: sql<number>`case when excluded.first_seen < devices.first_seen then excluded.first_seen else devices.first_seen end`,
+                first_seen: sql<number>`case when excluded.first_seen < devices.first_seen then excluded.first_seen
+                  else devices.first_seen end`,
                 last_seen: eb.ref("excluded.last_seen"),
                 metadata: eb.ref("excluded.metadata"),
               })),
@@ -208,13 +209,11 @@ export class SqlDeviceStore implements DeviceStore {
         for (let i = 0; i < unique.length; i += 200) {
           // (retired id, survivor) pairs as a VALUES list: columns column1, column2 on SQLite and PostgreSQL.
           const pairs = sql.join(unique.slice(i, i + 200).map((e) => sql`(${e.deviceId}, ${e.mergedInto})`));
-          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values ${pairs}) as v where devices.device_id = v.column1`.execute(
-            trx,
-          );
+          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values
+            ${pairs}) as v where devices.device_id = v.column1`.execute(trx);
           // Rows merged into a retired id follow it, so no lookup stops half-way along a chain.
-          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values ${pairs}) as v where devices.merged_into = v.column1`.execute(
-            trx,
-          );
+          await sql`update devices set merged_into = v.column2, canonical_device_id = v.column2 from (values
+            ${pairs}) as v where devices.merged_into = v.column1`.execute(trx);
         }
       }),
     );

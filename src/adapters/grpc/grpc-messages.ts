@@ -3,8 +3,7 @@ import type { DeviceUpdate } from "../../domain/device-update.js";
 import { KIND_WIRE_NUMBER, kindFromWire, type IdentityKind } from "../../domain/identity-kind.js";
 import type { IdentityKey } from "../../domain/identity-key.js";
 import type { CanonicalRecord } from "../../domain/record.js";
-import type { LookupRequest, LookupResult } from "../../app/lookup/lookup-service.js";
-import type { PublishResult, ResolveResult } from "../../app/publish/publish-service.js";
+import type { LookupRequest, LookupResult, PublishResult, ResolveResult } from "../../ports/identity-service.js";
 
 /**
  * Wire shapes as @grpc/proto-loader hands them over (keepCase, enums and 64-bit integers as numbers,

@@ -1,11 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { Authenticator, type Principal } from "../../app/auth.js";
-import type { Role } from "../../app/config.js";
-import type { App } from "../../app/container.js";
-import { deviceHistory } from "../../app/lookup/device-history.js";
-import { loadTls, type TlsMaterial } from "../../app/tls.js";
-import { BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
+import type { CallAuthenticator, IdentityMapApi, Principal, Role, TlsMaterial } from "../../ports/identity-service.js";
+import { InvalidArgument } from "../../domain/errors.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import { PROTO_DIR } from "../proto/proto-root.js";
@@ -23,7 +19,7 @@ import {
 
 export interface GrpcOptions {
   /** Defaults to one built from the app's config (IDMAP_AUTH_TOKENS, IDMAP_MTLS_ROLES). */
-  readonly authenticator?: Authenticator;
+  readonly authenticator?: CallAuthenticator;
   /** Defaults to the files named in the app's config; null serves plaintext. */
   readonly tls?: TlsMaterial | null;
 }
@@ -66,10 +62,10 @@ function loadServices(): Services {
  * core.CoreService/GetCanonicalDevice. Handlers decode, call the same services as REST, encode;
  * credentials go through the shared Authenticator, errors through the one status table.
  */
-export async function startGrpcServer(app: App, options: GrpcOptions = {}): Promise<GrpcServer> {
+export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions = {}): Promise<GrpcServer> {
   const { config } = app;
-  const auth = options.authenticator ?? Authenticator.fromConfig(config);
-  const tls = options.tls !== undefined ? options.tls : loadTls(config);
+  const auth = options.authenticator ?? app.authenticator;
+  const tls = options.tls !== undefined ? options.tls : app.loadTls();
   const { identityMap, core } = loadServices();
 
   const unary =
@@ -85,9 +81,9 @@ export async function startGrpcServer(app: App, options: GrpcOptions = {}): Prom
       );
     };
 
-  const batch = (field: string, size: number) => {
+  // proto3 cannot say "at least one"; the size limit itself is the services' to enforce.
+  const nonEmpty = (field: string, size: number) => {
     if (size === 0) throw new InvalidArgument(field, "at least one item is required");
-    if (size > config.maxBatch) throw new BatchTooLarge(field, size, config.maxBatch);
   };
 
   const server = new grpc.Server({ "grpc.max_receive_message_length": config.bodyLimitBytes });
@@ -96,20 +92,20 @@ export async function startGrpcServer(app: App, options: GrpcOptions = {}): Prom
       lookupReply(await app.lookup.lookup(lookupRequest(req))),
     ),
     BatchGetCanonicalDevices: unary<{ lookups: WireLookup[]; namespace: string }, unknown>("reader", async (req) => {
-      batch("lookups", req.lookups.length);
+      nonEmpty("lookups", req.lookups.length);
       const results = await app.lookup.lookupMany(req.lookups.map((l) => lookupRequest(l, req.namespace)));
       return { results: results.map(lookupReply) };
     }),
     PublishDeviceUpdates: unary<{ updates: WireUpdate[] }, unknown>("writer", async (req, who) => {
-      batch("updates", req.updates.length);
+      nonEmpty("updates", req.updates.length);
       return { results: (await app.publish.publish(req.updates.map(deviceUpdate), who.actor)).map(publishReply) };
     }),
     ResolveDeviceUpdates: unary<{ updates: WireUpdate[] }, unknown>("reader", async (req) => {
-      batch("updates", req.updates.length);
+      nonEmpty("updates", req.updates.length);
       return { results: (await app.publish.resolve(req.updates.map(deviceUpdate))).map(resolveReply) };
     }),
     GetDeviceHistory: unary<{ device_id: string; limit: number; before: number }, unknown>("reader", async (req) => {
-      const page = await deviceHistory(app.devices, {
+      const page = await app.history({
         deviceId: req.device_id,
         ...(req.limit ? { limit: req.limit } : {}),
         ...(req.before ? { before: req.before } : {}),
@@ -157,7 +153,7 @@ function credentials(call: grpc.ServerUnaryCall<unknown, unknown>) {
 }
 
 /** The status for a thrown error, from the one table; trailers carry the REST error code and field. */
-function toStatus(e: unknown, app: App, path: string): Partial<grpc.StatusObject> {
+function toStatus(e: unknown, app: IdentityMapApi, path: string): Partial<grpc.StatusObject> {
   const { status, body } = describeError(e);
   if (status.http >= 500)
     app.log.error(

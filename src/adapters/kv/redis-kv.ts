@@ -334,13 +334,17 @@ export class RedisKv implements IdentityKv {
     const fields = at[0]?.[1];
     if (after > current)
       return {
-        reason: `revision ${after} is ahead of the store's ${current}: the store lost changes (restarted without persistence?)`,
+        reason:
+          `revision ${after} is ahead of the store's ${current}: the store lost changes (restarted without ` +
+          `persistence?)`,
       };
     if (after < current && after < oldest - 1)
       return { reason: `revision ${after} is compacted (oldest kept ${oldest})` };
     if (mark && after >= oldest && !(fields && sameFields(fields, mark))) {
       return {
-        reason: `revision ${after} now names another change than the one delivered: the store lost changes (restarted without persistence?)`,
+        reason:
+          `revision ${after} now names another change than the one delivered: the store lost changes ` +
+          `(restarted without persistence?)`,
       };
     }
     return { reason: null, ...(fields ? { mark: fields } : {}) };

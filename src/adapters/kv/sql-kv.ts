@@ -78,7 +78,8 @@ export class SqlKv implements IdentityKv {
       key,
       async (trx, rev) => {
         const r =
-          await sql`insert into ${this.entries} (key, value, revision, expires_at) values (${key}, ${toBuf(value)}, ${rev}, ${expiry(options)})
+          await sql`insert into ${this.entries} (key, value, revision, expires_at) values (${key}, ${toBuf(value)},
+            ${rev}, ${expiry(options)})
         on conflict (key) do nothing`.execute(trx);
         return Number(r.numAffectedRows ?? 0n) === 1;
       },
@@ -91,8 +92,8 @@ export class SqlKv implements IdentityKv {
     return this.write(
       key,
       async (trx, rev) => {
-        const r =
-          await sql`update ${this.entries} set value = ${toBuf(value)}, revision = ${rev}, expires_at = ${expiry(options)}
+        const r = await sql`update ${this.entries} set value = ${toBuf(value)}, revision = ${rev}, expires_at =
+            ${expiry(options)}
         where key = ${key} and revision = ${revision}`.execute(trx);
         return Number(r.numAffectedRows ?? 0n) === 1;
       },
@@ -237,9 +238,8 @@ export class SqlKv implements IdentityKv {
         }
         const ins = await sql<{
           id: number | string;
-        }>`insert into ${this.changes} (key, value) values (${key}, ${value ? toBuf(value) : null}) returning id`.execute(
-          trx,
-        );
+        }>`insert into ${this.changes} (key, value) values (${key}, ${value ? toBuf(value) : null}) returning
+          id`.execute(trx);
         const rev = Number(ins.rows[0]!.id);
         if (!(await apply(trx, rev))) throw new RevisionConflict(key);
         return rev;
@@ -293,7 +293,6 @@ export async function createSqlKvTables(
     dialect === "postgres" ? sql.raw("bigserial primary key") : sql.raw("integer primary key autoincrement");
   await sql`create table if not exists ${sql.table(tables.entries)} (
     key text primary key, value ${blob} not null, revision bigint not null, expires_at bigint)`.execute(db);
-  await sql`create table if not exists ${sql.table(tables.changes)} (id ${serial}, key text not null, value ${blob})`.execute(
-    db,
-  );
+  await sql`create table if not exists ${sql.table(tables.changes)} (id ${serial}, key text not null, value
+    ${blob})`.execute(db);
 }

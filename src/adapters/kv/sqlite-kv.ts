@@ -56,7 +56,8 @@ export class SqliteKv implements IdentityKv {
       ),
       upsert: this.db.prepare<[string, Buffer, number, number | null]>(
         `insert into ${e} (key, value, revision, expires_at) values (?, ?, ?, ?)
-         on conflict (key) do update set value = excluded.value, revision = excluded.revision, expires_at = excluded.expires_at`,
+         on conflict (key) do update set value = excluded.value, revision = excluded.revision,
+           expires_at = excluded.expires_at`,
       ),
       remove: this.db.prepare<[string]>(`delete from ${e} where key = ?`),
       list: this.db.prepare<[number, string], Row>(

@@ -41,7 +41,7 @@ export interface BindingCensus {
 
 /**
  * The Metrics port on prom-client, in its own registry (tests build many apps in one process).
- * Names follow design.md §5; labels are bounded sets only.
+ * Names as docs/operations.md lists them; labels are bounded sets only.
  */
 export class PromMetrics implements Metrics {
   readonly registry = new Registry();
@@ -182,7 +182,9 @@ export class PromMetrics implements Metrics {
     const census = this.census.bind(this);
     new Gauge({
       name: "identitymap_bindings",
-      help: "Bindings held in the namespace (from the local cache), by kind and state (live, expired awaiting compaction)",
+      help:
+        "Bindings held in the namespace (from the local cache), by kind and state (live, expired awaiting " +
+        "compaction)",
       labelNames: ["kind", "state"],
       registers,
       collect() {

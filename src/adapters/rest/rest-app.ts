@@ -3,13 +3,12 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
-import { BatchTooLarge, InvalidArgument } from "../../domain/errors.js";
-import type { CanonicalRecord } from "../../domain/record.js";
-import type { App } from "../../app/container.js";
-import { deviceHistory } from "../../app/lookup/device-history.js";
-import type { LookupRequest, LookupResult } from "../../app/lookup/lookup-service.js";
+import { InvalidArgument, NotFound } from "../../domain/errors.js";
+import { queryKeys } from "../../domain/lookup-query.js";
+import type { IdentityMapApi, LookupRequest } from "../../ports/identity-service.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
+import { deviceJson, historyJson, lookupJson } from "./rest-messages.js";
 import {
   BatchLookupBody,
   BatchLookupReply,
@@ -36,7 +35,7 @@ export interface RestOptions {
  * The REST front-end, built without listening so tests use inject(). Handlers decode, call the
  * service, encode; errors go through the one status table (error-status.ts).
  */
-export async function buildRestApp(app: App, options: RestOptions = {}): Promise<FastifyInstance> {
+export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {}): Promise<FastifyInstance> {
   const { config } = app;
   const f = Fastify({
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
@@ -127,7 +126,6 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     },
     async (req) => {
       const actor = authorize(req, "writer");
-      limit("updates", req.body.updates.length, config.maxBatch);
       return {
         results: (await deadline(app.publish.publish(req.body.updates, actor))) as Static<
           typeof PublishReply
@@ -147,7 +145,6 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     },
     async (req) => {
       authorize(req, "reader");
-      limit("updates", req.body.updates.length, config.maxBatch);
       return {
         results: (await deadline(app.publish.resolve(req.body.updates))) as Static<typeof ResolveReply>["results"],
       };
@@ -187,13 +184,21 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
         response: { 200: LookupReply, 404: ErrorSchema, ...errors },
       },
     },
-    async (req, reply) => {
+    async (req) => {
       authorize(req, "reader");
-      const r = await deadline(app.lookup.lookup({ identityKeys: queryKeys(req.query) }));
-      if (!r.found)
-        return reply
-          .status(404)
-          .send({ error: { code: "not_found", message: "no device matches the given identities" } });
+      const r = await deadline(
+        app.lookup.lookup({
+          identityKeys: queryKeys({
+            mac: req.query.mac,
+            ip: req.query.ip,
+            partition: req.query.partition,
+            armisId: req.query.armis_id,
+            netboxId: req.query.netbox_id,
+            deviceId: req.query.device_id,
+          }),
+        }),
+      );
+      if (!r.found) throw new NotFound("no device matches the given identities");
       return lookupJson(r);
     },
   );
@@ -210,7 +215,6 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
     async (req) => {
       authorize(req, "reader");
       const { lookups, namespace } = req.body;
-      limit("lookups", lookups.length, config.maxBatch);
       const requests: LookupRequest[] = lookups.map((l) => ({
         identityKeys: l.identity_keys,
         ...opt("ipHint", l.ip_hint),
@@ -234,13 +238,7 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       authorize(req, "reader");
       const { device_id } = req.params as { device_id: string };
       const d = await deadline(app.lookup.device(device_id));
-      return {
-        device_id: d.deviceId,
-        ...(d.redirectedTo ? { redirected_to: d.redirectedTo } : {}),
-        record: recordJson(d.record),
-        revision: d.revision,
-        keys: d.keys.map((k) => ({ kind: k.kind, value: k.value })),
-      };
+      return deviceJson(d);
     },
   );
 
@@ -259,26 +257,13 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
       const { device_id } = req.params as { device_id: string };
       const { limit, before } = req.query;
       const page = await deadline(
-        deviceHistory(app.devices, {
+        app.history({
           deviceId: device_id,
           ...(limit !== undefined ? { limit: Number(limit) } : {}),
           ...(before !== undefined ? { before: Number(before) } : {}),
         }),
       );
-      return {
-        device_id,
-        entries: page.entries.map((e) => ({
-          id: e.id,
-          at_unix_millis: e.atMs,
-          actor: e.actor,
-          key: { kind: e.key.kind, value: e.key.value },
-          from_device_id: e.fromDeviceId,
-          to_device_id: e.toDeviceId,
-          revision: e.revision,
-          reason: e.reason,
-        })),
-        ...(page.next !== undefined ? { next: page.next } : {}),
-      };
+      return historyJson(device_id, page);
     },
   );
 
@@ -307,7 +292,10 @@ export async function buildRestApp(app: App, options: RestOptions = {}): Promise
 
 const LONE_SURROGATE = /\p{Cs}/u;
 
-/** The path of the first string (or object key) holding a lone surrogate, e.g. `updates[0].device_id`; undefined when there is none. */
+/**
+ * The path of the first string (or object key) holding a lone surrogate, e.g. `updates[0].device_id`;
+ * undefined when there is none.
+ */
 function illFormedField(value: unknown, path = ""): string | undefined {
   if (typeof value === "string") return LONE_SURROGATE.test(value) ? path : undefined;
   if (Array.isArray(value)) {
@@ -328,50 +316,6 @@ function illFormedField(value: unknown, path = ""): string | undefined {
   return undefined;
 }
 
-function limit(field: string, size: number, max: number): void {
-  if (size > max) throw new BatchTooLarge(field, size, max);
-}
-
 function opt<K extends string>(k: K, v: string | undefined): { [P in K]?: string } {
   return (v === undefined ? {} : { [k]: v }) as { [P in K]?: string };
-}
-
-/** GET parameters become keys strongest first: armis, netbox, mac, partition+ip, ip, device id. */
-function queryKeys(q: Record<string, string | undefined>): { kind: string; value: string }[] {
-  const keys: { kind: string; value: string }[] = [];
-  const has = (v: string | undefined): v is string => v !== undefined && v.trim() !== "";
-  if (has(q.armis_id)) keys.push({ kind: "armis-id", value: q.armis_id });
-  if (has(q.netbox_id)) keys.push({ kind: "netbox-id", value: q.netbox_id });
-  if (has(q.mac)) keys.push({ kind: "mac", value: q.mac });
-  if (has(q.partition) && !has(q.ip))
-    throw new InvalidArgument("partition", "needs ip: a partition alone names no device");
-  if (has(q.ip)) {
-    if (has(q.partition)) keys.push({ kind: "partition-ip", value: `${q.partition.trim()}:${q.ip.trim()}` });
-    keys.push({ kind: "ip", value: q.ip });
-  }
-  if (has(q.device_id)) keys.push({ kind: "device-id", value: q.device_id });
-  if (keys.length === 0)
-    throw new InvalidArgument("query", "give at least one of mac, ip, armis_id, netbox_id, device_id");
-  return keys;
-}
-
-export function recordJson(r: CanonicalRecord) {
-  return {
-    canonical_device_id: r.canonicalDeviceId,
-    partition: r.partition,
-    metadata_hash: r.metadataHash,
-    updated_at_unix_millis: r.updatedAtMs,
-    // Serialized by the response schema, which copies what it declares: no copy needed here.
-    attributes: r.attributes,
-  };
-}
-
-function lookupJson(r: LookupResult) {
-  return {
-    found: r.found,
-    ...(r.record ? { record: recordJson(r.record) } : {}),
-    ...(r.matchedKey ? { matched_key: { kind: r.matchedKey.kind, value: r.matchedKey.value } } : {}),
-    revision: r.revision,
-    hydrated: r.hydrated,
-  };
 }

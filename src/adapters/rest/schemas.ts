@@ -1,6 +1,6 @@
 import { Type, type Static } from "typebox";
 
-/** JSON shapes of the REST API (design.md §5), in snake_case. They also feed /openapi.json. */
+/** JSON shapes of the REST API, in snake_case. They also feed /openapi.json. */
 export const DeviceUpdateSchema = Type.Object(
   {
     device_id: Type.Optional(

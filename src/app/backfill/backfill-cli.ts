@@ -107,7 +107,8 @@ function progressReporter(log: Logger): { update: (p: BackfillProgress) => void;
     const bar = new cliProgress.SingleBar(
       {
         format:
-          "backfill [{bar}] {percentage}% | {value}/{total} units | {partition} | tombstones {tombstones} | ETA {eta_formatted}",
+          "backfill [{bar}] {percentage}% | {value}/{total} units | {partition} | tombstones {tombstones} | ETA " +
+          "{eta_formatted}",
         stream: process.stderr,
         hideCursor: true,
       },
@@ -154,9 +155,14 @@ export function formatReport(r: BackfillReport): string {
   const s = r.summary;
   const w = (label: string, value: number | string, note = "") =>
     `  ${label.padEnd(26)}${String(value).padStart(10)}${note ? `  ${note}` : ""}`;
+  const ending = r.dryRun
+    ? "dry run finished: nothing was written"
+    : r.seedKvOnly
+      ? "finished (seed only: no tombstones)"
+      : "finished";
   const title = r.interrupted
     ? `backfill interrupted (run again with --resume to continue)`
-    : `backfill ${r.dryRun ? "dry run finished: nothing was written" : r.seedKvOnly ? "finished (seed only: no tombstones)" : "finished"}${r.resumed ? " (resumed)" : ""}`;
+    : `backfill ${ending}${r.resumed ? " (resumed)" : ""}`;
   const lines = [
     title,
     w(

@@ -18,7 +18,7 @@ export interface Retiree {
 
 /**
  * One piece of work. Phase 0: a group of sightings sharing a strong identity; 1: an address-named
- * device that is an alias of a strong device (go-reference.md §6.3, IP alias pass); 2: a device known
+ * device that is an alias of a strong device (the reference's IP alias pass); 2: a device known
  * only by its address. Units run in (partition, phase, id) order, which is also the resume position.
  */
 export interface Unit {

@@ -4,7 +4,8 @@ import { ConfigError } from "../../domain/errors.js";
 
 /** `<data dir>/backfill/tombstones-<start time>.jsonl`: one file per run (a resumed run keeps its own). */
 export function defaultTombstonesPath(dataDir: string, nowMs: number): string {
-  if (dataDir === ":memory:") throw new ConfigError("--tombstones-out: required when the data directory is in memory");
+  if (dataDir === ":memory:")
+    throw new ConfigError("--tombstones-out", "required when the data directory is in memory");
   return join(dataDir, "backfill", `tombstones-${new Date(nowMs).toISOString().replace(/[:.]/g, "-")}.jsonl`);
 }
 

@@ -18,8 +18,7 @@ import { RateLimitedKv, ScratchKv, TokenBucket } from "./backfill-kv.js";
 import { compareUnits, planBackfill } from "./backfill-plan.js";
 import { readCandidates } from "./backfill-source.js";
 import { defaultTombstonesPath, TombstoneFile } from "./backfill-tombstones.js";
-import { BindingCache } from "../bindings/binding-cache.js";
-import { decodeBinding } from "../bindings/binding-store.js";
+import { startCachedStore } from "../bindings/binding-store.js";
 import type { App } from "../container.js";
 import { PublishService } from "../publish/publish-service.js";
 
@@ -101,7 +100,7 @@ export type BackfillDeps = Pick<App, "config" | "log" | "clock" | "kv" | "device
 const JOB = "backfill";
 
 /**
- * `idmap backfill` (go-reference.md §6.3, done our way): reads the history, groups it by strong
+ * `idmap backfill` (the reference's backfill, done our way): reads the history, groups it by strong
  * identity, picks each group's canonical device (backfill-plan.ts), and publishes the canonical
  * sightings and then the retired ids through the publish protocol itself, so the map holds exactly
  * what live traffic would have made of the same sightings. A retired id is a tombstone unless the map
@@ -114,9 +113,9 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
   const seedKvOnly = !!options.seedKvOnly;
   const chunk = options.chunk ?? 500;
   if (!Number.isInteger(chunk) || chunk < 1)
-    throw new ConfigError(`--chunk: expected a positive integer, got ${chunk}`);
+    throw new ConfigError("--chunk", `expected a positive integer, got ${chunk}`);
   if (options.rate !== undefined && !(options.rate > 0))
-    throw new ConfigError(`--rate: expected a positive number, got ${options.rate}`);
+    throw new ConfigError("--rate", `expected a positive number, got ${options.rate}`);
   const nowMs = clock.nowMs();
 
   const { candidates, counts } = await readCandidates(devices, {
@@ -152,7 +151,9 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
   else if (options.resume && saved) {
     if (saved.fingerprint !== fingerprint) {
       throw new ConfigError(
-        "--resume: the checkpoint was made with other options (namespace, --partition, --seed-kv-only, --chunk or --from); rerun with those, or without --resume to start over",
+        "--resume",
+        "the checkpoint was made with other options (namespace, --partition, --seed-kv-only, --chunk or --from); " +
+          "rerun with those, or without --resume to start over",
       );
     }
     resumeFrom = saved;
@@ -188,9 +189,9 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
   if (dryRun) kv = new ScratchKv(kv);
   // A watch-coherent cache of the namespace, as the service keeps: decisions read it instead of the KV,
   // and a stale entry only costs a CAS conflict and a fresh read (the protocol's retry).
-  const cache = new BindingCache(kv, `${config.namespace}/`, decodeBinding, quiet(log));
-  await cache.start();
-  const store = new CountingStore(kv, config.namespace, cache);
+  const store = await startCachedStore(kv, config.namespace, quiet(log), (cache) => {
+    return new CountingStore(kv, config.namespace, cache);
+  });
   const publisher = new PublishService({
     store,
     devices: backfillDevices(devices, dryRun),
@@ -244,7 +245,7 @@ export async function runBackfill(deps: BackfillDeps, options: BackfillOptions =
     }
     if (!interrupted && !dryRun) await devices.putJobState(JOB, null, clock.nowMs());
   } finally {
-    await cache.stop();
+    await store.stop();
     await out?.close();
   }
 

@@ -7,8 +7,8 @@ export interface CacheLogger {
 }
 
 /**
- * A local mirror of every binding under the namespace, kept coherent by the KV watch stream
- * (design.md §3). Once synced it answers absence too, so an unchanged update costs no KV round trip.
+ * A local mirror of every binding under the namespace, kept coherent by the KV watch stream.
+ * Once synced it answers absence too, so an unchanged update costs no KV round trip.
  * Correctness never depends on it: every write is conditional on the revision, and a stale entry
  * only costs a conflict and a re-read.
  */

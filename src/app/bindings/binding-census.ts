@@ -11,7 +11,10 @@ const BY_FIRST_CHAR = new Map<number, { kind: IdentityKind; segment: string }>(
 if (BY_FIRST_CHAR.size !== IDENTITY_KINDS.length)
   throw new Error("identity kinds no longer differ in their first letter: update binding-census.ts");
 
-/** Whether a device-id binding names itself (a device) or another id (a merged id's redirect); bindings are immutable. */
+/**
+ * Whether a device-id binding names itself (a device) or another id (a merged id's redirect);
+ * bindings are immutable.
+ */
 const namesItself = new WeakMap<Binding, boolean>();
 
 /**

@@ -7,7 +7,8 @@ import type { CanonicalRecord } from "../../domain/record.js";
 import { CorruptRecord, decodeRecord, encodeRecord } from "../../adapters/proto/record-codec.js";
 import type { IdentityKv, KvEntry, KvOp } from "../../ports/index.js";
 import type { Metrics } from "../../ports/metrics.js";
-import type { BindingCache } from "./binding-cache.js";
+import type { Logger } from "../../ports/logger.js";
+import { BindingCache } from "./binding-cache.js";
 
 /** A record that could not be decoded: not live, but its revision lets a writer replace it. */
 export const CORRUPT: CanonicalRecord = {
@@ -33,9 +34,25 @@ export function decodeBinding(value: Uint8Array, revision: Revision): Binding {
 }
 
 /**
+ * The one way to build a cache-backed store: a watch-coherent cache of the namespace, synced before
+ * the store answers. `make` lets the backfill count its writes on a subclass.
+ */
+export async function startCachedStore<S extends BindingStore>(
+  kv: IdentityKv,
+  namespace: string,
+  log: Logger,
+  make: (cache: BindingCache) => S,
+): Promise<S> {
+  const cache = new BindingCache(kv, `${namespace}/`, decodeBinding, log);
+  await cache.start();
+  return make(cache);
+}
+
+/**
  * Bindings of one namespace on one IdentityKv: keys become paths, records become bytes, the cache
  * answers what it can, and every KV call is measured. A write whose reply was lost is settled by
  * re-reading: a record carrying this write's operation id is our own write, never a conflict.
+ * Callers go through these methods, never through `kv` or `cache` (tests may watch the cache).
  */
 export class BindingStore {
   constructor(
@@ -49,6 +66,26 @@ export class BindingStore {
 
   path(key: IdentityKey): string {
     return keyPath(this.namespace, key);
+  }
+
+  /** The same map in another namespace, without a cache (lookups that name their namespace). */
+  inNamespace(namespace: string): BindingStore {
+    return new BindingStore(this.kv, namespace, undefined, this.metrics, this.settleBudgetMs);
+  }
+
+  /** The cached binding at `path` without a round trip; undefined when the cache does not hold it. */
+  peekPath(path: string): Binding | undefined {
+    return this.cache?.peek(path);
+  }
+
+  /** Records in the cache what the store just answered for `path`. */
+  notePath(path: string, b: Binding): void {
+    this.cache?.note(path, b, b.revision);
+  }
+
+  /** Stops the cache's watch; the store still answers from the KV. */
+  async stop(): Promise<void> {
+    await this.cache?.stop();
   }
 
   /** The cached binding (synced cache: null means absent), or undefined when only the KV can tell. */
@@ -108,6 +145,9 @@ export class BindingStore {
       this.cache?.note(path, { record: w.record, revision }, revision);
       return revision;
     } catch (e) {
+      // The KV names the path; the caller needs the key, so it gets it here rather than parsing the path.
+      if (e instanceof RevisionConflict && !e.identityKey)
+        throw new RevisionConflict(path, e.cause === undefined ? undefined : { cause: e.cause }, w.key);
       if (!(e instanceof WriteOutcomeUnknown)) throw e;
       return this.settle(w, path, e);
     }
@@ -118,7 +158,7 @@ export class BindingStore {
     const e = await this.reread(path, cause);
     if (w.op === "delete") {
       if (!e) return null;
-      throw new RevisionConflict(path, { cause });
+      throw new RevisionConflict(path, { cause }, w.key);
     }
     if (e) {
       const b = decodeBinding(e.value, e.revision);
@@ -127,7 +167,7 @@ export class BindingStore {
         return e.revision;
       }
     }
-    throw new RevisionConflict(path, { cause });
+    throw new RevisionConflict(path, { cause }, w.key);
   }
 
   /**

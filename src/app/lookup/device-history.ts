@@ -1,16 +1,11 @@
 import { InvalidArgument, NotFound } from "../../domain/errors.js";
+import type { HistoryRequest } from "../../ports/identity-service.js";
 import type { DeviceStore, HistoryPage } from "../../ports/index.js";
 
 export const HISTORY_DEFAULT_LIMIT = 50;
 export const HISTORY_MAX_LIMIT = 500;
 
-export interface HistoryRequest {
-  readonly deviceId: string;
-  /** Entries per page: 1..500; absent means 50. */
-  readonly limit?: number;
-  /** The `next` cursor of the previous page; absent for the newest entries. */
-  readonly before?: number;
-}
+export type { HistoryRequest };
 
 /**
  * A device's binding changes, newest first, one page at a time (both front-ends). An id the store has

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Binding, Revision } from "../../domain/binding.js";
+import type { Binding } from "../../domain/binding.js";
 import { isLive } from "../../domain/binding.js";
 import { partitionIp } from "../../domain/device-update.js";
 import { InvalidArgument, NotFound } from "../../domain/errors.js";
@@ -11,34 +11,12 @@ import { normalizeMac } from "../../domain/mac.js";
 import { LIMITS, utf8Length } from "../../domain/rejection.js";
 import { attributesOf, identityHash, type CanonicalRecord } from "../../domain/record.js";
 import type { ResolutionPolicy } from "../../domain/resolution.js";
+import type { DeviceView, LookupRequest, LookupResult } from "../../ports/identity-service.js";
 import type { DeviceRow, LookupVia } from "../../ports/index.js";
 import type { BindingStore } from "../bindings/binding-store.js";
-import type { ServiceDeps } from "../service-deps.js";
+import { checkBatchSize, type ServiceDeps } from "../service-deps.js";
 
-export interface LookupRequest {
-  readonly identityKeys: readonly { readonly kind: string; readonly value: string }[];
-  readonly ipHint?: string;
-  readonly namespace?: string;
-}
-
-export interface LookupResult {
-  readonly found: boolean;
-  readonly record?: CanonicalRecord;
-  readonly matchedKey?: IdentityKey;
-  /** The KV revision of the matched binding; 0 when the answer came from the relational store. */
-  readonly revision: Revision;
-  /** True when a relational answer was written back to the KV. */
-  readonly hydrated: boolean;
-  readonly resolvedVia: LookupVia;
-}
-
-export interface DeviceView {
-  readonly deviceId: string;
-  readonly record: CanonicalRecord;
-  readonly revision: Revision;
-  readonly keys: readonly IdentityKey[];
-  readonly redirectedTo?: string;
-}
+export type { DeviceView, LookupRequest, LookupResult };
 
 export interface LookupDeps extends ServiceDeps {
   /** Write relational answers back to the map (flag on). */
@@ -48,7 +26,7 @@ export interface LookupDeps extends ServiceDeps {
 }
 
 /**
- * Lookups (design.md §5): keys in the order given, each from the map first (local cache, then the
+ * Lookups: keys in the order given, each from the map first (local cache, then the
  * store), then the relational store; a relational hit is written back (hydration) when enabled.
  */
 export class LookupService {
@@ -103,6 +81,7 @@ export class LookupService {
    * fails the request cleanly; its fields are named `lookups[i].…`.
    */
   async lookupMany(reqs: readonly LookupRequest[]): Promise<LookupResult[]> {
+    checkBatchSize("lookups", reqs.length, this.deps.maxBatch);
     const parsed = reqs.map((r, i) => {
       try {
         return LookupService.parseKeys(r);
@@ -125,7 +104,7 @@ export class LookupService {
     // before it that the cache does not know are asked of the store in one batch read.
     let kvFailure: unknown;
     const paths = keys.map((k) => store.path(k));
-    const firstCached = paths.findIndex((p) => isLive(store.cache?.peek(p), now));
+    const firstCached = paths.findIndex((p) => isLive(store.peekPath(p), now));
     const ask = firstCached < 0 ? keys.length : firstCached;
     if (ask > 0) {
       try {
@@ -133,7 +112,7 @@ export class LookupService {
         for (let i = 0; i < ask; i++) {
           const b = found[i];
           if (!isLive(b, now)) continue;
-          store.cache?.note(paths[i]!, b, b.revision);
+          store.notePath(paths[i]!, b);
           return {
             found: true,
             record: b.record,
@@ -149,7 +128,7 @@ export class LookupService {
       }
     }
     if (firstCached >= 0) {
-      const cached = store.cache!.peek(paths[firstCached]!)!;
+      const cached = store.peekPath(paths[firstCached]!)!;
       return {
         found: true,
         record: cached.record,
@@ -248,7 +227,7 @@ export class LookupService {
   }
 
   private async binding(store: BindingStore, key: IdentityKey): Promise<Binding | null> {
-    return store.cache?.peek(store.path(key)) ?? (await store.get(key));
+    return store.peekPath(store.path(key)) ?? (await store.get(key));
   }
 }
 
@@ -267,7 +246,7 @@ const MAX_IP_TEXT = 45;
 export function normalizeKeyValue(kind: IdentityKind, raw: string, field: string): string {
   const v = raw.trim();
   if (v === "") throw new InvalidArgument(field, "must not be empty");
-  // The publish limit (design.md §3): no longer value can be in the map, and an overlong key must
+  // The publish limit: no longer value can be in the map, and an overlong key must
   // never reach a backend (NATS drops the whole connection on a subject over 4 KiB).
   const max = kind === "partition-ip" ? LIMITS.identifierBytes + 1 + MAX_IP_TEXT : LIMITS.identifierBytes;
   if (utf8Length(v) > max) throw new InvalidArgument(field, `longer than ${max} bytes`);

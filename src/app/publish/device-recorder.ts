@@ -37,7 +37,9 @@ export class DeviceRecorder {
     const rows: DeviceRow[] = [];
     const fresh = (r: DeviceRow): boolean => {
       // The reporting source is not part of it: sources taking turns must not rewrite the row.
-      const sig = `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}`;
+      const sig =
+        `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|` +
+        `${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}`;
       const last = this.rowsWritten.get(r.deviceId);
       if (
         last &&

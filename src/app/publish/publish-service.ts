@@ -3,35 +3,14 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../../domain/
 import type { Binding, Revision } from "../../domain/binding.js";
 import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../../domain/device-update.js";
 import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown } from "../../domain/errors.js";
-import type { IdentityKind } from "../../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
-import { parseKeyPath } from "../../domain/key-path.js";
-import type { RejectedIdentifier } from "../../domain/rejection.js";
-import { decide, type Resolved, type Tombstone } from "../../domain/resolution.js";
+import { decide, type Resolved } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
-import type { ServiceDeps } from "../service-deps.js";
+import type { PublishResult, ResolveResult } from "../../ports/identity-service.js";
+import { checkBatchSize, type ServiceDeps } from "../service-deps.js";
 import { groupUpdates, runGroups } from "./publish-groups.js";
 
-export interface PublishResult {
-  readonly device_id: string;
-  readonly canonical_device_id: string | null;
-  readonly matched_by: IdentityKind | null;
-  readonly outcome: "created" | "updated" | "unchanged" | "rejected" | "failed";
-  readonly tombstone?: Tombstone;
-  readonly merged_device_ids?: readonly string[];
-  readonly rejected_identifiers?: readonly RejectedIdentifier[];
-  readonly error?: { readonly code: string; readonly message: string; readonly keys?: readonly string[] };
-}
-
-export interface ResolveResult {
-  readonly device_id: string;
-  readonly canonical_device_id: string | null;
-  readonly canonical_partition: string | null;
-  readonly canonical_metadata_hash: string | null;
-  readonly canonical_revision: Revision | null;
-  readonly matched_by: IdentityKind | null;
-  readonly rejected_identifiers?: readonly RejectedIdentifier[];
-}
+export type { PublishResult, ResolveResult };
 
 export interface PublishDeps extends ServiceDeps {
   readonly backoff?: BackoffPolicy;
@@ -59,7 +38,7 @@ interface Applied {
 const CONFLICT_WARN_THRESHOLD = 3;
 
 /**
- * Publish and resolve (design.md §3, §5). Each update: read the bindings of its keys (the cache
+ * Publish and resolve. Each update: read the bindings of its keys (the cache
  * first), decide, apply the writes step by step, each conditional on its revision; on a conflict,
  * re-read from the store and decide again with backoff until the budget runs out. Updates that share
  * a key or a device run one after another; unrelated ones run side by side.
@@ -76,6 +55,7 @@ export class PublishService {
   }
 
   async publish(updates: readonly DeviceUpdate[], actor: string): Promise<PublishResult[]> {
+    checkBatchSize("updates", updates.length, this.deps.maxBatch);
     const start = performance.now();
     const now = this.deps.clock.nowMs();
     const m = this.deps.metrics;
@@ -86,7 +66,7 @@ export class PublishService {
         normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }),
       );
       await runGroups(
-        groupUpdates(normalized, (k) => this.deps.store.cache?.peek(this.deps.store.path(k))?.record.canonicalDeviceId),
+        groupUpdates(normalized, (k) => this.deps.store.peekPath(this.deps.store.path(k))?.record.canonicalDeviceId),
         this.deps.concurrency ?? 32,
         async (i) => {
           applied[i] = await this.publishOne(normalized[i]!);
@@ -154,12 +134,13 @@ export class PublishService {
 
   /**
    * The same resolution, read-only: what publish would decide, annotated; nothing is written. For sync
-   * jobs (design.md §5): an update whose keys the map knows gets its device's id, partition, metadata
+   * jobs: an update whose keys the map knows gets its device's id, partition, metadata
    * hash and revision as the map holds them now; an update publish would create a device for gets nulls.
    * The batch reads one snapshot: every update's keys in batches of 256 up front (the reference's sync
    * prefetch), then whatever else decide() asks for, through the same view.
    */
   async resolve(updates: readonly DeviceUpdate[]): Promise<ResolveResult[]> {
+    checkBatchSize("updates", updates.length, this.deps.maxBatch);
     const now = this.deps.clock.nowMs();
     const normalized = updates.map((u) =>
       normalizeUpdate(u, { nowMs: now, ...(this.deps.deniedMacs ? { deniedMacs: this.deps.deniedMacs } : {}) }),
@@ -248,7 +229,7 @@ export class PublishService {
             },
           };
         }
-        const key = keyOf(e.key, this.deps.store.namespace);
+        const key = e.identityKey;
         unsettled = key && { key, lostReply: e.cause instanceof WriteOutcomeUnknown };
         if (!unsettled) this.deps.metrics.conflict("revision_mismatch");
         await sleep(delay);
@@ -345,16 +326,6 @@ function countOutcomes(applied: readonly Applied[]): Record<string, number> {
     c.cas_conflicts! += a.casConflicts?.count ?? 0;
   }
   return c;
-}
-
-/** The identity key of a binding path of this namespace, or undefined. */
-function keyOf(path: string, namespace: string): IdentityKey | undefined {
-  try {
-    const parsed = parseKeyPath(path);
-    return parsed.namespace === namespace ? parsed.key : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

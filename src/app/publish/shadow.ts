@@ -3,8 +3,7 @@ import type { NormalizedUpdate } from "../../domain/device-update.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { decide, type Resolved, type ResolutionPolicy } from "../../domain/resolution.js";
 import type { IdentityKv, Metrics } from "../../ports/index.js";
-import { BindingCache } from "../bindings/binding-cache.js";
-import { BindingStore, decodeBinding } from "../bindings/binding-store.js";
+import { BindingStore, startCachedStore } from "../bindings/binding-store.js";
 import type { Logger } from "../logger.js";
 import type { ShadowComparator } from "./publish-service.js";
 
@@ -76,7 +75,7 @@ export class KvShadow implements ShadowComparator {
   }
 
   async stop(): Promise<void> {
-    await this.store.cache?.stop();
+    await this.store.stop();
   }
 
   /** decide() on the KV map, loading what it asks for; nothing is applied. */
@@ -116,7 +115,6 @@ export async function startKvShadow(
   metrics: Metrics,
   log: Logger,
 ): Promise<KvShadow> {
-  const cache = new BindingCache(kv, `${namespace}/`, decodeBinding, log);
-  await cache.start();
-  return new KvShadow(new BindingStore(kv, namespace, cache, metrics), policy, metrics, log);
+  const store = await startCachedStore(kv, namespace, log, (cache) => new BindingStore(kv, namespace, cache, metrics));
+  return new KvShadow(store, policy, metrics, log);
 }

@@ -20,11 +20,15 @@ export function renderChart(r: SimReport): string {
   const y = (v: number) => M.top + ph - (ph * v) / top;
   const out: string[] = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+      `font-family="Helvetica, Arial, sans-serif" font-size="12">`,
   );
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(
-    `<text x="${M.left}" y="24" font-size="16" font-weight="bold">${esc(`Device count over ${r.scenario.days} simulated days (${r.scenario.devices.toLocaleString("en-US")} devices, seed ${r.scenario.seed})`)}</text>`,
+    `<text x="${M.left}" y="24" font-size="16" font-weight="bold">${esc(
+      `Device count over ${r.scenario.days} simulated days ` +
+        `(${r.scenario.devices.toLocaleString("en-US")} devices, seed ${r.scenario.seed})`,
+    )}</text>`,
   );
   for (let i = 0; i <= 5; i++) {
     const v = (top * i) / 5;
@@ -37,7 +41,8 @@ export function renderChart(r: SimReport): string {
   for (let h = 0; h <= hours; h += hours >= 48 ? dayStep : 6) {
     out.push(`<line x1="${f(x(h))}" x2="${f(x(h))}" y1="${M.top}" y2="${M.top + ph}" stroke="#f0f0f0"/>`);
     out.push(
-      `<text x="${f(x(h))}" y="${M.top + ph + 18}" text-anchor="middle">${hours >= 48 ? `day ${h / 24}` : `${h} h`}</text>`,
+      `<text x="${f(x(h))}" y="${M.top + ph + 18}" ` +
+        `text-anchor="middle">${hours >= 48 ? `day ${h / 24}` : `${h} h`}</text>`,
     );
   }
   out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${M.top + ph}" stroke="#333"/>`);

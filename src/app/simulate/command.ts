@@ -23,8 +23,9 @@ interface Flags {
 export function simulateCommand(): Command {
   return new Command("simulate")
     .description(
-      "simulate a fleet (DHCP churn, several sources, sweeps, shared MACs) against the service and compare its device count, " +
-        "lookups and KV cost with ground truth and the naive partition:ip baseline; exit code 2 when a target is missed",
+      "simulate a fleet (DHCP churn, several sources, sweeps, shared MACs) against the service and compare its " +
+        "device count, lookups and KV cost with ground truth and the naive partition:ip baseline; " +
+        "exit code 2 when a target is missed",
     )
     .option("--devices <n>", "devices in the fleet", positiveInt, 50_000)
     .option("--days <d>", "simulated days", positiveNumber, 7)
@@ -79,7 +80,8 @@ function progressReporter(): { update: (p: SimProgress) => void; stop: () => voi
     const bar = new cliProgress.SingleBar(
       {
         format:
-          "simulating [{bar}] {percentage}% | {updates} updates ({rate}/s) | truth {truth}, baseline {baseline}, identity-map {idmap} | ETA {eta_formatted}",
+          "simulating [{bar}] {percentage}% | {updates} updates ({rate}/s) | truth {truth}, baseline {baseline}, " +
+          "identity-map {idmap} | ETA {eta_formatted}",
         hideCursor: true,
       },
       cliProgress.Presets.shades_classic,
@@ -103,7 +105,8 @@ function progressReporter(): { update: (p: SimProgress) => void; stop: () => voi
       nextTenth++;
       const v = fields(p);
       console.error(
-        `simulate: ${Math.round((100 * p.tick) / p.ticks)}% (${new Date(p.simMs).toISOString()}), ${v.updates} updates at ${v.rate}/s, ` +
+        `simulate: ${Math.round((100 * p.tick) / p.ticks)}% (${new Date(p.simMs).toISOString()}), ${v.updates} ` +
+          `updates at ${v.rate}/s, ` +
           `devices: truth ${v.truth}, baseline ${v.baseline}, identity-map ${v.idmap}`,
       );
     },

@@ -193,7 +193,8 @@ export function generateFleet(n: number, rng: Prng): Fleet {
       if (dhcp) dhcpCount[partition]!++;
       const group = peer ? routerGroup++ : routerGroup;
       const macs = [nextMac(fleet, p.oui)];
-      if ((cls === "laptop" || cls === "workstation") && rng.chance(0.3)) macs.push(nextMac(fleet, p.oui)); // wifi and wired
+      // wifi and wired
+      if ((cls === "laptop" || cls === "workstation") && rng.chance(0.3)) macs.push(nextMac(fleet, p.oui));
       devices.push({
         id,
         cls,

@@ -198,7 +198,9 @@ export function buildReport(i: ReportInput): SimReport {
       met: reduction >= 99,
       ...(reduction < 99
         ? {
-            note: `${duplicates} duplicates left: ${t.split_extra_ids} extra ids of ${t.split_devices} split devices, ${t.weak_ids_of_strong_devices} sweep-only ids of devices other sources know`,
+            note:
+              `${duplicates} duplicates left: ${t.split_extra_ids} extra ids of ${t.split_devices} split ` +
+              `devices, ${t.weak_ids_of_strong_devices} sweep-only ids of devices other sources know`,
           }
         : {}),
     },
@@ -249,9 +251,12 @@ export function buildReport(i: ReportInput): SimReport {
           ...(Math.abs(difference) > 10
             ? {
                 note:
-                  `${census.devices - (i.liveIdentities["device-id"] ?? 0)} device ids beyond the devices seen (split devices, sweep-only devices), ` +
-                  `${vacated} address keys of addresses left less than a TTL ago (bound until they expire, as designed; ` +
-                  `counting them as live, the difference is ${round(pct(identityBindings - withinTtl, withinTtl), 1)} %)`,
+                  `${census.devices - (i.liveIdentities["device-id"] ?? 0)} device ids beyond the devices seen ` +
+                  `(split devices, sweep-only devices), ` +
+                  `${vacated} address keys of addresses left less than a TTL ago (bound until they expire, as ` +
+                  `designed; ` +
+                  `counting them as live, the difference is ` +
+                  `${round(pct(identityBindings - withinTtl, withinTtl), 1)} %)`,
               }
             : {}),
         }

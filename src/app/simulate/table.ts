@@ -44,7 +44,8 @@ export function renderTable(r: SimReport): string {
   const o = r.publish.outcomes;
   add(
     "  outcomes",
-    `created ${n(o.created ?? 0)}, updated ${n(o.updated ?? 0)}, unchanged ${n(o.unchanged ?? 0)}, failed ${n(o.failed ?? 0)}`,
+    `created ${n(o.created ?? 0)}, updated ${n(o.updated ?? 0)}, unchanged ${n(o.unchanged ?? 0)}, failed ` +
+      `${n(o.failed ?? 0)}`,
   );
   for (const [src, c] of Object.entries(r.publish.by_source)) {
     add(`    ${src}`, `created ${n(c.created ?? 0)}, updated ${n(c.updated ?? 0)}, unchanged ${n(c.unchanged ?? 0)}`);
@@ -58,12 +59,14 @@ export function renderTable(r: SimReport): string {
   const k = r.kv;
   add(
     "KV ops per unchanged update",
-    `${k.unchanged.per_update}  (${n(k.unchanged.reads)} reads, ${n(k.unchanged.writes)} writes / ${n(k.unchanged.updates)})`,
+    `${k.unchanged.per_update}  (${n(k.unchanged.reads)} reads, ${n(k.unchanged.writes)} writes / ` +
+      `${n(k.unchanged.updates)})`,
     tg("KV ops per unchanged update"),
   );
   add(
     "KV ops per changed update",
-    `${k.changed.per_update}  (keys+1 = ${k.changed.keys_plus_one_per_update}; ${n(k.changed.reads)} reads, ${n(k.changed.writes)} writes / ${n(k.changed.updates)})`,
+    `${k.changed.per_update}  (keys+1 = ${k.changed.keys_plus_one_per_update}; ${n(k.changed.reads)} reads, ` +
+      `${n(k.changed.writes)} writes / ${n(k.changed.updates)})`,
     tg("KV ops per changed update"),
   );
   const top = (m: Readonly<Record<string, number>>, k: number) =>
@@ -89,7 +92,8 @@ export function renderTable(r: SimReport): string {
     );
     add(
       "  address keys left less than a TTL ago",
-      `partition-ip ${n(b.vacated_within_ttl["partition-ip"] ?? 0)}, ip ${n(b.vacated_within_ttl.ip ?? 0)} (with them: ${b.difference_with_vacated_pct >= 0 ? "+" : ""}${b.difference_with_vacated_pct} %)`,
+      `partition-ip ${n(b.vacated_within_ttl["partition-ip"] ?? 0)}, ip ${n(b.vacated_within_ttl.ip ?? 0)} (with ` +
+        `them: ${b.difference_with_vacated_pct >= 0 ? "+" : ""}${b.difference_with_vacated_pct} %)`,
     );
     add("  redirect ids / expired awaiting compaction", `${n(b.redirects)} / ${n(b.expired)}`);
   } else add("bindings vs live identities", `not available with --url (live identities: ${n(b.live_identities)})`);

@@ -1,0 +1,135 @@
+import type { Revision } from "../domain/binding.js";
+import type { DeviceUpdate } from "../domain/device-update.js";
+import type { IdentityKind } from "../domain/identity-kind.js";
+import type { IdentityKey } from "../domain/identity-key.js";
+import type { CanonicalRecord } from "../domain/record.js";
+import type { RejectedIdentifier } from "../domain/rejection.js";
+import type { Tombstone } from "../domain/resolution.js";
+import type { HistoryPage } from "./device-store.js";
+import type { Logger } from "./logger.js";
+import type { LookupVia } from "./metrics.js";
+
+/*
+ * The driving port: what the REST and gRPC front-ends (and the client's types) may know about the
+ * service. The use cases in src/app implement it; the front-ends import only this, so they cannot
+ * reach into the container, the binding store or the config (ADR 0009).
+ */
+
+export interface PublishResult {
+  readonly device_id: string;
+  readonly canonical_device_id: string | null;
+  readonly matched_by: IdentityKind | null;
+  readonly outcome: "created" | "updated" | "unchanged" | "rejected" | "failed";
+  readonly tombstone?: Tombstone;
+  readonly merged_device_ids?: readonly string[];
+  readonly rejected_identifiers?: readonly RejectedIdentifier[];
+  readonly error?: { readonly code: string; readonly message: string; readonly keys?: readonly string[] };
+}
+
+export interface ResolveResult {
+  readonly device_id: string;
+  readonly canonical_device_id: string | null;
+  readonly canonical_partition: string | null;
+  readonly canonical_metadata_hash: string | null;
+  readonly canonical_revision: Revision | null;
+  readonly matched_by: IdentityKind | null;
+  readonly rejected_identifiers?: readonly RejectedIdentifier[];
+}
+
+export interface LookupRequest {
+  readonly identityKeys: readonly { readonly kind: string; readonly value: string }[];
+  readonly ipHint?: string;
+  readonly namespace?: string;
+}
+
+export interface LookupResult {
+  readonly found: boolean;
+  readonly record?: CanonicalRecord;
+  readonly matchedKey?: IdentityKey;
+  /** The KV revision of the matched binding; 0 when the answer came from the relational store. */
+  readonly revision: Revision;
+  /** True when a relational answer was written back to the KV. */
+  readonly hydrated: boolean;
+  readonly resolvedVia: LookupVia;
+}
+
+export interface DeviceView {
+  readonly deviceId: string;
+  readonly record: CanonicalRecord;
+  readonly revision: Revision;
+  readonly keys: readonly IdentityKey[];
+  readonly redirectedTo?: string;
+}
+
+export interface HistoryRequest {
+  readonly deviceId: string;
+  /** Entries per page: 1..500; absent means 50. */
+  readonly limit?: number;
+  /** The `next` cursor of the previous page; absent for the newest entries. */
+  readonly before?: number;
+}
+
+export interface PublishUseCase {
+  publish(updates: readonly DeviceUpdate[], actor: string): Promise<readonly PublishResult[]>;
+  resolve(updates: readonly DeviceUpdate[]): Promise<readonly ResolveResult[]>;
+}
+
+export interface LookupUseCase {
+  lookup(req: LookupRequest): Promise<LookupResult>;
+  lookupMany(reqs: readonly LookupRequest[]): Promise<readonly LookupResult[]>;
+  device(deviceId: string): Promise<DeviceView>;
+}
+
+export type Role = "reader" | "writer";
+
+/** Who is calling: `actor` names the caller in the audit trail and logs and is never a secret. */
+export interface Principal {
+  readonly actor: string;
+  readonly role: Role;
+}
+
+/** What a front-end saw on the connection and the request. */
+export interface Credentials {
+  /** The `Authorization` header (REST) or `authorization` metadata (gRPC), as sent. */
+  readonly authorization?: string | undefined;
+  /** The subject of a client certificate the TLS layer verified against IDMAP_TLS_CA. */
+  readonly peerSubject?: Readonly<Record<string, string | readonly string[] | undefined>> | undefined;
+}
+
+/** Credentials to principal; throws Unauthenticated or PermissionDenied. */
+export interface CallAuthenticator {
+  authorize(creds: Credentials, need: Role): Principal;
+}
+
+/** PEM bytes for the front-ends: the server's certificate chain and key, and the client CA (mTLS). */
+export interface TlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Set: gRPC requires client certificates signed by this CA (IDMAP_TLS_CA). */
+  readonly ca?: Buffer;
+}
+
+/** The settings a front-end needs; the app's Config has these and more. */
+export interface FrontEndSettings {
+  readonly host: string;
+  readonly grpcPort: number;
+  readonly requestTimeoutMs: number;
+  readonly bodyLimitBytes: number;
+  readonly mode: string;
+}
+
+/** Everything a front-end calls: the use cases, readiness, the metrics text, auth and TLS. */
+export interface IdentityMapApi {
+  readonly config: FrontEndSettings;
+  readonly log: Logger;
+  readonly publish: PublishUseCase;
+  readonly lookup: LookupUseCase;
+  readonly authenticator: CallAuthenticator;
+  history(req: HistoryRequest): Promise<HistoryPage>;
+  /** Readiness: both stores answer. */
+  ready(): Promise<{ kv: boolean; db: boolean }>;
+  /** The Prometheus exposition. */
+  readonly metrics: { readonly registry: { readonly contentType: string; metrics(): Promise<string> } };
+  /** The certificate files named in the config, read now; null when TLS is off. */
+  loadTls(): TlsMaterial | null;
+}
