@@ -20,6 +20,7 @@ export function jetstreamReplicatedCasOnOldServers(version: string): void {
       const bucket = uniqueName("idmap_ctest");
       const err = await JetStreamKv.open({ servers: urls, bucket, replicas: 3, timeoutMs: 5_000 }).catch((e) => e);
       expect(err).toBeInstanceOf(ConfigError);
+      expect(err.variable).toBe("IDMAP_KV_REPLICAS");
     });
 
     it("shows why: concurrent conditional updates of one key on a replicated stream are all accepted", async () => {

@@ -345,7 +345,8 @@ export class JetStreamKv implements IdentityKv {
       const current =
         (cluster?.leader ? 1 : 0) + (cluster?.replicas ?? []).filter((r) => r.current && !r.offline).length;
       if (cluster?.leader && current > this.replicas / 2) return undefined;
-      return `stream ${this.stream}: ${current} of ${this.replicas} replicas current, leader ${cluster?.leader ?? "none"}`;
+      const leader = cluster?.leader ?? "none";
+      return `stream ${this.stream}: ${current} of ${this.replicas} replicas current, leader ${leader}`;
     } finally {
       clearTimeout(timer);
     }
@@ -384,8 +385,10 @@ export const MIN_SERVER_FOR_REPLICATED_CAS = "2.9.21";
 export function refuseUnsafeReplicas(replicas: number, serverVersion: string | undefined): void {
   if (replicas <= 1 || versionAtLeast(serverVersion ?? "0", MIN_SERVER_FOR_REPLICATED_CAS)) return;
   throw new ConfigError(
-    `IDMAP_KV_REPLICAS: a JetStream KV bucket with ${replicas} replicas needs nats-server ${MIN_SERVER_FOR_REPLICATED_CAS} or later ` +
-      `(older servers accept concurrent conditional updates of one key, losing updates); this server is ${serverVersion ?? "unknown"}. ` +
+    "IDMAP_KV_REPLICAS",
+    `a JetStream KV bucket with ${replicas} replicas needs nats-server ${MIN_SERVER_FOR_REPLICATED_CAS} or later ` +
+      "(older servers accept concurrent conditional updates of one key, losing updates); " +
+      `this server is ${serverVersion ?? "unknown"}. ` +
       "Run one replica, upgrade the servers, or use etcd (docs/deploy.md)",
   );
 }
