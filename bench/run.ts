@@ -6,6 +6,8 @@
  *   npm run bench -- embedded jetstream            # some backends (or --backends=embedded,jetstream)
  *   npm run bench -- --frontends=grpc --sections=lookup
  *   npm run bench -- --profile                     # CPU profiles of each service process (bench/results/profiles)
+ *   npm run bench -- --cluster                     # etcd and JetStream: single server, then the 3-node
+ *                                                  # clusters of scripts/cluster.sh (npm run cluster)
  *
  * Other options: --updates=N (devices per publish round), --batch=N, --in-flight=N (publish batches),
  * --rounds=N, --duration=MS (per lookup measurement), --keys=N (lookup keys), --memory=100000,1000000,
@@ -20,7 +22,7 @@ import { BACKENDS, FRONTENDS, serversFromEnv, type BackendName, type FrontendNam
 import { RESULTS_DIR, runBench, SECTIONS, type BenchOptions, type Section } from "./lib/bench.js";
 import { summary } from "./lib/report.js";
 
-function parse(argv: readonly string[]): { opts: BenchOptions; out: string } {
+function parse(argv: readonly string[]): { opts: BenchOptions; out: string; cluster: boolean } {
   const flags = new Map<string, string>();
   const positional: string[] = [];
   for (const a of argv) {
@@ -47,6 +49,7 @@ function parse(argv: readonly string[]): { opts: BenchOptions; out: string } {
     "log-level",
     "profile",
     "out",
+    "cluster",
   ];
   for (const k of flags.keys())
     if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.map((x) => `--${x}`).join(", ")})`);
@@ -89,7 +92,7 @@ function parse(argv: readonly string[]): { opts: BenchOptions; out: string } {
     throw new Error("--memory: expected binding counts, e.g. 100000,1000000");
   const profile = flags.get("profile");
   const stamp = new Date().toISOString().slice(0, 16).replace(/:/g, "-");
-  const opts: BenchOptions = {
+  const opts: { -readonly [K in keyof BenchOptions]: BenchOptions[K] } = {
     backends,
     frontends: listOf<FrontendName>("frontends", flags.get("frontends"), FRONTENDS, FRONTENDS),
     sections: listOf<Section>("sections", flags.get("sections"), SECTIONS, SECTIONS),
@@ -112,20 +115,40 @@ function parse(argv: readonly string[]): { opts: BenchOptions; out: string } {
     logLevel: flags.get("log-level") || "info",
     ...(profile !== undefined ? { profileDir: profile || join(RESULTS_DIR, "profiles", stamp) } : {}),
   };
-  return { opts, out: flags.get("out") || join(RESULTS_DIR, `${stamp}.json`) };
+  const cluster = flags.has("cluster");
+  if (cluster) {
+    // Only the stores that run as clusters; the others have no clustered counterpart here.
+    opts.backends = backends.filter((b) => CLUSTERED.includes(b));
+    opts.memory = { ...opts.memory, backends: [] };
+  }
+  return { opts, out: flags.get("out") || join(RESULTS_DIR, `${stamp}${cluster ? "-cluster" : ""}.json`), cluster };
 }
 
+const CLUSTERED: readonly BackendName[] = ["etcd", "jetstream"];
+
+/** The clusters of scripts/cluster.sh (three nodes each, on loopback). */
+const CLUSTER_SERVERS = {
+  natsUrl: [14222, 14223, 14224].map((p) => `nats://127.0.0.1:${p}`).join(","),
+  etcdEndpoints: [12379, 12381, 12383].map((p) => `http://127.0.0.1:${p}`),
+};
+
 async function main(): Promise<void> {
-  const { opts, out } = parse(process.argv.slice(2));
+  const { opts, out, cluster } = parse(process.argv.slice(2));
   const t0 = performance.now();
   const log = (line: string) => console.log(`${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s ${line}`);
   log(
     `benchmark: backends ${opts.backends.join(", ")}; front-ends ${opts.frontends.join(", ")}; sections ${opts.sections.join(", ")}`,
   );
   const report = await runBench(opts, log);
-  console.log(`\n${summary(report)}\n`);
+  console.log(`\n${cluster ? "Single servers\n" : ""}${summary(report)}\n`);
+  let clustered: Awaited<ReturnType<typeof runBench>> | undefined;
+  if (cluster) {
+    log("the same on the 3-node clusters (a service refused by its store is listed as skipped, with why)");
+    clustered = await runBench({ ...opts, servers: { ...opts.servers, ...CLUSTER_SERVERS } }, log);
+    console.log(`\n3-node clusters\n${summary(clustered)}\n`);
+  }
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify(clustered ? { single: report, cluster: clustered } : report, null, 2)}\n`);
   console.log(`results: ${out}${opts.profileDir ? `; CPU profiles: ${opts.profileDir}` : ""}`);
 }
 

@@ -4,6 +4,8 @@
 # Exits non-zero naming the server that would not start. Meant for root on Debian (the project's
 # machines, CI boxes, a developer VM); the packages are nats-server, redis-server, postgresql, etcd-server.
 #
+# With --cluster, also the loopback NATS and etcd clusters (scripts/cluster.sh up).
+#
 # Settings (environment): IDMAP_ETCD_DATA_DIR (/var/lib/idmap-etcd), IDMAP_START_TIMEOUT seconds (30).
 set -u
 
@@ -117,6 +119,10 @@ else
   else
     failed+=("promtool")
   fi
+fi
+
+if [[ "${1:-}" == "--cluster" ]] && ! bash "$(dirname "$0")/cluster.sh" up; then
+  failed+=("cluster")
 fi
 
 if ((${#failed[@]} > 0)); then

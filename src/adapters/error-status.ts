@@ -50,6 +50,7 @@ export interface ErrorBody {
     readonly field?: string;
     /** ambiguous_identifier: the devices the identifier could name. */
     readonly candidates?: readonly string[];
+    readonly reason?: string;
   };
 }
 
@@ -59,6 +60,7 @@ export function describeError(e: unknown): { status: Status; body: ErrorBody } {
     const status = TABLE[e.code];
     const field = (e as { field?: unknown }).field;
     const candidates = (e as { candidates?: unknown }).candidates;
+    const reason = (e as { reason?: unknown }).reason;
     return {
       status,
       body: {
@@ -67,6 +69,7 @@ export function describeError(e: unknown): { status: Status; body: ErrorBody } {
           message: e.message,
           ...(typeof field === "string" ? { field } : {}),
           ...(Array.isArray(candidates) ? { candidates } : {}),
+          ...(typeof reason === "string" ? { reason } : {}),
         },
       },
     };

@@ -79,7 +79,8 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_DATABASE_URL: "",
   IDMAP_NATS_URL: "nats://127.0.0.1:4222",
   IDMAP_KV_BUCKET: "identity_map",
-  IDMAP_KV_REPLICAS: "1",
+  // Empty: 1 replica on one NATS server, 3 when IDMAP_NATS_URL names several (a cluster).
+  IDMAP_KV_REPLICAS: "",
   IDMAP_KV_HISTORY: "1",
   IDMAP_KV_MAX_BYTES: "-1",
   IDMAP_ETCD_ENDPOINTS: "http://127.0.0.1:2379",
@@ -203,7 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     databaseUrl,
     natsUrl: get("IDMAP_NATS_URL"),
     kvBucket: get("IDMAP_KV_BUCKET"),
-    kvReplicas: int("IDMAP_KV_REPLICAS", get("IDMAP_KV_REPLICAS"), 1, 5),
+    kvReplicas: kvReplicas(get("IDMAP_KV_REPLICAS"), list(get("IDMAP_NATS_URL")).length),
     kvHistory: int("IDMAP_KV_HISTORY", get("IDMAP_KV_HISTORY"), 1, 64),
     kvMaxBytes: int("IDMAP_KV_MAX_BYTES", get("IDMAP_KV_MAX_BYTES"), -1, Number.MAX_SAFE_INTEGER),
     etcdEndpoints: list(get("IDMAP_ETCD_ENDPOINTS")),
@@ -240,6 +241,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     embeddedSync,
     raw: vars,
   };
+}
+
+/** JetStream keeps at most 5 replicas; a cluster defaults to 3 so that one node may fail. */
+function kvReplicas(v: string, natsServers: number): number {
+  if (v === "") return natsServers > 1 ? 3 : 1;
+  return int("IDMAP_KV_REPLICAS", v, 1, 5);
 }
 
 function readText(file: string): string {

@@ -26,14 +26,27 @@ export class RevisionConflict extends IdentityMapError {
   }
 }
 
+/** Why a clustered store cannot serve: `no_quorum` when fewer than a majority of its nodes answer. */
+export type KvOutageReason = "no_quorum";
+
 /** The KV store cannot be reached or did not answer in time. */
 export class KvUnavailable extends IdentityMapError {
   readonly code = "kv_unavailable" as const;
+  readonly reason: KvOutageReason | undefined;
+  constructor(message: string, options?: { cause?: unknown; reason?: KvOutageReason }) {
+    super(message, options);
+    this.reason = options?.reason;
+  }
 }
 
 /** A write was sent but its reply was lost: it may or may not have been applied. */
 export class WriteOutcomeUnknown extends IdentityMapError {
   readonly code = "write_outcome_unknown" as const;
+  readonly reason: KvOutageReason | undefined;
+  constructor(message: string, options?: { cause?: unknown; reason?: KvOutageReason }) {
+    super(message, options);
+    this.reason = options?.reason;
+  }
 }
 
 /** The relational store cannot be reached or did not answer in time. */

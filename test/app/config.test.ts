@@ -50,6 +50,15 @@ describe("config", () => {
     );
   });
 
+  it("IDMAP_KV_REPLICAS: 1 on one NATS server, 3 when IDMAP_NATS_URL names several; given, 1 to 5", () => {
+    expect(loadConfig({}).kvReplicas).toBe(1);
+    expect(loadConfig({ IDMAP_NATS_URL: "nats://a:4222" }).kvReplicas).toBe(1);
+    expect(loadConfig({ IDMAP_NATS_URL: "nats://a:4222, nats://b:4222,nats://c:4222" }).kvReplicas).toBe(3);
+    expect(loadConfig({ IDMAP_NATS_URL: "nats://a:4222,nats://b:4222", IDMAP_KV_REPLICAS: "1" }).kvReplicas).toBe(1);
+    expect(loadConfig({ IDMAP_KV_REPLICAS: "5" }).kvReplicas).toBe(5);
+    for (const bad of ["0", "6", "three"]) expect(() => loadConfig({ IDMAP_KV_REPLICAS: bad })).toThrow(ConfigError);
+  });
+
   it("reads a YAML file; the environment wins", () => {
     const dir = mkdtempSync(join(tmpdir(), "idmap-cfg-"));
     const file = join(dir, "idmap.yaml");

@@ -49,6 +49,8 @@ export interface RequestRecord {
   readonly end: number;
   readonly status: number;
   readonly code?: string;
+  /** The error's reason, where the service gives one (`no_quorum`). */
+  readonly reason?: string;
   /** Outcomes of a 200, in order. */
   readonly outcomes?: readonly string[];
 }
@@ -91,7 +93,9 @@ export class Publisher {
         const start = this.now();
         const r = await this.send(updates);
         const end = this.now();
-        const code = (r.body as { error?: { code?: string } } | undefined)?.error?.code;
+        const error = (r.body as { error?: { code?: string; reason?: string } } | undefined)?.error;
+        const code = error?.code;
+        const reason = error?.reason;
         const outcomes =
           r.status === 200 ? (r.body as { results: { outcome: string }[] }).results.map((x) => x.outcome) : undefined;
         this.requests.push({
@@ -100,6 +104,7 @@ export class Publisher {
           end,
           status: r.status,
           ...(code ? { code } : {}),
+          ...(reason ? { reason } : {}),
           ...(outcomes ? { outcomes } : {}),
         });
         if (r.status === 200) {

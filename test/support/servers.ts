@@ -249,11 +249,14 @@ export async function etcdServer(): Promise<PrivateServer & { endpoint: string }
 }
 
 /**
- * redis-server on its own port and dir. `durable`: the setting docs/backends.md recommends
+ * redis-server on its own port and dir (extraArgs: e.g. --replicaof). `durable`: the setting docs/backends.md recommends
  * (`--appendonly yes --appendfsync always`); otherwise the machine default that keeps nothing
  * (`--save "" --appendonly no`), the negative control.
  */
-export async function redisServer(durable: boolean): Promise<PrivateServer & { url: string }> {
+export async function redisServer(
+  durable: boolean,
+  extraArgs: readonly string[] = [],
+): Promise<PrivateServer & { url: string }> {
   const dir = tempDir("redis");
   const port = await freePort();
   const persistence = durable
@@ -264,7 +267,7 @@ export async function redisServer(durable: boolean): Promise<PrivateServer & { u
     dir,
     port,
     "redis-server",
-    ["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--daemonize", "no", ...persistence],
+    ["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--daemonize", "no", ...persistence, ...extraArgs],
     async () => {
       return (await probeTcp(port, "PING\r\n")).startsWith("+PONG");
     },

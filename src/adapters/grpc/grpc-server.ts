@@ -205,5 +205,6 @@ function toStatus(e: unknown, app: IdentityMapApi, path: string): Partial<grpc.S
   const metadata = new grpc.Metadata();
   metadata.set("idmap-error-code", body.error.code);
   if (body.error.field) metadata.set("idmap-error-field", body.error.field);
+  if (body.error.reason) metadata.set("idmap-error-reason", body.error.reason);
   return { code: status.grpc, details: body.error.message, metadata };
 }

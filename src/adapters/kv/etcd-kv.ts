@@ -44,6 +44,26 @@ const runOnce = {
 };
 
 /**
+ * On a cluster, a call that certainly never left the process (no connection to the member picked, or
+ * its circuit open) is tried on the next member, up to once per member: with one member down, every
+ * call still reaches a live one instead of failing one time in three. A call that was sent is never
+ * re-sent (see runOnce). The pool hands each attempt the next member of its shuffled order.
+ */
+function untilSentToOneOf(members: number) {
+  return {
+    execute: async (fn: (context: { signal: AbortSignal }) => unknown) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn({ signal: new AbortController().signal });
+        } catch (e) {
+          if (attempt >= members || !neverSent(e)) throw e;
+        }
+      }
+    },
+  };
+}
+
+/**
  * IdentityKv on etcd v3 (etcd3). Revisions are etcd's store revision (a key's mod revision); CAS is
  * a transaction comparing the mod revision (create: create revision 0), and a failed compare is a
  * RevisionConflict. Batch reads are transactions of up to 128 ranges. Expiry uses leases shared by
@@ -69,7 +89,9 @@ export class EtcdKv implements IdentityKv {
       // Unary calls carry a deadline; watch streams live until stopped.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
       faultHandling: {
-        global: runOnce as unknown as NonNullable<IOptions["faultHandling"]>["global"],
+        global: (options.endpoints.length === 1
+          ? runOnce
+          : untilSentToOneOf(options.endpoints.length)) as unknown as NonNullable<IOptions["faultHandling"]>["global"],
         ...(options.endpoints.length === 1
           ? {
               host: () => runOnce as unknown as ReturnType<NonNullable<NonNullable<IOptions["faultHandling"]>["host"]>>,
@@ -77,7 +99,8 @@ export class EtcdKv implements IdentityKv {
           : {}),
       },
     });
-    this.boundary = new KvBoundary("etcd", timeoutMs, neverSent);
+    const endpoints = [...options.endpoints];
+    this.boundary = new KvBoundary("etcd", timeoutMs, neverSent, () => quorumLost(endpoints));
   }
 
   /** Creates the client and checks the cluster answers. */
@@ -368,6 +391,32 @@ function neverSent(e: unknown): boolean {
     return true;
   // grpc-js has no structured flag for it; this is its picker's message when no subchannel is ready.
   return e instanceof GRPCUnavailableError && e.message.includes("No connection established");
+}
+
+/** How long a failed call waits for the members' health before answering. */
+const QUORUM_PROBE_MS = 500;
+
+/**
+ * After a failed call on a cluster: a description when no member reports a leader. A member's
+ * /health (on its client URL) is true only while it sees a leader, and a cluster without a majority
+ * elects none. With one endpoint there is nothing to tell apart: the member is down, or it is not.
+ */
+async function quorumLost(endpoints: readonly string[]): Promise<string | undefined> {
+  if (endpoints.length <= 1) return undefined;
+  const states = await Promise.all(
+    endpoints.map(async (endpoint) => {
+      try {
+        const r = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(QUORUM_PROBE_MS) });
+        const body = (await r.json()) as { health?: string };
+        return body.health === "true" ? "leader" : "no leader";
+      } catch {
+        return "silent";
+      }
+    }),
+  );
+  if (states.includes("leader")) return undefined;
+  const answering = states.filter((s) => s === "no leader").length;
+  return `no member of ${endpoints.length} has a leader; ${answering} answer`;
 }
 
 /** The smallest key after every key that starts with `prefix` (etcd's range_end for a prefix). */

@@ -12,7 +12,16 @@ export class KvBoundary {
     private readonly timeoutMs: number,
     /** True when the error proves the write was never sent (not connected, refused before sending). */
     private readonly notSent: (error: unknown) => boolean = () => false,
+    /**
+     * Asked after a call failed, on a clustered store: resolves to a description when the cluster
+     * has no quorum, so the 503 says so instead of only "no answer". Bounded by the adapter.
+     */
+    private readonly quorumLost: () => Promise<string | undefined> = async () => undefined,
   ) {}
+
+  /** Set once a failed call found no quorum: later calls ask first, and fail at once while it lasts. */
+  private withoutQuorum = false;
+  private lastProbe: { at: number; result: Promise<string | undefined> } | undefined;
 
   read<T>(op: string, f: () => Promise<T>): Promise<T> {
     return this.call(op, f, false);
@@ -23,6 +32,14 @@ export class KvBoundary {
   }
 
   private async call<T>(op: string, f: () => Promise<T>, isWrite: boolean): Promise<T> {
+    if (this.withoutQuorum) {
+      // Without a majority a call would only wait for its deadline: answer at once, naming why, and
+      // go back to calling the store as soon as the cluster has a quorum again.
+      const still = await this.probe();
+      if (still)
+        throw new KvUnavailable(`${this.backend}: no quorum (${still}): ${op} not sent`, { reason: "no_quorum" });
+      this.withoutQuorum = false;
+    }
     let timer: NodeJS.Timeout | undefined;
     const work = f();
     const deadline = new Promise<never>((_, reject) => {
@@ -37,14 +54,27 @@ export class KvBoundary {
       // A call abandoned at the deadline may still fail later; that failure has been reported already.
       work.catch(() => {});
       if (e instanceof IdentityMapError) throw e;
-      const message = `${this.backend}: ${op}: ${describe(e)}`;
-      if (isWrite && !this.notSent(e)) throw new WriteOutcomeUnknown(message, { cause: e });
-      throw new KvUnavailable(message, { cause: e });
+      const noQuorum = await this.probe();
+      if (noQuorum) this.withoutQuorum = true;
+      const message = `${this.backend}: ${noQuorum ? `no quorum (${noQuorum}): ` : ""}${op}: ${describe(e)}`;
+      const options = { cause: e, ...(noQuorum ? { reason: "no_quorum" as const } : {}) };
+      if (isWrite && !this.notSent(e)) throw new WriteOutcomeUnknown(message, options);
+      throw new KvUnavailable(message, options);
     } finally {
       clearTimeout(timer);
     }
   }
+
+  private probe(): Promise<string | undefined> {
+    const now = performance.now();
+    if (!this.lastProbe || now - this.lastProbe.at > PROBE_REUSE_MS)
+      this.lastProbe = { at: now, result: this.quorumLost().catch(() => undefined) };
+    return this.lastProbe.result;
+  }
 }
+
+/** How long one quorum answer serves every call that asks (a burst of failures asks once). */
+const PROBE_REUSE_MS = 250;
 
 export class DeadlineExceeded extends Error {
   override readonly name = "DeadlineExceeded";

@@ -37,6 +37,8 @@ export const ErrorSchema = Type.Object(
       candidates: Type.Optional(
         Type.Array(Type.String(), { description: "ambiguous_identifier: the devices it names" }),
       ),
+      /** Why a store is unavailable, where known: `no_quorum`. */
+      reason: Type.Optional(Type.String()),
     }),
   },
   { $id: "Error" },
