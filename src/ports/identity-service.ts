@@ -5,7 +5,7 @@ import type { IdentityKey } from "../domain/identity-key.js";
 import type { CanonicalRecord } from "../domain/record.js";
 import type { RejectedIdentifier } from "../domain/rejection.js";
 import type { Tombstone } from "../domain/resolution.js";
-import type { HistoryPage } from "./device-store.js";
+import type { DeviceFilter, HistoryPage, ListedDevice } from "./device-store.js";
 import type { Logger } from "./logger.js";
 import type { LookupVia } from "./metrics.js";
 
@@ -69,6 +69,20 @@ export interface HistoryRequest {
   readonly before?: number;
 }
 
+export interface DeviceListRequest {
+  readonly filter: DeviceFilter;
+  /** The `nextCursor` of the previous page; absent for the first. */
+  readonly cursor?: string;
+  /** Devices per page: 1..1000; absent means 100. */
+  readonly limit?: number;
+}
+
+export interface DeviceListPage {
+  readonly devices: readonly ListedDevice[];
+  /** Absent on the last page. */
+  readonly nextCursor?: string;
+}
+
 export interface PublishUseCase {
   publish(updates: readonly DeviceUpdate[], actor: string): Promise<readonly PublishResult[]>;
   resolve(updates: readonly DeviceUpdate[]): Promise<readonly ResolveResult[]>;
@@ -126,6 +140,8 @@ export interface IdentityMapApi {
   readonly lookup: LookupUseCase;
   readonly authenticator: CallAuthenticator;
   history(req: HistoryRequest): Promise<HistoryPage>;
+  /** Canonical devices, filtered, one page at a time. */
+  listDevices(req: DeviceListRequest): Promise<DeviceListPage>;
   /** Readiness: both stores answer. */
   ready(): Promise<{ kv: boolean; db: boolean }>;
   /** The Prometheus exposition. */
