@@ -17,7 +17,9 @@ export function judgeRate(misses: number, events: number, minPercent: number): R
     const needed = Math.ceil(100 / (100 - minPercent));
     return {
       met: true,
-      atScaleOnly: `holds only at scale: ${misses} miss in ${events} is within chance; judging ${minPercent} % needs >= ${needed}`,
+      atScaleOnly:
+        `holds only at scale: ${misses} miss in ${events} is within chance; ` +
+        `judging ${minPercent} % needs >= ${needed}`,
     };
   }
   return { met: false };
