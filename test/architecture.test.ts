@@ -68,8 +68,22 @@ describe("dependency rule", () => {
   it("every layer imports only what it may: domain nothing, ports domain, adapters and client ports and domain", () => {
     const found = all.flatMap((f) => offences(f, readFileSync(f, "utf8")));
     expect(found).toEqual([]);
+    // src/client is now two files (key derivation and the re-export of packages/client).
     for (const layer of ["domain", "ports", "adapters", "client", "app"] as const)
-      expect(all.filter((f) => layerOf(f) === layer).length).toBeGreaterThan(2);
+      expect(all.filter((f) => layerOf(f) === layer).length).toBeGreaterThan(layer === "client" ? 1 : 2);
+  });
+
+  it("the client package imports nothing outside itself: no server code, no package", () => {
+    const pkg = join(root, "packages/client/src");
+    const own = files(pkg);
+    expect(own.length).toBeGreaterThan(3);
+    const outside = own.flatMap((f) =>
+      [...readFileSync(f, "utf8").matchAll(IMPORT)]
+        .map((m) => m[1]!)
+        .filter((spec) => !spec.startsWith(".") || !resolve(dirname(f), spec).startsWith(pkg + sep))
+        .map((spec) => `${relative(root, f)} imports ${spec}`),
+    );
+    expect(outside).toEqual([]);
   });
 
   it("the check itself catches an outside import", () => {

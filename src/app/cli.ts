@@ -1,21 +1,27 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { IdentityMapApiError, IdentityMapConnectionError } from "@identity-map/client";
 import { Command } from "commander";
-import type { DeviceUpdate } from "../domain/device-update.js";
 import { IdentityMapError } from "../domain/errors.js";
-import { queryKeys } from "../domain/lookup-query.js";
 import { registerBackfill } from "./backfill/backfill-cli.js";
 import { compact } from "./bindings/compaction.js";
 import { checkConsistency, describeFinding } from "./check/consistency-check.js";
 import { loadConfig, type Config } from "./config.js";
 import { createApp } from "./container.js";
 import { startServer } from "./server.js";
+import { EXIT } from "./cli/exit-codes.js";
+import { registerServiceCommands } from "./cli/service-commands.js";
 import { simulateCommand } from "./simulate/command.js";
 import { explainCommand } from "./publish/explain-command.js";
+
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 const program = new Command()
   .name("idmap")
   .description("identity-map: one canonical id per network device")
+  .version(version)
   .option("-c, --config <file>", "YAML settings file (the environment wins)");
 
 const config = (): Config => loadConfig(process.env, program.opts<{ config?: string }>().config);
@@ -59,49 +65,7 @@ program
     await app.close();
   });
 
-program
-  .command("publish")
-  .argument("<file>", "JSON Lines (one DeviceUpdate per line) or a JSON array; - for stdin")
-  .option("--actor <name>", "who the audit trail names", "cli")
-  .description("publish device updates from a file, in-process on the configured stores")
-  .action(async (file: string, opts: { actor: string }) => {
-    const updates = readUpdates(file);
-    const app = await createApp({ ...config(), logLevel: "warn" });
-    const results = await app.publish.publish(updates, opts.actor);
-    for (const r of results) console.log(JSON.stringify(r));
-    await app.close();
-  });
-
-program
-  .command("lookup")
-  .description("look up a canonical device in-process on the configured stores")
-  .option("--mac <mac>")
-  .option("--ip <ip>")
-  .option("--partition <partition>")
-  .option("--armis-id <id>")
-  .option("--netbox-id <id>")
-  .option("--device-id <id>")
-  .action(
-    async (o: {
-      mac?: string;
-      ip?: string;
-      partition?: string;
-      armisId?: string;
-      netboxId?: string;
-      deviceId?: string;
-    }) => {
-      const keys = queryKeys(o);
-      const app = await createApp({ ...config(), logLevel: "warn" });
-      try {
-        // The operator runs this on the stores themselves: a relational answer may be hydrated.
-        const r = await app.lookup.lookup({ identityKeys: keys, mayWrite: true });
-        console.log(JSON.stringify(r, null, 2));
-        process.exitCode = r.found ? 0 : 1;
-      } finally {
-        await app.close();
-      }
-    },
-  );
+registerServiceCommands(program, config);
 
 program
   .command("check")
@@ -132,23 +96,13 @@ program.addCommand(explainCommand(config));
 
 registerBackfill(program, config);
 
-function readUpdates(file: string): DeviceUpdate[] {
-  const text = readFileSync(file === "-" ? 0 : file, "utf8").trim();
-  if (text.startsWith("[")) return JSON.parse(text) as DeviceUpdate[];
-  return text
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l, i) => {
-      try {
-        return JSON.parse(l) as DeviceUpdate;
-      } catch {
-        throw new Error(`${file}:${i + 1}: not a JSON object`);
-      }
-    });
-}
-
 program.parseAsync(process.argv).catch((e: unknown) => {
-  const msg = e instanceof IdentityMapError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+  const msg =
+    e instanceof IdentityMapError || e instanceof IdentityMapApiError
+      ? `${e.code}${e instanceof IdentityMapApiError && e.field ? ` (${e.field})` : ""}: ${e.message}`
+      : e instanceof IdentityMapConnectionError || e instanceof Error
+        ? e.message
+        : String(e);
   console.error(`idmap: ${msg}`);
-  process.exit(1);
+  process.exit(EXIT.error);
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { closest, distance } from "fastest-levenshtein";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../domain/errors.js";
 import { DEFAULT_NAMESPACE, validateNamespace } from "../domain/key-path.js";
@@ -111,6 +112,23 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_EMBEDDED_SYNC: "full",
 };
 
+/**
+ * IDMAP_* variables that belong to the project's tooling, not the service (tests, benchmarks,
+ * scripts/start-servers.sh, the client README's example): set in the same shell, they are not typos.
+ */
+const NOT_SERVICE_SETTINGS = /^IDMAP_(TEST_|BENCH_|START_TIMEOUT$|ETCD_DATA_DIR$|URL$|TOKEN$)/;
+
+/** The known setting nearest to a misspelled one (`IDMAP_REST_PROT` -> `IDMAP_REST_PORT`), if one is near. */
+function nearestSetting(name: string): string | undefined {
+  const best = closest(name, Object.keys(DEFAULTS));
+  // Past a third of the name's length the "nearest" is noise, not a typo.
+  return distance(name, best) <= Math.ceil(name.length / 3) ? best : undefined;
+}
+
+function unknownSetting(near: string | undefined): string {
+  return near ? `unknown setting; did you mean ${near}?` : "unknown setting (docs/operations.md lists them)";
+}
+
 /** YAML keys are the variable names, or their lower-case form without the IDMAP_ prefix (`rest_port`). */
 function yamlToVars(doc: unknown, file: string): Record<string, string> {
   if (doc === null || doc === undefined) return {};
@@ -118,8 +136,12 @@ function yamlToVars(doc: unknown, file: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
     const upper = k.toUpperCase();
-    const name = upper in DEFAULTS ? upper : `IDMAP_${upper}`;
-    if (!(name in DEFAULTS) && !name.startsWith("IDMAP_")) throw new ConfigError(file, `unknown setting ${k}`);
+    const name = upper in DEFAULTS ? upper : upper.startsWith("IDMAP_") ? upper : `IDMAP_${upper}`;
+    if (!(name in DEFAULTS)) {
+      const near = nearestSetting(name);
+      const yamlName = near?.startsWith("IDMAP_") ? near.slice("IDMAP_".length).toLowerCase() : near?.toLowerCase();
+      throw new ConfigError(`${file}: ${k}`, unknownSetting(yamlName), yamlName);
+    }
     out[name] = Array.isArray(v) ? v.join(",") : String(v);
   }
   return out;
@@ -129,7 +151,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
   const fromFile = configFile ? yamlToVars(parseYaml(readText(configFile)), configFile) : {};
   const vars: Record<string, string> = { ...DEFAULTS, ...fromFile };
   for (const [k, v] of Object.entries(env)) {
-    if (v !== undefined && (k.startsWith("IDMAP_") || k === "CANONICAL_IDENTITY_MAP_ENABLED")) vars[k] = v;
+    if (v === undefined || !(k.startsWith("IDMAP_") || k === "CANONICAL_IDENTITY_MAP_ENABLED")) continue;
+    if (!(k in DEFAULTS)) {
+      if (NOT_SERVICE_SETTINGS.test(k)) continue;
+      const near = nearestSetting(k);
+      throw new ConfigError(k, unknownSetting(near), near);
+    }
+    vars[k] = v;
   }
   const get = (k: string) => (vars[k] ?? "").trim();
 

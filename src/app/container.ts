@@ -4,7 +4,13 @@ import { DEFAULT_BACKOFF } from "../domain/backoff.js";
 import type { ResolutionPolicy } from "../domain/resolution.js";
 import { PromMetrics } from "../adapters/metrics/prom-metrics.js";
 import { systemClock, type Clock } from "../ports/clock.js";
-import type { HistoryRequest, IdentityMapApi, TlsMaterial } from "../ports/identity-service.js";
+import type {
+  DeviceListPage,
+  DeviceListRequest,
+  HistoryRequest,
+  IdentityMapApi,
+  TlsMaterial,
+} from "../ports/identity-service.js";
 import type { DeviceStore, HistoryPage, IdentityKv, Metrics } from "../ports/index.js";
 import { openDeviceStore, openKv } from "./adapters.js";
 import { Authenticator, reportAuthFailures } from "./auth.js";
@@ -13,6 +19,7 @@ import { BindingStore, startCachedStore } from "./bindings/binding-store.js";
 import type { Config } from "./config.js";
 import { appLogger, type Logger } from "./logger.js";
 import { deviceHistory } from "./lookup/device-history.js";
+import { listDevices } from "./lookup/device-listing.js";
 import { LookupService } from "./lookup/lookup-service.js";
 import { PublishService } from "./publish/publish-service.js";
 import { QuarantineService } from "./shared-identifiers/quarantine-service.js";
@@ -60,6 +67,7 @@ export interface App extends IdentityMapApi {
   readonly authenticator: Authenticator;
   readonly container: Container;
   history(req: HistoryRequest): Promise<HistoryPage>;
+  listDevices(req: DeviceListRequest): Promise<DeviceListPage>;
   /** Readiness: both stores answer. */
   ready(): Promise<{ kv: boolean; db: boolean }>;
   loadTls(): TlsMaterial | null;
@@ -214,6 +222,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     authenticator: Authenticator.fromConfig(config, reportAuthFailures({ log, metrics })),
     container: c,
     history: (req) => deviceHistory(devices, req),
+    listDevices: (req) => listDevices(devices, req),
     loadTls: () => loadTls(config),
     async ready() {
       const ok = (p: Promise<unknown>) =>

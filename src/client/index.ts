@@ -1,6 +1,33 @@
 /**
- * `identity-map/client`: what a producer or sync job needs without the server: the service's own key
- * derivation and precedence, and a typed REST client. Depends on nothing but the domain code.
+ * `identity-map/client`: the typed REST client (re-exported from the `@identity-map/client` package,
+ * which installs without the server: ADR 0013) and the service's own key derivation and precedence,
+ * which are the server's domain code and so stay here.
  */
 export * from "./keys.js";
-export * from "./rest-client.js";
+export {
+  backoffMs,
+  DEFAULT_RETRY,
+  IdentityMapApiError,
+  IdentityMapClient,
+  IdentityMapConnectionError,
+  type ApiErrorCode,
+  type BatchLookupRequest,
+  type BoundKey,
+  type CanonicalDevice,
+  type CanonicalRecord,
+  type ClientOptions,
+  type DeviceList,
+  type DeviceListQuery,
+  type HistoryEntry,
+  type HistoryPage,
+  type HistoryQuery,
+  type ListedDevice,
+  type LookupQuery,
+  type LookupRequest,
+  type LookupResult,
+  type PublishOutcome,
+  type PublishResult,
+  type ResolveResult,
+  type RetryPolicy,
+  type Tombstone,
+} from "@identity-map/client";

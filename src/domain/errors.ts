@@ -121,6 +121,8 @@ export class ConfigError extends IdentityMapError {
   constructor(
     readonly variable: string,
     reason: string,
+    /** For an unknown setting: the known one nearest to it, when one is near (a typo). */
+    readonly suggestion?: string,
   ) {
     super(`${variable}: ${reason}`);
   }

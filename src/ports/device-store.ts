@@ -23,6 +23,26 @@ export interface DeviceRow {
   readonly provisional?: boolean;
 }
 
+/** Filters of the device listing; absent means any. */
+export interface DeviceFilter {
+  readonly partition?: string;
+  readonly source?: string;
+  readonly hostname?: string;
+  /** Last seen at or after this time. */
+  readonly updatedSinceMs?: number;
+  /**
+   * Provisional: the device carries no strong identifier (Armis, NetBox, MAC) and its id is its
+   * address (`<partition>:<ip>` or the bare ip), so an asserting sighting may take it over.
+   */
+  readonly provisional?: boolean;
+}
+
+export interface ListedDevice extends DeviceRow {
+  readonly provisional: boolean;
+  /** Every identity key of the device, its device-id first, then strongest first. */
+  readonly keys: readonly IdentityKey[];
+}
+
 /** One binding change (who, key, from, to, revision, reason). */
 export interface AuditEntry {
   readonly atMs: number;
@@ -56,6 +76,11 @@ export interface DeviceStore {
   findByIdentity(key: IdentityKey): Promise<DeviceRow | null>;
   /** Rows ordered by device id, after `afterDeviceId`; for backfill and exports. */
   listDevices(options: { afterDeviceId?: string; limit: number; partition?: string }): Promise<DeviceRow[]>;
+  /**
+   * Canonical devices (rows not merged away) matching every given filter, ordered by device id after
+   * `afterDeviceId`, each with the identity keys the store holds for it: the listing and the export.
+   */
+  listCanonicalDevices(filter: DeviceFilter, page: { afterDeviceId?: string; limit: number }): Promise<ListedDevice[]>;
   appendAudit(entries: readonly AuditEntry[]): Promise<void>;
   /** Binding changes that involve the device, newest first. */
   history(deviceId: string, options: { limit: number; before?: number }): Promise<HistoryPage>;

@@ -5,7 +5,7 @@ import type { IdentityKey } from "../domain/identity-key.js";
 import type { CanonicalRecord } from "../domain/record.js";
 import type { RejectedIdentifier } from "../domain/rejection.js";
 import type { DecisionTrace, Tombstone } from "../domain/resolution.js";
-import type { HistoryPage } from "./device-store.js";
+import type { DeviceFilter, HistoryPage, ListedDevice } from "./device-store.js";
 import type { Logger } from "./logger.js";
 import type { LookupVia } from "./metrics.js";
 
@@ -76,6 +76,20 @@ export interface HistoryRequest {
   readonly limit?: number;
   /** The `next` cursor of the previous page; absent for the newest entries. */
   readonly before?: number;
+}
+
+export interface DeviceListRequest {
+  readonly filter: DeviceFilter;
+  /** The `nextCursor` of the previous page; absent for the first. */
+  readonly cursor?: string;
+  /** Devices per page: 1..1000; absent means 100. */
+  readonly limit?: number;
+}
+
+export interface DeviceListPage {
+  readonly devices: readonly ListedDevice[];
+  /** Absent on the last page. */
+  readonly nextCursor?: string;
 }
 
 export interface PublishUseCase {
@@ -153,6 +167,8 @@ export interface IdentityMapApi {
   readonly quarantine: QuarantineUseCase;
   readonly authenticator: CallAuthenticator;
   history(req: HistoryRequest): Promise<HistoryPage>;
+  /** Canonical devices, filtered, one page at a time. */
+  listDevices(req: DeviceListRequest): Promise<DeviceListPage>;
   /** Readiness: both stores answer. */
   ready(): Promise<{ kv: boolean; db: boolean }>;
   /** The Prometheus exposition. */

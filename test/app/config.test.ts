@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/app/config.js";
 import { ConfigError } from "../../src/domain/errors.js";
 
@@ -78,5 +78,32 @@ describe("config", () => {
     expect(() => loadConfig({}, join(dir, "missing.yaml"))).toThrow(
       expect.objectContaining({ code: "config_error", variable: "--config" }),
     );
+  });
+});
+
+describe("unknown settings (issue 14)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "idmap-config-unknown-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("refuses a misspelled YAML key, naming it and the nearest known one", () => {
+    const file = join(dir, "typo.yaml");
+    writeFileSync(file, "rest_prot: 9090\nkv_backend: memory\n");
+    expect(() => loadConfig({}, file)).toThrow(
+      expect.objectContaining({ code: "config_error", variable: `${file}: rest_prot`, suggestion: "rest_port" }),
+    );
+    writeFileSync(file, "IDMAP_REST_PORT: 9090\ngrpc_port: 9091\n");
+    expect(loadConfig({}, file)).toMatchObject({ restPort: 9090, grpcPort: 9091 });
+  });
+
+  it("refuses an unknown IDMAP_ variable, suggesting the nearest, and leaves tooling variables alone", () => {
+    expect(() => loadConfig({ IDMAP_KV_BAKEND: "memory" })).toThrow(
+      expect.objectContaining({ code: "config_error", variable: "IDMAP_KV_BAKEND", suggestion: "IDMAP_KV_BACKEND" }),
+    );
+    expect(() => loadConfig({ IDMAP_SOMETHING_ELSE_ENTIRELY: "1" })).toThrow(
+      expect.objectContaining({ variable: "IDMAP_SOMETHING_ELSE_ENTIRELY", suggestion: undefined }),
+    );
+    expect(loadConfig({ IDMAP_TEST_BACKENDS: "memory", IDMAP_BENCH_NATS_URL: "x", PATH: "/bin" })).toMatchObject({
+      restPort: 8080,
+    });
   });
 });

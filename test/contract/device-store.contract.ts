@@ -181,6 +181,54 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
         expect(unfiltered.slice(0, 7).map((r) => r.deviceId)).toEqual(seen);
       });
 
+      it("lists canonical devices with their keys, filtered, by page in id order", async () => {
+        const partition = `${run}-canon`;
+        const d = (i: number, over: Partial<DeviceRow> = {}) =>
+          row({ deviceId: `${run}-canon-${String(i).padStart(2, "0")}`, partition, ...over });
+        const sweep = `${partition}:${run}.sweep`;
+        const rows = [
+          d(0, { macs: ["AA:00:00:00:00:01"], ip: "10.9.0.1", hostname: "printer", source: "armis", armisId: "A-1" }),
+          d(1, { macs: ["AA:00:00:00:00:02"], hostname: "printer", source: "agent", lastSeenMs: 5_000 }),
+          d(2, { source: "agent", lastSeenMs: 9_000 }),
+          d(3, { mergedInto: `${run}-canon-00`, canonicalDeviceId: `${run}-canon-00` }),
+          row({ deviceId: sweep, partition, ip: `${run}.sweep`, source: "sweep", lastSeenMs: 7_000 }),
+        ];
+        await store.upsertDevices(rows);
+        const all = async (filter: Parameters<DeviceStore["listCanonicalDevices"]>[0]) => {
+          const seen: string[] = [];
+          let after: string | undefined;
+          for (;;) {
+            const page = await store.listCanonicalDevices(filter, {
+              limit: 2,
+              ...(after !== undefined ? { afterDeviceId: after } : {}),
+            });
+            if (page.length === 0) return seen;
+            expect(page.length).toBeLessThanOrEqual(2);
+            seen.push(...page.map((r) => r.deviceId));
+            after = page[page.length - 1]!.deviceId;
+          }
+        };
+        // The merged row is a tombstone, not a device.
+        expect(await all({ partition })).toEqual([d(0).deviceId, d(1).deviceId, d(2).deviceId, sweep]);
+        expect(await all({ partition, source: "agent" })).toEqual([d(1).deviceId, d(2).deviceId]);
+        expect(await all({ partition, hostname: "printer" })).toEqual([d(0).deviceId, d(1).deviceId]);
+        expect(await all({ partition, updatedSinceMs: 7_000 })).toEqual([d(2).deviceId, sweep]);
+        expect(await all({ partition, provisional: true })).toEqual([sweep]);
+        expect(await all({ partition, provisional: false })).toEqual([d(0).deviceId, d(1).deviceId, d(2).deviceId]);
+
+        const [first] = await store.listCanonicalDevices({ partition }, { limit: 1 });
+        expect(first).toMatchObject({ deviceId: d(0).deviceId, provisional: false, armisId: "A-1" });
+        expect(first!.keys).toEqual([
+          { kind: "device-id", value: d(0).deviceId },
+          { kind: "armis-id", value: "A-1" },
+          { kind: "mac", value: "AA:00:00:00:00:01" },
+          { kind: "partition-ip", value: `${partition}:10.9.0.1` },
+          { kind: "ip", value: "10.9.0.1" },
+        ]);
+        const [swept] = await store.listCanonicalDevices({ partition, source: "sweep" }, { limit: 5 });
+        expect(swept).toMatchObject({ deviceId: sweep, provisional: true });
+      });
+
       it("upserts and audits large batches", async () => {
         const rows = Array.from({ length: 650 }, (_, i) =>
           row({ deviceId: `${run}-bulk-${String(i).padStart(4, "0")}`, macs: [`${run}-bulk-mac-${i}`] }),

@@ -194,7 +194,7 @@ describe("REST: bad input gets a clear error and changes nothing", () => {
   it("an unknown kind in a lookup, and a GET lookup with no parameters", async () => {
     const r = await post("/v1/canonical-devices/lookup", { identity_keys: [{ kind: "serial-number", value: "x" }] });
     expect(r.statusCode).toBe(400);
-    expect(r.json().error.field).toBe("identity_keys[0].kind");
+    expect(r.json().error.field).toBe("body.identity_keys[0].kind");
     const b = await post("/v1/canonical-devices/batch-lookup", {
       lookups: [
         { identity_keys: [{ kind: "mac", value: "aa:bb:cc:dd:ee:ff" }] },

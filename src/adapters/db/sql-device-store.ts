@@ -1,7 +1,16 @@
 import { sql, type Kysely } from "kysely";
 import { DbUnavailable } from "../../domain/errors.js";
 import type { IdentityKey } from "../../domain/identity-key.js";
-import type { AuditEntry, DeviceRow, DeviceStore, HistoryPage, TombstoneEntry } from "../../ports/device-store.js";
+import { prioritizeKeys } from "../../domain/identity-key.js";
+import type {
+  AuditEntry,
+  DeviceFilter,
+  DeviceRow,
+  DeviceStore,
+  HistoryPage,
+  ListedDevice,
+  TombstoneEntry,
+} from "../../ports/device-store.js";
 import type { IdentityKv } from "../../ports/identity-kv.js";
 import { SqlKv } from "../kv/sql-kv.js";
 import { BINDING_TABLES, migrateToLatest } from "./migrations.js";
@@ -121,6 +130,57 @@ export class SqlDeviceStore implements DeviceStore {
     if (options.partition !== undefined) q = q.where("partition", "=", options.partition);
     const rows = await this.run(() => q.execute());
     return rows.map(fromDbRow);
+  }
+
+  async listCanonicalDevices(
+    filter: DeviceFilter,
+    page: { afterDeviceId?: string; limit: number },
+  ): Promise<ListedDevice[]> {
+    // The same test in SQL (the filter) and for each listed row (the flag), so the two cannot disagree.
+    const provisional = sql<boolean>`(armis_id = '' and netbox_ids = '' and macs = ''
+      and (device_id = ip or device_id = partition || ':' || ip))`;
+    let q = this.db
+      .selectFrom("devices")
+      .selectAll()
+      .select(provisional.as("provisional"))
+      .where("merged_into", "is", null)
+      .orderBy("device_id")
+      .limit(page.limit);
+    if (page.afterDeviceId !== undefined) q = q.where("device_id", ">", page.afterDeviceId);
+    if (filter.partition !== undefined) q = q.where("partition", "=", filter.partition);
+    if (filter.source !== undefined) q = q.where("source", "=", filter.source);
+    if (filter.hostname !== undefined) q = q.where("hostname", "=", filter.hostname);
+    if (filter.updatedSinceMs !== undefined) q = q.where("last_seen", ">=", filter.updatedSinceMs);
+    if (filter.provisional !== undefined)
+      q = q.where(filter.provisional ? provisional : sql<boolean>`not ${provisional}`);
+    const rows = await this.run(() => q.execute());
+    if (rows.length === 0) return [];
+    const keyRows = await this.run(() =>
+      this.db
+        .selectFrom("device_keys")
+        .select(["device_id", "kind", "value"])
+        .where(
+          "device_id",
+          "in",
+          rows.map((r) => r.device_id as string),
+        )
+        .execute(),
+    );
+    const keysOf = new Map<string, IdentityKey[]>();
+    for (const k of keyRows) {
+      const list = keysOf.get(k.device_id) ?? [];
+      list.push({ kind: k.kind, value: k.value } as IdentityKey);
+      keysOf.set(k.device_id, list);
+    }
+    return rows.map((r) => ({
+      ...fromDbRow(r),
+      // SQLite answers 0/1, PostgreSQL a boolean.
+      provisional: Boolean(r.provisional),
+      keys: [
+        { kind: "device-id", value: r.device_id } as IdentityKey,
+        ...prioritizeKeys(keysOf.get(r.device_id) ?? []),
+      ],
+    }));
   }
 
   async appendAudit(entries: readonly AuditEntry[]): Promise<void> {

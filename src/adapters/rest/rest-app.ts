@@ -3,29 +3,35 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Static } from "typebox";
-import { AmbiguousIdentifier, IdentityMapError, NotFound, ShuttingDown } from "../../domain/errors.js";
+import { AmbiguousIdentifier, IdentityMapError, InvalidArgument, NotFound, ShuttingDown } from "../../domain/errors.js";
 import type { IdentityKind } from "../../domain/identity-kind.js";
 import { queryKeys } from "../../domain/lookup-query.js";
 import type { IdentityMapApi, LookupRequest, Principal } from "../../ports/identity-service.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import { assertSafeJson, parseJsonBody } from "./json-guard.js";
-import { deviceJson, historyJson, lookupJson } from "./rest-messages.js";
+import { deviceJson, deviceListJson, historyJson, lookupJson } from "./rest-messages.js";
+import { described, documented, ref, routeSchemas } from "./openapi.js";
 import {
   BatchLookupBody,
   BatchLookupReply,
+  DeviceListQuery,
+  DeviceListReply,
+  DeviceParams,
   DeviceReply,
-  ErrorSchema,
+  HealthReply,
   HistoryQuery,
   HistoryReply,
   LookupBody,
   LookupQuery,
+  ErrorSchema,
   LookupReply,
   PublishBody,
   QuarantinedReply,
   ReleasedReply,
   ResolveBody,
   PublishReply,
+  ReadyReply,
   ResolveReply,
 } from "./schemas.js";
 
@@ -59,22 +65,15 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     },
     // Refused during shutdown with our error envelope (the onRequest hook below), not fastify's body.
     return503OnClosing: false,
-    // Types are checked, not coerced: `"ip": 123` is a 400, not "123".
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: routeSchemas.validatorFactory } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   const authorize = options.authorize ?? (() => ANONYMOUS_WRITER);
+  // The API speaks JSON only: any other body is a 415, not a string that fails validation as a 400.
+  f.removeContentTypeParser("text/plain");
 
-  await f.register(swagger, {
-    openapi: {
-      info: {
-        title: "identity-map",
-        version: "1",
-        description: "Canonical device identity: one device, one id, across DHCP churn.",
-      },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-    },
-  });
+  await f.register(swagger, documented.swaggerOptions);
   await f.register(swaggerUi, { routePrefix: "/docs" });
+  for (const schema of documented.schemas) f.addSchema(schema);
 
   f.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
@@ -99,6 +98,11 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
         },
       });
     }
+    if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+      return reply.status(415).send({
+        error: { code: "unsupported_media_type", message: "body: send application/json", field: "content-type" },
+      });
+    }
     // Fastify's own refusals of the request itself (an unsupported media type, an upload the client
     // aborted, a body shorter than its length): the client's doing, so no error log and no 500.
     if (!(err instanceof IdentityMapError) && err.statusCode !== undefined && err.statusCode < 500) {
@@ -107,6 +111,8 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
         .send({ error: { code: "invalid_argument", message: `body: ${err.message}`, field: "body" } });
     }
     const { status, body } = describeError(err);
+    // RFC 6750: a 401 names the scheme the caller should use.
+    if (status.http === 401) reply.header("www-authenticate", 'Bearer realm="identity-map"');
     if (status.http >= 500)
       app.log.error(
         { err: String(err), cause: String((err as { cause?: unknown }).cause ?? ""), url: req.url },
@@ -144,16 +150,21 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     assertSafeJson(req.params, "params");
   });
 
-  const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 413: ErrorSchema, 503: ErrorSchema };
+  f.setNotFoundHandler(async (req) => {
+    throw new NotFound(`no route ${req.method} ${req.url.split("?")[0]}`);
+  });
+
+  const { errors, notFound, op } = documented;
   const deadline = <T>(p: Promise<T>): Promise<T> => withDeadline(p, config.requestTimeoutMs);
 
   f.post(
     "/v1/device-updates",
     {
       schema: {
+        ...op("publishDeviceUpdates", "writer"),
         summary: "Publish a batch of device updates",
-        body: PublishBody,
-        response: { 200: PublishReply, ...errors },
+        body: ref(PublishBody),
+        response: { 200: described("One result per update, in request order", PublishReply), ...errors },
       },
     },
     async (req) => {
@@ -170,9 +181,10 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     "/v1/device-updates/resolve",
     {
       schema: {
+        ...op("resolveDeviceUpdates", "reader"),
         summary: "Resolve updates to canonical ids without writing; with explain, each decision's trace",
-        body: ResolveBody,
-        response: { 200: ResolveReply, ...errors },
+        body: ref(ResolveBody),
+        response: { 200: described("One resolution per update, in request order", ResolveReply), ...errors },
       },
     },
     async (req) => {
@@ -189,9 +201,10 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     "/v1/canonical-devices/lookup",
     {
       schema: {
+        ...op("lookupCanonicalDevice", "reader"),
         summary: "Look up a canonical device by identity keys",
-        body: LookupBody,
-        response: { 200: LookupReply, ...errors },
+        body: ref(LookupBody),
+        response: { 200: described("The lookup result; a miss is found: false", LookupReply), ...errors },
       },
     },
     async (req) => {
@@ -214,9 +227,14 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     "/v1/canonical-devices/lookup",
     {
       schema: {
+        ...op("lookupCanonicalDeviceByQuery", "reader"),
         summary: "Look up by query parameters, strongest first; 404 on a miss",
         querystring: LookupQuery,
-        response: { 200: LookupReply, 404: ErrorSchema, 409: ErrorSchema, ...errors },
+        response: {
+          200: described("The device that holds the strongest given identifier", LookupReply),
+          409: described("ambiguous_identifier: a quarantined (shared) identifier; candidates named", ErrorSchema),
+          ...notFound,
+        },
       },
     },
     async (req) => {
@@ -244,9 +262,10 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     "/v1/canonical-devices/batch-lookup",
     {
       schema: {
+        ...op("batchLookupCanonicalDevices", "reader"),
         summary: "Many lookups, results in request order",
-        body: BatchLookupBody,
-        response: { 200: BatchLookupReply, ...errors },
+        body: ref(BatchLookupBody),
+        response: { 200: described("One lookup result per lookup, in request order", BatchLookupReply), ...errors },
       },
     },
     async (req) => {
@@ -267,8 +286,9 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     "/v1/identifiers/quarantined",
     {
       schema: {
+        ...op("listQuarantinedIdentifiers", "reader"),
         summary: "Identifiers quarantined as shared (docks, dongles, cloned VMs): they link and merge nothing",
-        response: { 200: QuarantinedReply, ...errors },
+        response: { 200: described("The quarantined identifiers with their candidates", QuarantinedReply), ...errors },
       },
     },
     async (req) => {
@@ -289,13 +309,21 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     "/v1/identifiers/quarantined/:kind/:value",
     {
       schema: {
+        ...op("releaseQuarantinedIdentifier", "writer"),
         summary: "Release a quarantined identifier (writer): the next report binds it afresh; audited as released",
         params: {
           type: "object",
-          properties: { kind: { type: "string" }, value: { type: "string" } },
+          properties: {
+            kind: { type: "string", enum: ["mac"], description: "The identifier's kind" },
+            value: { type: "string", description: "The identifier, e.g. AA:BB:CC:DD:EE:FF" },
+          },
           required: ["kind", "value"],
         },
-        response: { 200: ReleasedReply, 404: ErrorSchema, ...errors },
+        response: {
+          200: described("Released: the next report binds it afresh", ReleasedReply),
+          404: described("The identifier is not quarantined", ErrorSchema),
+          ...errors,
+        },
       },
     },
     async (req) => {
@@ -307,17 +335,50 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
   );
 
   f.get(
-    "/v1/canonical-devices/:device_id",
+    "/v1/canonical-devices",
     {
       schema: {
-        summary: "A device: its record, every key bound to it, and where it redirects after a merge",
-        params: { type: "object", properties: { device_id: { type: "string" } }, required: ["device_id"] },
-        response: { 200: DeviceReply, 404: ErrorSchema, ...errors },
+        ...op("listCanonicalDevices", "reader"),
+        summary: "Canonical devices with their keys, filtered, in device-id order, paged with `next_cursor`",
+        querystring: DeviceListQuery,
+        response: { 200: described("A page of devices", DeviceListReply), ...errors },
       },
     },
     async (req) => {
       authorize(req, "reader");
-      const { device_id } = req.params as { device_id: string };
+      const q = req.query;
+      const since = q.updated_since === undefined ? undefined : Date.parse(q.updated_since);
+      if (since !== undefined && Number.isNaN(since)) throw new InvalidArgument("updated_since", "must be RFC 3339");
+      const page = await deadline(
+        app.listDevices({
+          filter: {
+            ...opt("partition", q.partition),
+            ...opt("source", q.source),
+            ...opt("hostname", q.hostname),
+            ...(since !== undefined ? { updatedSinceMs: since } : {}),
+            ...(q.provisional !== undefined ? { provisional: q.provisional } : {}),
+          },
+          ...opt("cursor", q.cursor),
+          ...(q.limit !== undefined ? { limit: q.limit } : {}),
+        }),
+      );
+      return deviceListJson(page);
+    },
+  );
+
+  f.get(
+    "/v1/canonical-devices/:device_id",
+    {
+      schema: {
+        ...op("getCanonicalDevice", "reader"),
+        summary: "A device: its record, every key bound to it, and where it redirects after a merge",
+        params: DeviceParams,
+        response: { 200: described("The device, its keys and its redirect", DeviceReply), ...notFound },
+      },
+    },
+    async (req) => {
+      authorize(req, "reader");
+      const { device_id } = req.params;
       const d = await deadline(app.lookup.device(device_id));
       return deviceJson(d);
     },
@@ -327,37 +388,42 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     "/v1/canonical-devices/:device_id/history",
     {
       schema: {
+        ...op("getCanonicalDeviceHistory", "reader"),
         summary: "The audit trail of a device's bindings, newest first, paged with `next`",
-        params: { type: "object", properties: { device_id: { type: "string" } }, required: ["device_id"] },
+        params: DeviceParams,
         querystring: HistoryQuery,
-        response: { 200: HistoryReply, 404: ErrorSchema, ...errors },
+        response: { 200: described("A page of binding changes, newest first", HistoryReply), ...notFound },
       },
     },
     async (req) => {
       authorize(req, "reader");
-      const { device_id } = req.params as { device_id: string };
+      const { device_id } = req.params;
       const { limit, before } = req.query;
       const page = await deadline(
         app.history({
           deviceId: device_id,
-          ...(limit !== undefined ? { limit: Number(limit) } : {}),
-          ...(before !== undefined ? { before: Number(before) } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+          ...(before !== undefined ? { before } : {}),
         }),
       );
       return historyJson(device_id, page);
     },
   );
 
-  f.get("/healthz", { schema: { summary: "Liveness" } }, async () => ({ status: "ok" }));
+  f.get("/healthz", { schema: { hide: true, response: { 200: HealthReply } } }, async () => ({
+    status: "ok" as const,
+  }));
 
-  f.get("/readyz", { schema: { summary: "Readiness: the KV and the database answer" } }, async (_req, reply) => {
+  // Probes for an orchestrator, not part of the client contract: kept out of the document like /metrics.
+  const readiness = { hide: true, response: { 200: ReadyReply, 503: ReadyReply } };
+  f.get("/readyz", { schema: readiness }, async (_req, reply) => {
     const r = await app.ready();
     const ok = r.kv && r.db;
     return reply.status(ok ? 200 : 503).send({
       status: ok ? "ready" : "unavailable",
       kv: r.kv ? "ok" : "unavailable",
       db: r.db ? "ok" : "unavailable",
-      mode: config.mode,
+      mode: config.mode as "off" | "shadow" | "on",
     });
   });
 

@@ -1,7 +1,7 @@
 import type { IdentityKey } from "../../domain/identity-key.js";
 import type { CanonicalRecord } from "../../domain/record.js";
 import type { HistoryPage } from "../../ports/device-store.js";
-import type { DeviceView, LookupResult } from "../../ports/identity-service.js";
+import type { DeviceListPage, DeviceView, LookupResult } from "../../ports/identity-service.js";
 
 /*
  * The service's results as REST JSON (snake_case, the shapes of schemas.ts), written once; the gRPC
@@ -59,5 +59,22 @@ export function historyJson(deviceId: string, page: HistoryPage) {
       reason: e.reason,
     })),
     ...(page.next !== undefined ? { next: page.next } : {}),
+  };
+}
+
+export function deviceListJson(page: DeviceListPage) {
+  return {
+    devices: page.devices.map((d) => ({
+      device_id: d.deviceId,
+      partition: d.partition,
+      ip: d.ip,
+      hostname: d.hostname,
+      source: d.source,
+      provisional: d.provisional,
+      first_seen_unix_millis: d.firstSeenMs,
+      last_seen_unix_millis: d.lastSeenMs,
+      keys: d.keys.map(keyJson),
+    })),
+    ...(page.nextCursor !== undefined ? { next_cursor: page.nextCursor } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import type { DeviceClass } from "./fleet.js";
 import type { KvCounters } from "./kv-cost.js";
+import { judgeRate } from "./scale.js";
 import type { Scenario } from "./scenario.js";
 import type { BindingCensus } from "./target.js";
 import type { TruthSummary } from "./truth.js";
@@ -29,6 +30,8 @@ export interface Target {
   readonly met: boolean;
   /** Why, when missed. */
   readonly note?: string;
+  /** Met only because the fleet was too small to judge the rate (scale.ts). */
+  readonly at_scale_only?: string;
 }
 
 export interface SimReport {
@@ -196,14 +199,20 @@ export function buildReport(i: ReportInput): SimReport {
   const difference = census ? pct(identityBindings - liveIdentities, liveIdentities) : 0;
   const vacated = i.vacated["partition-ip"] + i.vacated.ip;
   const withinTtl = liveIdentities + vacated;
+  const withinTtlDifference = census ? pct(identityBindings - withinTtl, withinTtl) : 0;
+  // A run shorter than the TTL has not let any vacated address expire yet: judged against what may still be bound.
+  const bindingsMet = Math.abs(difference) <= 10 || Math.abs(withinTtlDifference) <= 10;
 
+  const dedup = judgeRate(Math.max(0, duplicates), Math.max(0, baselineDup), 99);
+  const lookups = judgeRate(asked - hits, asked, 99);
   const targets: Target[] = [
     {
       name: "duplicates removed vs baseline",
       value: `${round(reduction, 2)} %`,
       target: ">= 99 %",
-      met: reduction >= 99,
-      ...(reduction < 99
+      met: dedup.met,
+      ...(dedup.atScaleOnly ? { at_scale_only: dedup.atScaleOnly } : {}),
+      ...(!dedup.met
         ? {
             note:
               `${duplicates} duplicates left: ${t.split_extra_ids} extra ids of ${t.split_devices} split ` +
@@ -231,8 +240,9 @@ export function buildReport(i: ReportInput): SimReport {
       name: "lookup hit rate",
       value: `${round(hitRate, 2)} %`,
       target: ">= 99 %",
-      met: hitRate >= 99,
-      ...(hitRate < 99 ? { note: `${asked - hits} of ${asked} lookups missed or named another device` } : {}),
+      met: lookups.met,
+      ...(lookups.atScaleOnly ? { at_scale_only: lookups.atScaleOnly } : {}),
+      ...(!lookups.met ? { note: `${asked - hits} of ${asked} lookups missed or named another device` } : {}),
     },
     {
       name: "KV ops per unchanged update",
@@ -254,8 +264,16 @@ export function buildReport(i: ReportInput): SimReport {
           name: "bindings vs live identities",
           value: `${identityBindings} vs ${liveIdentities} (${difference >= 0 ? "+" : ""}${round(difference, 1)} %)`,
           target: "within 10 %",
-          met: Math.abs(difference) <= 10,
-          ...(Math.abs(difference) > 10
+          met: bindingsMet,
+          ...(bindingsMet && Math.abs(difference) > 10
+            ? {
+                at_scale_only:
+                  `holds only over runs longer than the weak-key TTL: counting the ${vacated} address keys of ` +
+                  `addresses left less than a TTL ago (bound until they expire, as designed), the difference is ` +
+                  `${round(withinTtlDifference, 1)} %`,
+              }
+            : {}),
+          ...(!bindingsMet
             ? {
                 note:
                   `${census.devices - (i.liveIdentities["device-id"] ?? 0)} device ids beyond the devices seen ` +

@@ -120,6 +120,7 @@ export function renderTable(r: SimReport): string {
     ...rows.map(([a, v, t, m]) => `${a.padEnd(w0)}  ${v.padEnd(w1)}  ${(t ?? "").padEnd(w2)}  ${m ?? ""}`.trimEnd()),
     "",
   ];
+  for (const t of r.targets) if (t.at_scale_only) lines.push(`- ${t.name}: ${t.at_scale_only}`);
   const missed = r.targets.filter((t) => !t.met);
   if (missed.length === 0) lines.push("All targets met.");
   else {

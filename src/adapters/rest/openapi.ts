@@ -1,0 +1,82 @@
+import { AjvCompiler } from "@fastify/ajv-compiler";
+import type { SwaggerOptions } from "@fastify/swagger";
+import type { TSchema } from "typebox";
+import { ErrorSchema, NAMED_SCHEMAS, ref } from "./schemas.js";
+
+/*
+ * What makes /openapi.json a contract a client can be generated from (checked by `redocly lint` in the
+ * tests): named component schemas, an operation id and the security each operation needs, and a
+ * description for every response.
+ */
+
+export { ref };
+
+/** A registered schema as a response, with the description the document requires. */
+export function described<T extends TSchema>(description: string, schema: T) {
+  return ref(schema, description);
+}
+
+const errors = {
+  400: described("Bad input: `field` names what is wrong; nothing was changed", ErrorSchema),
+  401: described("No valid bearer token", ErrorSchema),
+  403: described("The token's role may not do this", ErrorSchema),
+  413: described("The body is larger than the limit", ErrorSchema),
+  415: described("The body is not application/json", ErrorSchema),
+  503: described("The KV or the database does not answer; retry with backoff", ErrorSchema),
+};
+
+export const documented = {
+  swaggerOptions: {
+    openapi: {
+      info: {
+        title: "identity-map",
+        version: "1.0.0",
+        description: "Canonical device identity: one device, one id, across DHCP churn.",
+        license: { name: "Apache-2.0", url: "https://www.apache.org/licenses/LICENSE-2.0" },
+      },
+      // Relative: the document is served by the service it describes, wherever that listens.
+      servers: [{ url: "/", description: "The service that serves this document" }],
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: "http",
+            scheme: "bearer",
+            description: "A token from IDMAP_AUTH_TOKENS (`token:role`); without it configured, none is needed",
+          },
+        },
+      },
+    },
+    // Component names are the schemas' $id (DeviceUpdate, LookupResult, ...), never def-0.
+    refResolver: {
+      buildLocalReference: (json: { $id?: unknown }, _baseUri: unknown, _fragment: unknown, i: number) =>
+        typeof json.$id === "string" ? json.$id : `def-${i}`,
+    },
+  } satisfies SwaggerOptions,
+  schemas: NAMED_SCHEMAS,
+  errors,
+  notFound: { 404: described("No such device, or no device holds the identifiers", ErrorSchema), ...errors },
+  /** Operation id, and the bearer scheme when the operation needs a role. */
+  op(operationId: string, role?: "reader" | "writer") {
+    return {
+      operationId,
+      ...(role
+        ? { security: [{ bearer: [] }], description: `Needs the \`${role}\` role when tokens are configured.` }
+        : { security: [] }),
+    };
+  },
+};
+
+type ValidatorFactory = ReturnType<typeof AjvCompiler>;
+
+/**
+ * Bodies are checked, not coerced (`"ip": 123` is a 400, not "123"); query and path parameters arrive
+ * as text, so numbers there are coerced and a `limit` can be typed an integer.
+ */
+export const routeSchemas = {
+  validatorFactory: ((externalSchemas) => {
+    const base = { removeAdditional: false, allErrors: false, keywords: ["example"] };
+    const strict = AjvCompiler()(externalSchemas, { customOptions: { ...base, coerceTypes: false } });
+    const coercing = AjvCompiler()(externalSchemas, { customOptions: { ...base, coerceTypes: true } });
+    return (route) => (route.httpPart === "body" ? strict(route) : coercing(route));
+  }) as ValidatorFactory,
+};
