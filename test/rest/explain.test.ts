@@ -108,7 +108,8 @@ describe("explain: POST /v1/device-updates/resolve and ResolveDeviceUpdates", ()
 describe("ambiguity over gRPC", () => {
   it("GetCanonicalDevice by a quarantined MAC is found: false with ambiguous {key, candidates}", async () => {
     const dock = "02:00:00:00:0D:0D";
-    const t = Date.now() - 3 * 3_600_000;
+    // The service's clock, not the machine's: a timestamp ahead of it is refused (issue 12).
+    const t = app.clock.nowMs() - 3 * 3_600_000;
     const lap = (name: string, armisId: string, macs: string, at: number) => ({
       device_id: name,
       ip: name === "lap-A" ? "10.2.0.1" : "10.2.0.2",

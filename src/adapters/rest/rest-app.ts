@@ -314,7 +314,7 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
         params: {
           type: "object",
           properties: {
-            kind: { type: "string", enum: ["mac"], description: "The identifier's kind" },
+            kind: { type: "string", description: "The identifier's kind: mac" },
             value: { type: "string", description: "The identifier, e.g. AA:BB:CC:DD:EE:FF" },
           },
           required: ["kind", "value"],

@@ -34,7 +34,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Resolve updates to canonical ids without writing
+         * Resolve updates to canonical ids without writing; with explain, each decision's trace
          * @description Needs the `reader` role when tokens are configured.
          */
         post: operations["resolveDeviceUpdates"];
@@ -83,6 +83,46 @@ export interface paths {
          */
         post: operations["batchLookupCanonicalDevices"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/identifiers/quarantined": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Identifiers quarantined as shared (docks, dongles, cloned VMs): they link and merge nothing
+         * @description Needs the `reader` role when tokens are configured.
+         */
+        get: operations["listQuarantinedIdentifiers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/identifiers/quarantined/{kind}/{value}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Release a quarantined identifier (writer): the next report binds it afresh; audited as released
+         * @description Needs the `writer` role when tokens are configured.
+         */
+        delete: operations["releaseQuarantinedIdentifier"];
         options?: never;
         head?: never;
         patch?: never;
@@ -227,6 +267,10 @@ export interface components {
                 message: string;
                 /** @description The request field at fault, e.g. updates[0].ip */
                 field?: string;
+                /** @description ambiguous_identifier: the devices the identifier names */
+                candidates?: string[];
+                /** @description Why a store is unavailable, where known: no_quorum */
+                reason?: string;
             };
         };
         CanonicalRecord: {
@@ -239,6 +283,8 @@ export interface components {
             attributes: {
                 [key: string]: string;
             };
+            /** @description The device only ever carried addresses (sweeps, pings): an asserting update there takes it over */
+            provisional: boolean;
         };
         /** @description An identifier that failed validation; the valid ones were still used */
         RejectedIdentifier: {
@@ -278,6 +324,44 @@ export interface components {
             /** @description One per update, in request order */
             results: components["schemas"]["PublishResult"][];
         };
+        ResolveRequest: {
+            updates: components["schemas"]["DeviceUpdate"][];
+            /** @description Add each decision's trace */
+            explain?: boolean;
+        };
+        /** @description Why the decision was made: candidates, vetoes, the rule that chose */
+        DecisionTrace: {
+            candidates: {
+                device_id: string;
+                key: {
+                    /**
+                     * @description Identity kind, strongest first: armis-id ... device-id
+                     * @enum {string}
+                     */
+                    kind: "armis-id" | "netbox-id" | "mac" | "partition-ip" | "ip" | "device-id";
+                    value: string;
+                };
+                /** @enum {string} */
+                verdict: "chosen" | "vetoed" | "stale_link" | "named_elsewhere";
+                provisional: boolean;
+                differing?: {
+                    kind: string;
+                    update: string;
+                    device: string;
+                }[];
+            }[];
+            provisional?: {
+                /** @enum {string} */
+                action: "take_over" | "absorbed" | "absorption_refused";
+                device_id: string;
+                /** @description two_places or veto, when refused */
+                reason?: string;
+            };
+            /** @description redirect, already_redirects, merged, kept_apart */
+            own_id?: string;
+            /** @description strongest_bound_key, stable_id, address, address_derived_id, provisional_take_over, joined_concurrent_create, new_device, derived_id */
+            rule: string;
+        };
         ResolveResult: {
             device_id: string;
             canonical_device_id: string | null;
@@ -290,9 +374,26 @@ export interface components {
              */
             matched_by: "armis-id" | "netbox-id" | "mac" | "partition-ip" | "ip" | "device-id" | null;
             rejected_identifiers?: components["schemas"]["RejectedIdentifier"][];
+            trace?: components["schemas"]["DecisionTrace"];
         };
         ResolveReply: {
             results: components["schemas"]["ResolveResult"][];
+        };
+        QuarantinedIdentifiers: {
+            identifiers: {
+                /**
+                 * @description Identity kind, strongest first: armis-id ... device-id
+                 * @enum {string}
+                 */
+                kind: "armis-id" | "netbox-id" | "mac" | "partition-ip" | "ip" | "device-id";
+                value: string;
+                quarantined_since_unix_millis: number;
+                /** @description The devices that kept taking it from each other */
+                candidates: string[];
+            }[];
+        };
+        Released: {
+            released: boolean;
         };
         LookupRequest: {
             /** @description Tried in the order given */
@@ -308,6 +409,18 @@ export interface components {
             revision: number;
             /** @description True when a relational answer was written back to the KV */
             hydrated: boolean;
+            /** @description found is false: the key is a quarantined (shared) identifier naming these devices */
+            ambiguous?: {
+                key: {
+                    /**
+                     * @description Identity kind, strongest first: armis-id ... device-id
+                     * @enum {string}
+                     */
+                    kind: "armis-id" | "netbox-id" | "mac" | "partition-ip" | "ip" | "device-id";
+                    value: string;
+                };
+                candidates: string[];
+            };
         };
         BatchLookupRequest: {
             lookups: {
@@ -338,7 +451,7 @@ export interface components {
             to_device_id: string | null;
             revision: number | null;
             /** @enum {string} */
-            reason: "create" | "rebind" | "delete" | "merge" | "redirect" | "expire" | "hydrate";
+            reason: "create" | "rebind" | "delete" | "merge" | "redirect" | "expire" | "hydrate" | "absorbed" | "quarantined" | "released";
         };
         HistoryReply: {
             device_id: string;
@@ -489,7 +602,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PublishRequest"];
+                "application/json": components["schemas"]["ResolveRequest"];
             };
         };
         responses: {
@@ -615,6 +728,15 @@ export interface operations {
             };
             /** @description No such device, or no device holds the identifiers */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ambiguous_identifier: a quarantined (shared) identifier; candidates named */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -771,6 +893,168 @@ export interface operations {
             };
             /** @description The token's role may not do this */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listQuarantinedIdentifiers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The quarantined identifiers with their candidates */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuarantinedIdentifiers"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    releaseQuarantinedIdentifier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The identifier's kind: mac */
+                kind: string;
+                /** @description The identifier, e.g. AA:BB:CC:DD:EE:FF */
+                value: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Released: the next report binds it afresh */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Released"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The identifier is not quarantined */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
