@@ -1,13 +1,12 @@
 import { join } from "node:path";
-import { Kysely, PostgresDialect } from "kysely";
-import pg from "pg";
+import { openPostgres } from "../adapters/db/postgres.js";
 import { SqlDeviceStore } from "../adapters/db/sql-device-store.js";
 import { openSqlite } from "../adapters/db/sqlite.js";
 import { openEmbeddedKv } from "../adapters/kv/embedded-kv.js";
 import { MemoryKv } from "../adapters/kv/memory-kv.js";
 import type { DeviceStore, IdentityKv } from "../ports/index.js";
 import type { Config } from "./config.js";
-import type { Logger } from "./logger.js";
+import { type Logger, silentLogger } from "../ports/logger.js";
 
 /** Picks the KV adapter named by IDMAP_KV_BACKEND. The switch is exhaustive: a new backend must be added here. */
 export async function openKv(config: Config, log: Logger): Promise<IdentityKv> {
@@ -62,7 +61,7 @@ export async function openKv(config: Config, log: Logger): Promise<IdentityKv> {
 }
 
 /** Picks the relational adapter named by IDMAP_DB and brings its schema up to date. */
-export async function openDeviceStore(config: Config): Promise<DeviceStore> {
+export async function openDeviceStore(config: Config, log: Logger = silentLogger): Promise<DeviceStore> {
   const dialect = config.db;
   let store: DeviceStore;
   switch (dialect) {
@@ -76,14 +75,7 @@ export async function openDeviceStore(config: Config): Promise<DeviceStore> {
       );
       break;
     case "postgres":
-      store = new SqlDeviceStore(
-        new Kysely<any>({
-          dialect: new PostgresDialect({
-            pool: new pg.Pool({ connectionString: config.databaseUrl, max: 10, connectionTimeoutMillis: 5_000 }),
-          }),
-        }),
-        "postgres",
-      );
+      store = new SqlDeviceStore(openPostgres(config.databaseUrl, log), "postgres");
       break;
     default: {
       const never: never = dialect;

@@ -96,8 +96,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     [TOKENS.Config, TOKENS.Logger],
   );
   c.bind<DeviceStore>(TOKENS.DeviceStore).toResolvedValue(
-    async (cfg: Config) => overrides.devices ?? (await openDeviceStore(cfg)),
-    [TOKENS.Config],
+    async (cfg: Config, log: Logger) => overrides.devices ?? (await openDeviceStore(cfg, log)),
+    [TOKENS.Config, TOKENS.Logger],
   );
   let census: CensusRefresher | undefined;
   c.bind<BindingStore>(TOKENS.PrimaryStore).toResolvedValue(

@@ -1,5 +1,5 @@
-import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { openPostgres } from "../../src/adapters/db/postgres.js";
 import { SqlDeviceStore } from "../../src/adapters/db/sql-device-store.js";
 import { deviceStoreContract } from "../contract/device-store.contract.js";
 import { forBackend, testServers, uniqueName } from "../support/backends.js";
@@ -24,15 +24,7 @@ forBackend("postgres", () => {
     })());
 
   deviceStoreContract("postgres", {
-    open: async () =>
-      new SqlDeviceStore(
-        new Kysely<any>({
-          dialect: new PostgresDialect({
-            pool: new pg.Pool({ connectionString: await url(), max: 10, connectionTimeoutMillis: 5_000 }),
-          }),
-        }),
-        "postgres",
-      ),
+    open: async () => new SqlDeviceStore(openPostgres(await url()), "postgres"),
     dispose: async () => {
       if (!created) return;
       const c = admin();
