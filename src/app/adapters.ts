@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { openPostgres } from "../adapters/db/postgres.js";
 import { SqlDeviceStore } from "../adapters/db/sql-device-store.js";
-import { openSqlite } from "../adapters/db/sqlite.js";
+import { openSqliteHandles } from "../adapters/db/sqlite.js";
 import { openEmbeddedKv } from "../adapters/kv/embedded-kv.js";
 import { MemoryKv } from "../adapters/kv/memory-kv.js";
 import type { DeviceStore, IdentityKv } from "../ports/index.js";
@@ -65,15 +65,14 @@ export async function openDeviceStore(config: Config, log: Logger = silentLogger
   const dialect = config.db;
   let store: DeviceStore;
   switch (dialect) {
-    case "sqlite":
-      store = new SqlDeviceStore(
-        openSqlite(
-          config.dataDir === ":memory:" ? ":memory:" : join(config.dataDir, "devices.sqlite"),
-          config.embeddedSync,
-        ),
-        "sqlite",
+    case "sqlite": {
+      const { db, raw } = openSqliteHandles(
+        config.dataDir === ":memory:" ? ":memory:" : join(config.dataDir, "devices.sqlite"),
+        config.embeddedSync,
       );
+      store = new SqlDeviceStore(db, "sqlite", raw);
       break;
+    }
     case "postgres":
       store = new SqlDeviceStore(openPostgres(config.databaseUrl, log), "postgres");
       break;

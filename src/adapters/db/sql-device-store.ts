@@ -1,3 +1,4 @@
+import type Database from "better-sqlite3";
 import { sql, type Kysely } from "kysely";
 import { DbUnavailable } from "../../domain/errors.js";
 import type { IdentityKey } from "../../domain/identity-key.js";
@@ -14,16 +15,33 @@ import type {
 import type { IdentityKv } from "../../ports/identity-kv.js";
 import { SqlKv } from "../kv/sql-kv.js";
 import { BINDING_TABLES, migrateToLatest } from "./migrations.js";
+import { SqliteDeviceWrites } from "./sqlite-device-writes.js";
 
 /** DeviceStore on kysely: SQLite (the default, a file under the data directory) or PostgreSQL. */
 export class SqlDeviceStore implements DeviceStore {
   private readonly bindingKv: SqlKv;
+  /** SQLite given its raw handle: a publish's rows and audit go through prepared statements. */
+  private readonly raw: Database.Database | undefined;
+  /** Prepared on first use (the tables exist only once migrated). */
+  private writes: SqliteDeviceWrites | undefined;
 
   constructor(
     private readonly db: Kysely<any>,
     readonly dialect: "sqlite" | "postgres",
+    raw?: Database.Database,
   ) {
     this.bindingKv = new SqlKv(db, { backend: `${dialect}-bindings`, dialect, tables: BINDING_TABLES });
+    this.raw = dialect === "sqlite" ? raw : undefined;
+  }
+
+  /** Runs `f` holding kysely's only SQLite connection, so no kysely transaction is open around it. */
+  private async exclusive(f: (w: SqliteDeviceWrites) => void): Promise<void> {
+    await this.run(() =>
+      this.db.connection().execute(async () => {
+        this.writes ??= new SqliteDeviceWrites(this.raw!, identitiesOf);
+        f(this.writes);
+      }),
+    );
   }
 
   async migrate(): Promise<void> {
@@ -41,6 +59,7 @@ export class SqlDeviceStore implements DeviceStore {
     // a row the other waits for while waiting for one it holds (PostgreSQL deadlocks, issue 12).
     const byId = new Map(rows.map((r) => [r.deviceId, r]));
     const unique = [...byId.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+    if (this.raw) return this.exclusive((w) => w.upsertDevices(unique));
     await this.retryDeadlocks(() =>
       this.db.transaction().execute(async (trx) => {
         for (let i = 0; i < unique.length; i += 200) {
@@ -185,6 +204,7 @@ export class SqlDeviceStore implements DeviceStore {
 
   async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    if (this.raw) return this.exclusive((w) => w.appendAudit(entries));
     await this.run(async () => {
       for (let i = 0; i < entries.length; i += 500) {
         await this.db

@@ -1,0 +1,120 @@
+/**
+ * Publish CPU at several map sizes, in-process (no HTTP, no JSON): the service's own cost per update
+ * as the map grows. The app runs in this process as `idmap serve` builds it (no front-end listening);
+ * devices are published through the publish service until the map holds each target count of
+ * bindings, then three phases of `updates` devices are timed at that size: new devices, the same
+ * devices after a DHCP move, and the move again (unchanged). CPU is this process's (user + system),
+ * so on embedded it includes SQLite's work; on memory the KV is a Map in the same process.
+ *
+ * Run by the bench (bench/lib/scale.ts) as a child, or by hand for a profile:
+ *   IDMAP_KV_BACKEND=memory node --import tsx --cpu-prof --cpu-prof-dir=/tmp/p bench/children/publish-scale.ts 100000
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../../src/app/config.js";
+import { createApp } from "../../src/app/container.js";
+import type { Logger } from "../../src/app/logger.js";
+import { batches } from "../lib/workload.js";
+
+export interface ScalePhase {
+  readonly phase: "new" | "move" | "repeat";
+  readonly updates: number;
+  readonly cpuUsPerUpdate: number;
+  readonly updatesPerSecond: number;
+  readonly outcomes: Record<string, number>;
+}
+
+export interface ScaleSample {
+  readonly target: number;
+  readonly bindings: number;
+  readonly seedSeconds: number;
+  readonly phases: readonly ScalePhase[];
+}
+
+interface Start {
+  type: "start";
+  targets: number[];
+  updates: number;
+  batchSize: number;
+}
+
+const send = (m: object) => (process.send ? process.send(m) : console.log(JSON.stringify(m)));
+
+const EXPECTED = { new: "created", move: "updated", repeat: "unchanged" } as const;
+
+async function run(m: Start): Promise<void> {
+  const own = process.env.IDMAP_DATA_DIR ? undefined : mkdtempSync(join(tmpdir(), "idmap-bench-scale-"));
+  const config = loadConfig({
+    CANONICAL_IDENTITY_MAP_ENABLED: "on",
+    IDMAP_LOG_LEVEL: "warn",
+    IDMAP_AUTH_TOKENS: "",
+    ...process.env,
+    ...(own ? { IDMAP_DATA_DIR: own } : {}),
+  });
+  const forward = (level: string) => (obj: object, msg: string) => send({ type: "log", level, msg, ...obj });
+  const log: Logger = { info() {}, debug() {}, warn: forward("warn"), error: forward("error") };
+  const app = await createApp(config, { logger: log });
+  try {
+    const bindings = () => app.store.cache?.size ?? 0;
+    let device = 0;
+    // Measured devices come from a range far above the seeded ones, so seeding never touches them.
+    let measured = 8_000_000;
+    for (const target of m.targets) {
+      const t0 = performance.now();
+      let last = t0;
+      while (bindings() < target) {
+        const n = Math.max(1, Math.min(m.batchSize, Math.ceil((target - bindings()) / 5)));
+        const [batch] = batches(device, n, 0, n);
+        await app.publish.publish(batch!, "bench-seed");
+        device += n;
+        if (performance.now() - last > 5_000) {
+          last = performance.now();
+          send({ type: "progress", bindings: bindings(), target });
+        }
+      }
+      const seedSeconds = (performance.now() - t0) / 1000;
+      const phases: ScalePhase[] = [];
+      for (const phase of ["new", "move", "repeat"] as const) {
+        const work = batches(measured, m.updates, phase === "new" ? 0 : 1, m.batchSize);
+        const outcomes: Record<string, number> = {};
+        const cpu0 = process.cpuUsage();
+        const w0 = performance.now();
+        for (const b of work) {
+          for (const r of await app.publish.publish(b, "bench")) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+        }
+        const wall = performance.now() - w0;
+        const cpu = process.cpuUsage(cpu0);
+        if ((outcomes[EXPECTED[phase]] ?? 0) !== m.updates)
+          throw new Error(`${phase} at ${target}: unexpected outcomes ${JSON.stringify(outcomes)}`);
+        phases.push({
+          phase,
+          updates: m.updates,
+          cpuUsPerUpdate: (cpu.user + cpu.system) / m.updates,
+          updatesPerSecond: m.updates / (wall / 1000),
+          outcomes,
+        });
+      }
+      measured += m.updates;
+      send({ type: "sample", sample: { target, bindings: bindings(), seedSeconds, phases } satisfies ScaleSample });
+    }
+  } finally {
+    await app.close();
+    if (own) rmSync(own, { recursive: true, force: true });
+  }
+}
+
+const start = (m: Start) =>
+  run(m).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      send({ type: "error", error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      process.exit(1);
+    },
+  );
+
+if (process.send) process.once("message", start);
+else {
+  const targets = (process.argv[2] ?? "10000").split(",").map(Number);
+  void start({ type: "start", targets, updates: Number(process.argv[3] ?? 3000), batchSize: 1000 });
+}
