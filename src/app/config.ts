@@ -61,6 +61,8 @@ export interface Config {
   readonly addressAuthorities: ReadonlySet<string>;
   readonly deniedMacs: ReadonlySet<string>;
   readonly embeddedSync: "full" | "normal";
+  /** Bindings the local cache may hold (IDMAP_CACHE_MAX_BINDINGS); undefined: it mirrors the whole map. */
+  readonly cacheMaxBindings: number | undefined;
   /** Every setting as given, for components added later; read through `setting()`. */
   readonly raw: Readonly<Record<string, string>>;
 }
@@ -110,6 +112,7 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_ADDRESS_AUTHORITIES: "netbox",
   IDMAP_DENIED_MACS: "",
   IDMAP_EMBEDDED_SYNC: "full",
+  IDMAP_CACHE_MAX_BINDINGS: "",
 };
 
 /**
@@ -267,6 +270,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     addressAuthorities: new Set(list(get("IDMAP_ADDRESS_AUTHORITIES"))),
     deniedMacs,
     embeddedSync,
+    // A JS Map holds at most 2^24 entries: past that, only the bounded cache can serve the map.
+    cacheMaxBindings:
+      get("IDMAP_CACHE_MAX_BINDINGS") === ""
+        ? undefined
+        : int("IDMAP_CACHE_MAX_BINDINGS", get("IDMAP_CACHE_MAX_BINDINGS"), 1, 16_000_000),
     raw: vars,
   };
 }

@@ -41,6 +41,9 @@ export const TOKENS = {
   LookupService: Symbol.for("LookupService"),
 } as const;
 
+/** How long start-up waits for the binding cache's first load before serving from the store meanwhile. */
+const CACHE_READY_WITHIN_MS = 1_000;
+
 export interface AppOverrides {
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -103,11 +106,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   c.bind<BindingStore>(TOKENS.PrimaryStore).toResolvedValue(
     async (cfg: Config, kv: IdentityKv, devices: DeviceStore, metrics: Metrics, log: Logger) => {
       const backing = cfg.mode === "on" ? kv : devices.bindings();
-      return startCachedStore(backing, cfg.namespace, log, (cache) => {
-        // The bindings gauges count the local cache (it mirrors the namespace) at scrape time.
-        census = new CensusRefresher(cache, cfg.namespace, () => c.get<Clock>(TOKENS.Clock).nowMs());
-        return new BindingStore(backing, cfg.namespace, cache, metrics);
-      });
+      return startCachedStore(
+        backing,
+        cfg.namespace,
+        log,
+        (cache) => {
+          // The bindings gauges count the local cache (it mirrors the namespace) at scrape time.
+          census = new CensusRefresher(cache, cfg.namespace, () => c.get<Clock>(TOKENS.Clock).nowMs());
+          return new BindingStore(backing, cfg.namespace, cache, metrics);
+        },
+        // A big map loads in the background: until then, keys not loaded yet are read from the store.
+        { readyWithinMs: CACHE_READY_WITHIN_MS, ...(cfg.cacheMaxBindings ? { maxBindings: cfg.cacheMaxBindings } : {}) },
+      );
     },
     [TOKENS.Config, TOKENS.Kv, TOKENS.DeviceStore, TOKENS.Metrics, TOKENS.Logger],
   );

@@ -1,19 +1,40 @@
 import type { Binding, Revision } from "../../domain/binding.js";
-import type { IdentityKv, KvChange, WatchHandle } from "../../ports/identity-kv.js";
+import type { IdentityKv, KvChange, KvEntry, WatchHandle } from "../../ports/identity-kv.js";
+import { CompactBindings, type BindingSummary } from "./compact-bindings.js";
 
 export interface CacheLogger {
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
 }
 
+export interface CacheOptions {
+  /** How long a resync waits after losing the watch. */
+  readonly retryMs?: number;
+  /**
+   * At most this many bindings (IDMAP_CACHE_MAX_BINDINGS): the hot part of a map larger than memory.
+   * The cache then never answers absence (a key it does not hold is read from the store) and the
+   * least recently used bindings make room. Undefined: a full mirror of the namespace.
+   */
+  readonly maxBindings?: number;
+  /**
+   * How long `start` waits for the first load before returning; the load goes on in the background
+   * and a key not loaded yet is read from the store. Undefined: until loaded.
+   */
+  readonly readyWithinMs?: number;
+}
+
+/** Bindings decoded and stored per turn of the event loop while loading: lookups run between slices. */
+const LOAD_SLICE = 20_000;
+
 /**
- * A local mirror of every binding under the namespace, kept coherent by the KV watch stream.
- * Once synced it answers absence too, so an unchanged update costs no KV round trip.
- * Correctness never depends on it: every write is conditional on the revision, and a stale entry
- * only costs a conflict and a re-read.
+ * A local copy of the bindings under the namespace, kept coherent by the KV watch stream, in compact
+ * form (compact-bindings.ts). As a full mirror, once synced it answers absence too, so an unchanged
+ * update costs no KV round trip. Bounded, it holds the most recently used bindings only, and a miss
+ * is read from the store. Correctness never depends on it: every write is conditional on the
+ * revision, and a stale entry only costs a conflict and a re-read.
  */
 export class BindingCache {
-  private readonly entries = new Map<string, Binding>();
+  private readonly entries = new CompactBindings();
   /** Deletes we made ourselves that the watch has not delivered yet: older events must not resurrect the key. */
   private readonly pendingDeletes = new Map<string, Revision>();
   private synced = false;
@@ -22,61 +43,96 @@ export class BindingCache {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private resyncs = 0;
+  /** Bumped by every sync: a load overtaken by a newer sync (or a stop) gives up. */
+  private generation = 0;
+  private readonly retryMs: number;
+  readonly maxBindings: number | undefined;
+  private readonly readyWithinMs: number | undefined;
 
   constructor(
     private readonly kv: IdentityKv,
     private readonly prefix: string,
     private readonly decode: (value: Uint8Array, revision: Revision) => Binding,
     private readonly log: CacheLogger,
-    private readonly retryMs = 1_000,
-  ) {}
+    options: number | CacheOptions = {},
+  ) {
+    const o = typeof options === "number" ? { retryMs: options } : options;
+    this.retryMs = o.retryMs ?? 1_000;
+    this.maxBindings = o.maxBindings;
+    this.readyWithinMs = o.readyWithinMs;
+  }
 
   get isSynced(): boolean {
     return this.synced;
+  }
+
+  /** True when the cache holds every binding of the namespace once synced (not bounded). */
+  get isMirror(): boolean {
+    return this.maxBindings === undefined;
   }
 
   get size(): number {
     return this.entries.size;
   }
 
-  /** Loads the namespace and starts the watch. Failure leaves the cache unsynced and retrying. */
+  /**
+   * Loads the namespace and starts the watch; returns once synced, or after `readyWithinMs` with the
+   * load going on. Failure leaves the cache unsynced and retrying.
+   */
   async start(): Promise<void> {
-    try {
-      await this.sync();
-    } catch (e) {
-      this.scheduleResync(e);
-    }
+    const loading = this.sync().catch((e: unknown) => this.scheduleResync(e));
+    if (this.readyWithinMs === undefined) return loading;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([loading, new Promise<void>((r) => (timer = setTimeout(r, this.readyWithinMs)))]);
+    clearTimeout(timer);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.generation++;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.handle?.stop().catch(() => {});
   }
 
-  /** Synced: the binding or null. Not synced: undefined (ask the store). */
+  /**
+   * Synced: the binding, or null when the key is absent (a full mirror only). Undefined: ask the
+   * store (not synced, or a bounded cache that does not hold the key).
+   */
   get(key: string): Binding | null | undefined {
     if (!this.synced) return undefined;
-    return this.entries.get(key) ?? null;
+    const b = this.entries.get(key);
+    if (b !== undefined) {
+      if (this.maxBindings !== undefined) this.entries.touch(key);
+      return b;
+    }
+    return this.maxBindings === undefined ? null : undefined;
   }
 
   /** Whatever the cache holds, synced or not. */
   peek(key: string): Binding | undefined {
-    return this.entries.get(key);
+    const b = this.entries.get(key);
+    if (b !== undefined && this.maxBindings !== undefined) this.entries.touch(key);
+    return b;
   }
 
-  /** Every binding held, synced or not (the bindings gauges count them; no KV call). */
+  /** Every binding held, synced or not (built one by one: for tests and tools, not for hot paths). */
   all(): IterableIterator<[string, Binding]> {
     return this.entries.entries();
   }
 
+  /** Every binding held, as the census counts it, without building bindings (the object is reused). */
+  summaries(): IterableIterator<BindingSummary> {
+    return this.entries.summaries();
+  }
+
   /** Records a write this instance made (or a value it read), so it reads its own writes at once. */
   note(key: string, binding: Binding | null, revision: Revision): void {
-    const cur = this.entries.get(key);
-    if (cur && cur.revision >= revision) return;
+    const cur = this.entries.revisionOf(key);
+    if (cur !== undefined && cur >= revision) return;
     if (binding) {
       this.entries.set(key, binding);
       this.pendingDeletes.delete(key);
+      this.evict();
     } else {
       this.entries.delete(key);
       if (revision > this.cursor) this.pendingDeletes.set(key, revision);
@@ -85,10 +141,16 @@ export class BindingCache {
 
   private async sync(): Promise<void> {
     this.synced = false;
+    const generation = ++this.generation;
     await this.handle?.stop().catch(() => {});
+    this.handle = undefined;
+    const started = performance.now();
     const { entries, revision } = await this.kv.list(this.prefix);
+    if (generation !== this.generation) return;
+    // Writes after the listing's revision reach us through the watch, which starts from it.
     this.entries.clear();
-    for (const e of entries) this.entries.set(e.key, this.decode(e.value, e.revision));
+    await this.fill(entries, generation);
+    if (generation !== this.generation) return;
     this.cursor = revision;
     this.handle = await this.kv.watch(
       this.prefix,
@@ -96,8 +158,44 @@ export class BindingCache {
       (c) => this.apply(c),
       (e) => this.scheduleResync(e),
     );
+    if (generation !== this.generation) {
+      await this.handle.stop().catch(() => {});
+      return;
+    }
     this.synced = true;
-    this.log.info({ bindings: this.entries.size, revision, resyncs: this.resyncs }, "binding cache synced");
+    this.log.info(
+      {
+        bindings: this.entries.size,
+        listed: entries.length,
+        revision,
+        resyncs: this.resyncs,
+        ms: Math.round(performance.now() - started),
+        ...(this.maxBindings !== undefined ? { max_bindings: this.maxBindings } : {}),
+      },
+      "binding cache synced",
+    );
+  }
+
+  /**
+   * Decodes and stores the listed entries, a slice per turn of the event loop, so a fresh instance
+   * answers lookups while it loads. A key noted meanwhile (our own write, or a read) is newer than the
+   * listing and stays; a bounded cache keeps what fits.
+   */
+  private async fill(entries: readonly KvEntry[], generation: number): Promise<void> {
+    const limit = this.maxBindings ?? Number.POSITIVE_INFINITY;
+    for (let i = 0; i < entries.length; i++) {
+      if (i % LOAD_SLICE === LOAD_SLICE - 1) {
+        await new Promise((r) => setImmediate(r));
+        if (generation !== this.generation) return;
+      }
+      if (this.entries.size >= limit) return;
+      const e = entries[i]!;
+      const cur = this.entries.revisionOf(e.key);
+      if (cur !== undefined && cur >= e.revision) continue;
+      const deleted = this.pendingDeletes.get(e.key);
+      if (deleted !== undefined && deleted > e.revision) continue;
+      this.entries.set(e.key, this.decode(e.value, e.revision));
+    }
   }
 
   private apply(c: KvChange): void {
@@ -107,10 +205,24 @@ export class BindingCache {
       if (c.revision < pending) return;
       this.pendingDeletes.delete(c.key);
     }
-    const cur = this.entries.get(c.key);
-    if (cur && cur.revision >= c.revision) return;
-    if (c.value) this.entries.set(c.key, this.decode(c.value, c.revision));
-    else this.entries.delete(c.key);
+    const cur = this.entries.revisionOf(c.key);
+    if (cur !== undefined && cur >= c.revision) return;
+    // Bounded: the watch keeps what is held coherent; what is not held is read from the store when asked.
+    if (cur === undefined && this.maxBindings !== undefined) return;
+    if (c.value) {
+      this.entries.set(c.key, this.decode(c.value, c.revision));
+      this.evict();
+    } else this.entries.delete(c.key);
+  }
+
+  /** Bounded: drops the least recently used bindings beyond the limit. */
+  private evict(): void {
+    if (this.maxBindings === undefined) return;
+    while (this.entries.size > this.maxBindings) {
+      const oldest = this.entries.oldest();
+      if (oldest === undefined) return;
+      this.entries.delete(oldest);
+    }
   }
 
   private scheduleResync(e: unknown): void {

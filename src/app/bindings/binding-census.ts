@@ -1,9 +1,8 @@
-import { isLive, type Binding } from "../../domain/binding.js";
 import { IDENTITY_KINDS, type IdentityKind } from "../../domain/identity-kind.js";
 import { keyPath } from "../../domain/key-path.js";
-import { isQuarantined } from "../../domain/shared-identifier.js";
 import type { BindingCensus } from "../../adapters/metrics/prom-metrics.js";
 import type { BindingCache } from "./binding-cache.js";
+import type { BindingSummary } from "./compact-bindings.js";
 
 /** Every kind starts with its own letter, so one character picks the kind without slicing the path. */
 const BY_FIRST_CHAR = new Map<number, { kind: IdentityKind; segment: string }>(
@@ -11,12 +10,6 @@ const BY_FIRST_CHAR = new Map<number, { kind: IdentityKind; segment: string }>(
 );
 if (BY_FIRST_CHAR.size !== IDENTITY_KINDS.length)
   throw new Error("identity kinds no longer differ in their first letter: update binding-census.ts");
-
-/**
- * Whether a device-id binding names itself (a device) or another id (a merged id's redirect);
- * bindings are immutable.
- */
-const namesItself = new WeakMap<Binding, boolean>();
 
 /**
  * Counts what the local cache mirrors of one namespace: bindings by kind (live, or expired and
@@ -27,7 +20,7 @@ const namesItself = new WeakMap<Binding, boolean>();
  */
 export function bindingCensus(cache: BindingCache, namespace: string, nowMs: number): BindingCensus {
   const tally = new Tally(namespace, nowMs);
-  for (const [path, b] of cache.all()) tally.add(path, b);
+  for (const b of cache.summaries()) tally.add(b);
   return tally.result(cache.isSynced);
 }
 
@@ -44,15 +37,16 @@ class Tally {
   ) {
     this.start = namespace.length + 1;
   }
-  add(path: string, b: Binding): void {
+  add(b: BindingSummary): void {
     const { start, namespace, nowMs, live, expired } = this;
+    const path = b.path;
     // Paths are `<namespace>/<kind>/<encoded value>`.
     const k = BY_FIRST_CHAR.get(path.charCodeAt(start));
     if (!k || !path.startsWith(k.segment, start)) return;
-    const alive = isLive(b, nowMs);
+    const alive = b.expiresAtMs === 0 || b.expiresAtMs > nowMs;
     (alive ? live : expired)[k.kind]++;
-    if (alive && k.kind === "device-id" && ownsItself(path, b, namespace)) this.devices++;
-    if (alive && k.kind === "mac" && isQuarantined(b.record)) this.quarantined++;
+    if (alive && k.kind === "device-id" && ownsItself(path, b.deviceId, namespace)) this.devices++;
+    if (alive && k.kind === "mac" && b.quarantined) this.quarantined++;
   }
   result(synced: boolean): BindingCensus {
     return { synced, live: this.live, expired: this.expired, devices: this.devices, quarantined: this.quarantined };
@@ -102,8 +96,8 @@ export class CensusRefresher {
     try {
       const tally = new Tally(this.namespace, this.now());
       let n = 0;
-      for (const [path, b] of this.cache.all()) {
-        tally.add(path, b);
+      for (const b of this.cache.summaries()) {
+        tally.add(b);
         if (++n % 20_000 === 0) await new Promise((r) => setImmediate(r));
       }
       this.last = tally.result(this.cache.isSynced);
@@ -114,13 +108,9 @@ export class CensusRefresher {
   }
 }
 
-function ownsItself(path: string, b: Binding, namespace: string): boolean {
-  let own = namesItself.get(b);
-  if (own === undefined) {
-    own = path === keyPath(namespace, { kind: "device-id", value: b.record.canonicalDeviceId });
-    namesItself.set(b, own);
-  }
-  return own;
+/** Whether a device-id binding names itself (a device) or another id (a merged id's redirect). */
+function ownsItself(path: string, deviceId: string, namespace: string): boolean {
+  return path === keyPath(namespace, { kind: "device-id", value: deviceId });
 }
 
 function zero(): Record<IdentityKind, number> {

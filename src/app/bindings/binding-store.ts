@@ -8,7 +8,7 @@ import { CorruptRecord, decodeRecord, encodeRecord } from "../../adapters/proto/
 import type { IdentityKv, KvEntry, KvOp } from "../../ports/index.js";
 import type { Metrics } from "../../ports/metrics.js";
 import type { Logger } from "../../ports/logger.js";
-import { BindingCache } from "./binding-cache.js";
+import { BindingCache, type CacheOptions } from "./binding-cache.js";
 
 /** A record that could not be decoded: not live, but its revision lets a writer replace it. */
 export const CORRUPT: CanonicalRecord = {
@@ -35,15 +35,17 @@ export function decodeBinding(value: Uint8Array, revision: Revision): Binding {
 
 /**
  * The one way to build a cache-backed store: a watch-coherent cache of the namespace, synced before
- * the store answers. `make` lets the backfill count its writes on a subclass.
+ * the store answers unless `options.readyWithinMs` lets it answer while the cache loads. `make` lets
+ * the backfill count its writes on a subclass.
  */
 export async function startCachedStore<S extends BindingStore>(
   kv: IdentityKv,
   namespace: string,
   log: Logger,
   make: (cache: BindingCache) => S,
+  options: CacheOptions = {},
 ): Promise<S> {
-  const cache = new BindingCache(kv, `${namespace}/`, decodeBinding, log);
+  const cache = new BindingCache(kv, `${namespace}/`, decodeBinding, log, options);
   await cache.start();
   return make(cache);
 }
