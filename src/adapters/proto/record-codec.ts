@@ -31,6 +31,8 @@ interface WireRecord {
   contenders?: string[];
 }
 
+const NONE: readonly never[] = [];
+
 export function encodeRecord(r: CanonicalRecord): Uint8Array {
   const attributes = Object.keys(r.attributes)
     .sort()
@@ -46,13 +48,16 @@ export function encodeRecord(r: CanonicalRecord): Uint8Array {
     authority: r.authority,
     expiresAtUnixMillis: r.expiresAtMs,
     operationId: r.operationId,
-    keys: r.keys.map((k) => ({ kind: KIND_WIRE_NUMBER[k.kind], value: k.value, sources: [...k.sources] })),
+    keys: r.keys.map((k) => ({ kind: KIND_WIRE_NUMBER[k.kind], value: k.value, sources: k.sources as string[] })),
     provisionalSinceUnixMillis: r.provisionalSinceMs ?? 0,
-    sharedRebindsUnixMillis: [...(r.sharedRebindsMs ?? [])],
+    sharedRebindsUnixMillis: (r.sharedRebindsMs ?? NONE) as number[],
     quarantinedSinceUnixMillis: r.quarantinedSinceMs ?? 0,
-    contenders: [...(r.contenders ?? [])],
+    contenders: (r.contenders ?? NONE) as string[],
   };
-  return Type.encode(Type.fromObject(msg)).finish();
+  // The message is already in wire shape (numbers, enum numbers, plain nested objects): encoding it
+  // directly writes the same bytes as through `fromObject`, which copied and converted every field
+  // again (a tenth of a publish's CPU, with the rest of encoding, in the profiles).
+  return Type.encode(msg).finish();
 }
 
 export function decodeRecord(bytes: Uint8Array): CanonicalRecord {

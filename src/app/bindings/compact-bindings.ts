@@ -31,6 +31,7 @@ interface Rare {
   readonly contenders?: readonly string[];
 }
 
+const NO_KEYS: readonly IndexedKey[] = Object.freeze([]);
 const KIND_CODE = new Map<IdentityKind, number>(IDENTITY_KINDS.map((k, i) => [k, i + 1]));
 const ASSERTED_SHIFT = 16;
 const AUTHORITY = 1 << 20;
@@ -179,25 +180,28 @@ export class CompactBindings {
     const f = this.flags[s]!;
     const asserted = (f >>> ASSERTED_SHIFT) & 15;
     const packed = this.keysOf[s];
-    const rare = f & RARE ? this.rare.get(s) : undefined;
-    const record: CanonicalRecord = {
+    // Optional fields are added only when set, as the codec's decoding does (no spreads: this runs per read).
+    const record: { -readonly [K in keyof CanonicalRecord]: CanonicalRecord[K] } = {
       canonicalDeviceId: id.canonicalDeviceId,
       partition: id.partition,
       metadataHash: id.metadataHash,
       updatedAtMs: this.updatedAt[s]!,
       attributes: id.attributes,
-      ...(asserted ? { assertedBy: IDENTITY_KINDS[asserted - 1]! } : {}),
       source: this.sources[f & SOURCE_MASK]!,
       authority: (f & AUTHORITY) !== 0,
       expiresAtMs: this.expiresAt[s]!,
       operationId: "",
-      keys: packed === undefined ? [] : typeof packed === "string" ? unpackKeys(packed) : packed,
-      ...(id.provisionalSinceMs > 0 ? { provisionalSinceMs: id.provisionalSinceMs } : {}),
-      ...(rare?.sharedRebindsMs ? { sharedRebindsMs: rare.sharedRebindsMs } : {}),
-      ...(rare?.quarantinedSinceMs ? { quarantinedSinceMs: rare.quarantinedSinceMs } : {}),
-      ...(rare?.contenders ? { contenders: rare.contenders } : {}),
+      keys: packed === undefined ? NO_KEYS : typeof packed === "string" ? unpackKeys(packed) : packed,
     };
-    if (rare?.source !== undefined) return { record: { ...record, source: rare.source }, revision: this.revision[s]! };
+    if (asserted) record.assertedBy = IDENTITY_KINDS[asserted - 1]!;
+    if (id.provisionalSinceMs > 0) record.provisionalSinceMs = id.provisionalSinceMs;
+    if (f & RARE) {
+      const rare = this.rare.get(s)!;
+      if (rare.source !== undefined) record.source = rare.source;
+      if (rare.sharedRebindsMs) record.sharedRebindsMs = rare.sharedRebindsMs;
+      if (rare.quarantinedSinceMs) record.quarantinedSinceMs = rare.quarantinedSinceMs;
+      if (rare.contenders) record.contenders = rare.contenders;
+    }
     return { record, revision: this.revision[s]! };
   }
 
