@@ -116,7 +116,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           return new BindingStore(backing, cfg.namespace, cache, metrics);
         },
         // A big map loads in the background: until then, keys not loaded yet are read from the store.
-        { readyWithinMs: CACHE_READY_WITHIN_MS, ...(cfg.cacheMaxBindings ? { maxBindings: cfg.cacheMaxBindings } : {}) },
+        {
+          readyWithinMs: CACHE_READY_WITHIN_MS,
+          ...(cfg.cacheMaxBindings ? { maxBindings: cfg.cacheMaxBindings } : {}),
+        },
       );
     },
     [TOKENS.Config, TOKENS.Kv, TOKENS.DeviceStore, TOKENS.Metrics, TOKENS.Logger],

@@ -4,7 +4,15 @@ import type { IdentityKv } from "../../src/ports/identity-kv.js";
 import { waitFor } from "../contract/kv.contract.js";
 import { countingKv } from "../support/app.js";
 import { forBackend } from "../support/backends.js";
-import { backendEnv, directKv, serviceConfig, sharedKv, startService, tempDir, type Service } from "../support/service.js";
+import {
+  backendEnv,
+  directKv,
+  serviceConfig,
+  sharedKv,
+  startService,
+  tempDir,
+  type Service,
+} from "../support/service.js";
 
 const device = (i: number, ip = `10.1.${i >> 8}.${i & 255}`) => ({
   device_id: `p:${ip}`,

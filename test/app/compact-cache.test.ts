@@ -95,7 +95,12 @@ describe("a fresh instance's cache", () => {
     const kv = new MemoryKv();
     const n = 45_000;
     const path = (i: number) => keyPath("ns", { kind: "device-id", value: `d${i}` });
-    const record = (i: number, hash = `h${i}`) => ({ ...device, canonicalDeviceId: `d${i}`, metadataHash: hash, keys: [] });
+    const record = (i: number, hash = `h${i}`) => ({
+      ...device,
+      canonicalDeviceId: `d${i}`,
+      metadataHash: hash,
+      keys: [],
+    });
     for (let i = 0; i < n; i++) await kv.create(path(i), encodeRecord(record(i)));
     const cache = new BindingCache(kv, "ns/", decodeBinding, silentLogger, { readyWithinMs: 0 });
     await cache.start();

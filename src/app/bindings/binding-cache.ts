@@ -181,7 +181,7 @@ export class BindingCache {
    * answers lookups while it loads. A key noted meanwhile (our own write, or a read) is newer than the
    * listing and stays; a bounded cache keeps what fits.
    */
-  private async fill(entries: readonly KvEntry[], generation: number): Promise<void> {
+  private async fill(entries: (KvEntry | undefined)[], generation: number): Promise<void> {
     const limit = this.maxBindings ?? Number.POSITIVE_INFINITY;
     for (let i = 0; i < entries.length; i++) {
       if (i % LOAD_SLICE === LOAD_SLICE - 1) {
@@ -190,6 +190,9 @@ export class BindingCache {
       }
       if (this.entries.size >= limit) return;
       const e = entries[i]!;
+      // The listing's bytes are garbage once decoded: let the collector take them while the rest loads,
+      // so the process does not hold the listing and the decoded cache whole at the same time.
+      entries[i] = undefined;
       const cur = this.entries.revisionOf(e.key);
       if (cur !== undefined && cur >= e.revision) continue;
       const deleted = this.pendingDeletes.get(e.key);

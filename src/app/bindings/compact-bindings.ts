@@ -68,6 +68,7 @@ export class CompactBindings {
   private readonly identityByHash = new Map<string, number>();
   private readonly freeIdentities: number[] = [];
 
+  private readonly partitions = new Map<string, string>();
   private readonly sources: string[] = [""];
   private readonly sourceIds = new Map<string, number>([["", 0]]);
 
@@ -255,7 +256,7 @@ export class CompactBindings {
     const id = this.freeIdentities.pop() ?? this.identities.length;
     this.identities[id] = {
       canonicalDeviceId: r.canonicalDeviceId,
-      partition: r.partition,
+      partition: this.partitionText(r.partition),
       metadataHash: r.metadataHash,
       attributes: r.attributes,
       provisionalSinceMs: r.provisionalSinceMs ?? 0,
@@ -272,6 +273,14 @@ export class CompactBindings {
   }
 
   /** The interned source's number; undefined past 65 535 distinct sources (the binding keeps its own text). */
+  /** Partitions are few: one copy of each name rather than one per decoded record. */
+  private partitionText(partition: string): string {
+    const known = this.partitions.get(partition);
+    if (known !== undefined) return known;
+    if (this.partitions.size < 65_536) this.partitions.set(partition, partition);
+    return partition;
+  }
+
   private sourceId(source: string): number | undefined {
     let id = this.sourceIds.get(source);
     if (id === undefined) {
@@ -282,7 +291,6 @@ export class CompactBindings {
     }
     return id;
   }
-
 }
 
 function sameIdentity(a: SharedIdentity, r: CanonicalRecord): boolean {
