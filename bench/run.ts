@@ -11,7 +11,9 @@
  *
  * Other options: --updates=N (devices per publish round), --batch=N, --in-flight=N (publish batches),
  * --rounds=N, --duration=MS (per lookup measurement), --keys=N (lookup keys), --memory=100000,1000000,
- * --memory-backends=embedded,memory, --log-level=LEVEL (the service's; default info), --out=FILE.
+ * --memory-backends=embedded,memory (--memory=100000,1000000,5000000 for the 5M table: about 25 more minutes),
+ * --scale=10000,100000,1000000 (map sizes of the publish-CPU section), --scale-backends=embedded,memory,
+ * --scale-updates=N, --log-level=LEVEL (the service's; default info), --out=FILE.
  * The servers are the ones scripts/start-servers.sh starts (IDMAP_BENCH_NATS_URL, IDMAP_BENCH_ETCD_ENDPOINTS,
  * IDMAP_BENCH_REDIS_URL to point elsewhere); a backend whose server does not answer is reported and skipped.
  * Results: a summary table on stdout and JSON in bench/results/<date>.json.
@@ -46,6 +48,9 @@ function parse(argv: readonly string[]): { opts: BenchOptions; out: string; clus
     "keys",
     "memory",
     "memory-backends",
+    "scale",
+    "scale-backends",
+    "scale-updates",
     "log-level",
     "profile",
     "out",
@@ -90,6 +95,9 @@ function parse(argv: readonly string[]): { opts: BenchOptions; out: string; clus
   const memoryTargets = (flags.get("memory") || (quick ? "100000" : "100000,1000000")).split(",").map(Number);
   if (memoryTargets.some((n) => !Number.isInteger(n) || n <= 0))
     throw new Error("--memory: expected binding counts, e.g. 100000,1000000");
+  const scaleTargets = flags.get("scale");
+  if (scaleTargets?.split(",").some((n) => !Number.isInteger(Number(n)) || Number(n) <= 0))
+    throw new Error("--scale: expected binding counts, e.g. 10000,100000,1000000");
   const profile = flags.get("profile");
   const stamp = new Date().toISOString().slice(0, 16).replace(/:/g, "-");
   const opts: { -readonly [K in keyof BenchOptions]: BenchOptions[K] } = {
@@ -111,6 +119,14 @@ function parse(argv: readonly string[]): { opts: BenchOptions; out: string; clus
         "embedded",
         "memory",
       ]).filter((b) => backends.includes(b) || flags.has("memory-backends")),
+    },
+    scale: {
+      targets: (flags.get("scale") || (quick ? "10000,100000" : "10000,100000,1000000")).split(",").map(Number),
+      backends: listOf<BackendName>("scale-backends", flags.get("scale-backends"), BACKENDS, [
+        "embedded",
+        "memory",
+      ]).filter((b) => backends.includes(b) || flags.has("scale-backends")),
+      updates: num("scale-updates", quick ? 1000 : 3000),
     },
     logLevel: flags.get("log-level") || "info",
     ...(profile !== undefined ? { profileDir: profile || join(RESULTS_DIR, "profiles", stamp) } : {}),

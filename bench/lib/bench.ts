@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: per KV backend, publish throughput (next to the raw client), lookup latency and
- * throughput over REST and gRPC (next to bare fastify and grpc-js), and the memory the service needs
- * for 100 000 and 1 000 000 bindings. The service runs in a child process as `idmap serve` would;
+ * throughput over REST and gRPC (next to bare fastify and grpc-js), publish CPU per update as the map
+ * grows (10 000 to 1 000 000 bindings), and the memory the service needs for 100 000 and 1 000 000
+ * bindings (5 000 000 with --memory=...). The service runs in a child process as `idmap serve` would;
  * the load generators run here, so each side has one of the machine's two cores.
  */
 import { randomUUID } from "node:crypto";
@@ -12,11 +13,12 @@ import { benchLookups, grpcClient, lookupOnce, type LookupRow } from "./lookup.j
 import { benchMemory, type MemorySample } from "./memory.js";
 import { benchPublish, publishOverRest, type PublishRow } from "./publish.js";
 import { openRawKv } from "./raw-kv.js";
-import { evaluateTargets, type Report } from "./report.js";
+import { benchScale, type ScaleRow } from "./scale.js";
+import { evaluateMemoryTargets, evaluateScaleTargets, evaluateTargets, type Report } from "./report.js";
 import { BENCH_DIR, LoadSampler, machine, spawnChild, type Child } from "./util.js";
 import { batches, deviceMac } from "./workload.js";
 
-export const SECTIONS = ["publish", "lookup", "memory"] as const;
+export const SECTIONS = ["publish", "scale", "lookup", "memory"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -38,6 +40,12 @@ export interface BenchOptions {
     readonly keys: number;
   };
   readonly memory: { readonly targets: readonly number[]; readonly backends: readonly BackendName[] };
+  /** Publish CPU per update at each map size (bindings), in-process. */
+  readonly scale: {
+    readonly targets: readonly number[];
+    readonly backends: readonly BackendName[];
+    readonly updates: number;
+  };
   /** The service's IDMAP_LOG_LEVEL (its default, info, unless told). */
   readonly logLevel: string;
   /** Write a CPU profile of each service process (node --cpu-prof) here. */
@@ -103,6 +111,7 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
   const publish: PublishRow[] = [];
   const lookup: LookupRow[] = [];
   let memory: MemorySample[] = [];
+  let scale: ScaleRow[] = [];
   const skipped: { backend: string; reason: string }[] = [];
   const wants = (s: Section) => opts.sections.includes(s);
 
@@ -179,6 +188,15 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
     progress(`[${backend}] done in ${((performance.now() - began) / 1000).toFixed(0)} s`);
   }
 
+  if (wants("scale")) {
+    const backends = opts.scale.backends.filter((b) => b === "embedded" || b === "memory");
+    if (backends.length)
+      scale = await benchScale(
+        { targets: opts.scale.targets, backends, updates: opts.scale.updates, batchSize: opts.publish.batchSize },
+        progress,
+      );
+  }
+
   if (wants("memory")) {
     const backends = opts.memory.backends.filter((b) => b === "embedded" || b === "memory");
     if (backends.length)
@@ -195,8 +213,9 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
     publish,
     lookup,
     memory,
+    scale,
     skipped,
-    targets: evaluateTargets(lookup),
+    targets: [...evaluateTargets(lookup), ...evaluateScaleTargets(scale), ...evaluateMemoryTargets(memory)],
   };
 }
 

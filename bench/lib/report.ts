@@ -4,6 +4,7 @@ import { fmtInt, fmtMiB, fmtMs, fmtRatio } from "./util.js";
 import type { LookupRow } from "./lookup.js";
 import type { MemorySample } from "./memory.js";
 import type { PublishRow } from "./publish.js";
+import type { ScaleRow } from "./scale.js";
 
 export interface Target {
   readonly name: string;
@@ -24,6 +25,8 @@ export interface Report {
   readonly publish: readonly PublishRow[];
   readonly lookup: readonly LookupRow[];
   readonly memory: readonly MemorySample[];
+  /** Absent in reports written before issue 13. */
+  readonly scale?: readonly ScaleRow[];
   readonly skipped: readonly { readonly backend: string; readonly reason: string }[];
   readonly targets: readonly Target[];
 }
@@ -194,6 +197,99 @@ export function pacedTable(rows: readonly LookupRow[]): string {
   );
 }
 
+/** Issue 13's publish targets: CPU per update on embedded and memory, flat from the smallest map to the largest. */
+export const SCALE_LIMITS = { newUs: 100, moveUs: 125, flat: 1.25 } as const;
+
+export function evaluateScaleTargets(rows: readonly ScaleRow[]): Target[] {
+  const out: Target[] = [];
+  const backends = [...new Set(rows.map((r) => r.backend))];
+  for (const backend of backends) {
+    const mine = rows.filter((r) => r.backend === backend).sort((a, b) => a.bindings - b.bindings);
+    for (const [phase, limit] of [
+      ["new", SCALE_LIMITS.newUs],
+      ["move", SCALE_LIMITS.moveUs],
+    ] as const) {
+      const cpu = mine.map((r) => r.phases.find((p) => p.phase === phase)!.cpuUsPerUpdate);
+      const worst = Math.max(...cpu);
+      out.push({
+        name: `publish CPU per ${phase === "new" ? "new device" : "DHCP move"} <= ${limit} us at every map size`,
+        backend,
+        value: worst,
+        limit,
+        met: worst <= limit,
+        text: mine.map((r, i) => `${fmtInt(cpu[i]!)} us at ${fmtInt(r.bindings)}`).join(", "),
+      });
+      if (mine.length < 2) continue;
+      const growth = cpu[cpu.length - 1]! / cpu[0]!;
+      out.push({
+        name: `publish CPU per ${phase === "new" ? "new device" : "DHCP move"} flat (largest map <= ${SCALE_LIMITS.flat}x smallest)`,
+        backend,
+        value: growth,
+        limit: SCALE_LIMITS.flat,
+        met: growth <= SCALE_LIMITS.flat,
+        text: `${fmtRatio(growth)}x from ${fmtInt(mine[0]!.bindings)} to ${fmtInt(mine[mine.length - 1]!.bindings)} bindings`,
+      });
+    }
+  }
+  return out;
+}
+
+export function scaleTable(rows: readonly ScaleRow[]): string {
+  return table(
+    [
+      "backend",
+      "bindings",
+      "new: CPU us/update",
+      "new: updates/s",
+      "move: CPU us",
+      "move: /s",
+      "unchanged: CPU us",
+      "unchanged: /s",
+    ],
+    rows.map((r) => {
+      const p = (phase: string) => r.phases.find((x) => x.phase === phase)!;
+      return [
+        r.backend,
+        fmtInt(r.bindings),
+        fmtInt(p("new").cpuUsPerUpdate),
+        fmtInt(p("new").updatesPerSecond),
+        fmtInt(p("move").cpuUsPerUpdate),
+        fmtInt(p("move").updatesPerSecond),
+        fmtInt(p("repeat").cpuUsPerUpdate),
+        fmtInt(p("repeat").updatesPerSecond),
+      ];
+    }),
+    [false, true, true, true, true, true, true, true],
+  );
+}
+
+/** Issue 13's memory targets: RSS per cached binding, and a fresh instance answering lookups soon. */
+export const MEMORY_LIMITS = { bytesPerBinding: 400, firstLookupMs: 3_000, firstLookupAt: 1_000_000 } as const;
+
+export function evaluateMemoryTargets(rows: readonly MemorySample[]): Target[] {
+  const out: Target[] = [];
+  for (const r of rows) {
+    out.push({
+      name: `<= ${MEMORY_LIMITS.bytesPerBinding} bytes of RSS per cached binding (${r.label}, ${fmtInt(r.target)})`,
+      backend: r.backend,
+      value: r.bytesPerBinding,
+      limit: MEMORY_LIMITS.bytesPerBinding,
+      met: r.bytesPerBinding <= MEMORY_LIMITS.bytesPerBinding,
+      text: `${fmtInt(r.bytesPerBinding)} bytes (RSS ${fmtMiB(r.rss)} MiB, heap ${fmtMiB(r.heapUsed)} MiB)`,
+    });
+    if (r.label === "fresh start" && r.bindings >= MEMORY_LIMITS.firstLookupAt)
+      out.push({
+        name: `a fresh start with ${fmtInt(r.bindings)} bindings answers a lookup within ${MEMORY_LIMITS.firstLookupMs / 1000} s`,
+        backend: r.backend,
+        value: r.firstLookupMs,
+        limit: MEMORY_LIMITS.firstLookupMs,
+        met: r.firstLookupMs <= MEMORY_LIMITS.firstLookupMs,
+        text: `${fmtInt(r.firstLookupMs)} ms from process start (cache fully loaded at ${fmtInt(r.loadedMs)} ms)`,
+      });
+  }
+  return out;
+}
+
 export function memoryTable(rows: readonly MemorySample[]): string {
   return table(
     [
@@ -204,7 +300,8 @@ export function memoryTable(rows: readonly MemorySample[]): string {
       "heap MiB",
       "empty-map RSS MiB",
       "bytes/binding (RSS)",
-      "start ms",
+      "first lookup ms",
+      "cache loaded ms",
       "/metrics scrape ms (first, next)",
     ],
     rows.map((r) => [
@@ -215,10 +312,11 @@ export function memoryTable(rows: readonly MemorySample[]): string {
       fmtMiB(r.heapUsed),
       fmtMiB(r.baselineRss),
       fmtInt(r.bytesPerBinding),
-      r.label === "fresh start" ? fmtInt(r.startMs) : "-",
+      r.label === "fresh start" ? fmtInt(r.firstLookupMs) : "-",
+      r.label === "fresh start" ? fmtInt(r.loadedMs) : "-",
       `${fmtMs(r.firstScrapeMs)}, ${fmtMs(r.scrapeMs)}`,
     ]),
-    [false, false, true, true, true, true, true, true, true],
+    [false, false, true, true, true, true, true, true, true, true],
   );
 }
 
@@ -241,6 +339,12 @@ export function summary(r: Report): string {
         " updates in flight)",
       publishTable(r.publish),
     );
+  if (r.scale?.length)
+    parts.push(
+      "",
+      "Publish CPU as the map grows (in-process, no HTTP; CPU of the process per update, KV and device store included)",
+      scaleTable(r.scale),
+    );
   if (r.lookup.length) {
     parts.push(
       "",
@@ -255,13 +359,17 @@ export function summary(r: Report): string {
       );
   }
   if (r.memory.length)
-    parts.push("", "Memory (RSS after GC; the local cache mirrors every binding)", memoryTable(r.memory));
+    parts.push(
+      "",
+      "Memory (RSS after GC; the local cache mirrors every binding; times since the process started)",
+      memoryTable(r.memory),
+    );
   if (r.skipped.length) parts.push("", `Skipped: ${r.skipped.map((s) => `${s.backend} (${s.reason})`).join("; ")}`);
   if (r.targets.length) {
     const missed = r.targets.filter((t) => !t.met);
     parts.push(
       "",
-      `Targets (${TARGET_BACKENDS.join(", ")}): ${r.targets.length - missed.length} of ${r.targets.length} met`,
+      `Targets (lookups: ${TARGET_BACKENDS.join(", ")}; publish CPU and memory: embedded, memory): ${r.targets.length - missed.length} of ${r.targets.length} met`,
     );
     for (const t of r.targets) parts.push(`  ${t.met ? "met   " : "MISSED"}  ${t.backend}: ${t.name}: ${t.text}`);
   }
