@@ -35,6 +35,11 @@ const LOAD_SLICE = 20_000;
  */
 export class BindingCache {
   private readonly entries = new CompactBindings();
+  /**
+   * Writes of ours in flight, by path: a store whose watch delivers a change before the write call
+   * returns (the memory KV does, synchronously) hands back our own bytes, which need no decoding.
+   */
+  private readonly inFlight = new Map<string, { bytes: Uint8Array; binding: Binding["record"] }>();
   /** Deletes we made ourselves that the watch has not delivered yet: older events must not resurrect the key. */
   private readonly pendingDeletes = new Map<string, Revision>();
   private synced = false;
@@ -115,6 +120,11 @@ export class BindingCache {
     return b;
   }
 
+  /** The device the binding held at `key` names, synced or not (no binding is built). */
+  deviceIdOf(key: string): string | undefined {
+    return this.entries.deviceIdOf(key);
+  }
+
   /** Every binding held, synced or not (built one by one: for tests and tools, not for hot paths). */
   all(): IterableIterator<[string, Binding]> {
     return this.entries.entries();
@@ -123,6 +133,15 @@ export class BindingCache {
   /** Every binding held, as the census counts it, without building bindings (the object is reused). */
   summaries(): IterableIterator<BindingSummary> {
     return this.entries.summaries();
+  }
+
+  /** A write of ours is about to be sent; `done` once it has returned (or failed). */
+  writing(key: string, bytes: Uint8Array, record: Binding["record"]): void {
+    this.inFlight.set(key, { bytes, binding: record });
+  }
+
+  done(key: string, bytes: Uint8Array): void {
+    if (this.inFlight.get(key)?.bytes === bytes) this.inFlight.delete(key);
   }
 
   /** Records a write this instance made (or a value it read), so it reads its own writes at once. */
@@ -213,7 +232,9 @@ export class BindingCache {
     // Bounded: the watch keeps what is held coherent; what is not held is read from the store when asked.
     if (cur === undefined && this.maxBindings !== undefined) return;
     if (c.value) {
-      this.entries.set(c.key, this.decode(c.value, c.revision));
+      const own = this.inFlight.get(c.key);
+      const record = own && sameBytes(own.bytes, c.value) ? own.binding : undefined;
+      this.entries.set(c.key, record ? { record, revision: c.revision } : this.decode(c.value, c.revision));
       this.evict();
     } else this.entries.delete(c.key);
   }
@@ -244,4 +265,10 @@ export class BindingCache {
     }, this.retryMs);
     this.retryTimer.unref?.();
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

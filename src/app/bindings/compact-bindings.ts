@@ -90,6 +90,12 @@ export class CompactBindings {
     return s === undefined ? undefined : this.revision[s];
   }
 
+  /** The device the binding at `path` names, without building the binding. */
+  deviceIdOf(path: string): string | undefined {
+    const s = this.index.get(path);
+    return s === undefined ? undefined : this.identities[this.identityOf[s]!]!.canonicalDeviceId;
+  }
+
   get(path: string): Binding | undefined {
     const s = this.index.get(path);
     return s === undefined ? undefined : this.binding(s);

@@ -71,7 +71,7 @@ export class PublishService {
     try {
       const normalized = updates.map((u) => this.normalize(u, now));
       await runGroups(
-        groupUpdates(normalized, (k) => this.deps.store.peekPath(this.deps.store.path(k))?.record.canonicalDeviceId),
+        groupUpdates(normalized, (k) => this.deps.store.cachedDeviceId(k)),
         this.deps.concurrency ?? 32,
         async (i) => {
           applied[i] = await this.publishOne(normalized[i]!, partial);
