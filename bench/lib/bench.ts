@@ -192,7 +192,13 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
     const backends = opts.scale.backends.filter((b) => b === "embedded" || b === "memory");
     if (backends.length)
       scale = await benchScale(
-        { targets: opts.scale.targets, backends, updates: opts.scale.updates, batchSize: opts.publish.batchSize },
+        {
+          targets: opts.scale.targets,
+          backends,
+          updates: opts.scale.updates,
+          batchSize: opts.publish.batchSize,
+          rounds: opts.publish.rounds,
+        },
         progress,
       );
   }

@@ -19,6 +19,7 @@ export interface ScaleOptions {
   readonly backends: readonly BackendName[];
   readonly updates: number;
   readonly batchSize: number;
+  readonly rounds: number;
 }
 
 export async function benchScale(opts: ScaleOptions, progress: (line: string) => void): Promise<ScaleRow[]> {
@@ -54,7 +55,13 @@ export async function benchScale(opts: ScaleOptions, progress: (line: string) =>
           );
         }
       });
-      child.send({ type: "start", targets: opts.targets, updates: opts.updates, batchSize: opts.batchSize });
+      child.send({
+        type: "start",
+        targets: opts.targets,
+        updates: opts.updates,
+        batchSize: opts.batchSize,
+        rounds: opts.rounds,
+      });
       await new Promise<void>((resolve, reject) => {
         child.proc.once("exit", (code) =>
           code === 0 ? resolve() : reject(new Error(`publish-scale child exited with ${code}: ${failure}`)),

@@ -65,6 +65,7 @@ describe("npm run bench machinery", () => {
     expect(report.scale!.map((r) => r.target)).toEqual([100, 300]);
     for (const r of report.scale!) {
       expect(r.bindings).toBeGreaterThanOrEqual(r.target);
+      // One round (the test's publish options): ten devices per phase.
       expect(r.phases.map((p) => [p.phase, p.outcomes])).toEqual([
         ["new", { created: 10 }],
         ["move", { updated: 10 }],
