@@ -74,6 +74,8 @@ export class BindingStore {
     let p = this.pathOf.get(key);
     if (p === undefined) {
       p = keyPath(this.namespace, key);
+      // Built piece by piece: flatten it once (see compact-bindings.ts), not on every hash of it.
+      p.charCodeAt(0);
       this.pathOf.set(key, p);
     }
     return p;

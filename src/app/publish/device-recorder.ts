@@ -73,6 +73,7 @@ export class DeviceRecorder {
         r.lastSeenMs >= last
       )
         return true;
+      r.deviceId.charCodeAt(0); // kept as a key for as long as the process runs: one flat string (compact-bindings.ts)
       this.rowsWritten.set(r.deviceId, h);
       this.rowsSeenMs.set(r.deviceId, r.lastSeenMs);
       return false;
