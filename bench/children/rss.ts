@@ -47,6 +47,8 @@ async function run(m: Start): Promise<void> {
   // Warnings and errors go to the parent (the cache failing to load would make the numbers meaningless).
   const forward = (level: string) => (obj: object, msg: string) => send({ type: "log", level, msg, ...obj });
   const log: Logger = { info() {}, debug() {}, warn: forward("warn"), error: forward("error") };
+  // Modules are loaded (tsx transpiles them on a first run): what follows is the service starting.
+  const serviceStart = performance.now();
   const server = await startServer(config, await createApp(config, { logger: log }));
   const cache = server.app.store.cache;
   if (!cache) throw new Error("the service has no binding cache (is CANONICAL_IDENTITY_MAP_ENABLED on?)");
@@ -58,6 +60,7 @@ async function run(m: Start): Promise<void> {
     if (r.status !== 200) throw new Error(`fresh start: the first lookup answered ${r.status}`);
     firstLookupMs = performance.now();
   }
+  const modulesMs = serviceStart;
   // A cache whose first load failed retries in the background: wait for it, up to five minutes.
   while (!cache.isSynced) {
     if (performance.now() - started > 300_000) throw new Error("the binding cache did not sync within 5 minutes");
@@ -88,6 +91,7 @@ async function run(m: Start): Promise<void> {
       startMs,
       loadedMs,
       firstLookupMs,
+      modulesMs,
       firstScrapeMs,
       scrapeMs,
     });

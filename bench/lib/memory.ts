@@ -25,6 +25,8 @@ export interface MemorySample {
   /** Since the process started: its cache fully loaded, and (fresh start) its first lookup answered. */
   readonly loadedMs: number;
   readonly firstLookupMs: number;
+  /** Since the process started: its modules loaded (tsx transpiling them included), the service not started yet. */
+  readonly modulesMs: number;
   /** Time of a /metrics scrape of this instance (the bindings gauges walk the cache), in ms: the first after the bindings arrived, and the next. */
   readonly firstScrapeMs: number;
   readonly scrapeMs: number;
@@ -45,6 +47,7 @@ interface RawSample {
   startMs: number;
   loadedMs: number;
   firstLookupMs: number;
+  modulesMs: number;
   firstScrapeMs: number;
   scrapeMs: number;
 }
@@ -114,12 +117,13 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
             startMs: x.startMs,
             loadedMs: x.loadedMs,
             firstLookupMs: x.firstLookupMs,
+            modulesMs: x.modulesMs,
             firstScrapeMs: x.firstScrapeMs,
             scrapeMs: x.scrapeMs,
           };
           out.push(sample);
           progress(
-            `[${backend}] memory: ${label}, ${x.bindings.toLocaleString("en-US")} bindings: RSS ${(x.rss / 2 ** 20).toFixed(0)} MiB (baseline ${(baseline / 2 ** 20).toFixed(0)} MiB), heap ${(x.heapUsed / 2 ** 20).toFixed(0)} MiB, ${((x.rss - baseline) / x.bindings).toFixed(0)} B/binding${Number.isFinite(x.firstLookupMs) ? `, first lookup ${(x.firstLookupMs / 1000).toFixed(1)} s, loaded ${(x.loadedMs / 1000).toFixed(1)} s` : ""}, a /metrics scrape ${x.firstScrapeMs.toFixed(0)} ms, then ${x.scrapeMs.toFixed(0)} ms`,
+            `[${backend}] memory: ${label}, ${x.bindings.toLocaleString("en-US")} bindings: RSS ${(x.rss / 2 ** 20).toFixed(0)} MiB (baseline ${(baseline / 2 ** 20).toFixed(0)} MiB), heap ${(x.heapUsed / 2 ** 20).toFixed(0)} MiB, ${((x.rss - baseline) / x.bindings).toFixed(0)} B/binding${Number.isFinite(x.firstLookupMs) ? `, modules ${(x.modulesMs / 1000).toFixed(1)} s, first lookup ${(x.firstLookupMs / 1000).toFixed(1)} s, loaded ${(x.loadedMs / 1000).toFixed(1)} s` : ""}, a /metrics scrape ${x.firstScrapeMs.toFixed(0)} ms, then ${x.scrapeMs.toFixed(0)} ms`,
           );
         };
         // The first child's baseline is a service with an empty map; later children start on a seeded one.
