@@ -23,8 +23,13 @@ export interface CacheOptions {
   readonly readyWithinMs?: number;
 }
 
-/** Bindings decoded and stored per turn of the event loop while loading: lookups run between slices. */
-const LOAD_SLICE = 20_000;
+/**
+ * Milliseconds of decoding per turn of the event loop while loading: requests and the service's own
+ * start-up run between slices. A fixed count per slice (20 000 at first) made start-up wait for the
+ * load: each of its many awaits waited behind one slice, so a fresh instance with 1 000 000 bindings
+ * answered its first lookup only moments before its cache was loaded.
+ */
+const LOAD_SLICE_MS = 8;
 
 /**
  * A local copy of the bindings under the namespace, kept coherent by the KV watch stream, in compact
@@ -202,10 +207,12 @@ export class BindingCache {
    */
   private async fill(entries: (KvEntry | undefined)[], generation: number): Promise<void> {
     const limit = this.maxBindings ?? Number.POSITIVE_INFINITY;
+    let sliceEnd = performance.now() + LOAD_SLICE_MS;
     for (let i = 0; i < entries.length; i++) {
-      if (i % LOAD_SLICE === LOAD_SLICE - 1) {
+      if ((i & 255) === 255 && performance.now() > sliceEnd) {
         await new Promise((r) => setImmediate(r));
         if (generation !== this.generation) return;
+        sliceEnd = performance.now() + LOAD_SLICE_MS;
       }
       if (this.entries.size >= limit) return;
       const e = entries[i]!;
