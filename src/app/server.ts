@@ -4,6 +4,7 @@ import { buildStartingRestApp } from "../adapters/rest/starting-app.js";
 import { DbUnavailable, KvUnavailable } from "../domain/errors.js";
 import { assertSafeExposure } from "./auth.js";
 import { compact } from "./bindings/compaction.js";
+import { recoverAudit } from "./publish/audit-recovery.js";
 import type { Config } from "./config.js";
 import { createApp, type App } from "./container.js";
 import { appLogger } from "./logger.js";
@@ -57,6 +58,20 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     );
   }, config.compactIntervalMs);
   timer.unref();
+  // Audit rows a crash or a database failure kept from being written, recovered from the journal.
+  const recovery = setInterval(
+    () => {
+      recoverAudit({
+        store: a.store,
+        devices: a.devices,
+        log: a.log,
+        nowMs: a.clock.nowMs(),
+        minAgeMs: config.auditRecoveryAgeMs,
+      }).catch((e) => a.log.warn({ err: String(e) }, "audit recovery failed; will retry"));
+    },
+    Math.max(250, config.auditRecoveryAgeMs / 2),
+  );
+  recovery.unref();
   const auth = authenticator.describe();
   const transport = tls ? (tls.ca ? "tls (grpc: mtls)" : "tls") : "plaintext";
   a.log.info(
@@ -83,6 +98,7 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     ...(grpcPort !== undefined ? { grpcPort } : {}),
     async close() {
       clearInterval(timer);
+      clearInterval(recovery);
       for (const c of closers.reverse()) await c().catch(() => {});
       await a.close();
     },

@@ -141,6 +141,20 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
           await db.updateTable("binding_audit").set({ reason: to }).where("reason", "=", from).execute();
       },
     },
+    "007_audit_intents": {
+      async up(db: Kysely<any>) {
+        // Binding changes journaled before their KV writes, settled with their audit rows (ADR 0017).
+        await db.schema
+          .createTable("audit_intent")
+          .ifNotExists()
+          .addColumn("operation_id", text, (c) => c.primaryKey())
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("actor", text, (c) => c.notNull())
+          .addColumn("changes", text, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("audit_intent_at").ifNotExists().on("audit_intent").column("at").execute();
+      },
+    },
   };
 }
 
