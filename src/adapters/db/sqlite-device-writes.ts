@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import type { AuditEntry, DeviceRow } from "../../ports/device-store.js";
+import type { AuditEntry, AuditIntent, DeviceRow } from "../../ports/device-store.js";
 
 /** One device_keys row: an identity a device row carries. */
 export interface DeviceKeyRow {
@@ -19,7 +19,8 @@ export interface DeviceKeyRow {
 export class SqliteDeviceWrites {
   private readonly st;
   private readonly upsertTx: (rows: readonly DeviceRow[]) => void;
-  private readonly auditTx: (entries: readonly AuditEntry[]) => void;
+  private readonly auditTx: (entries: readonly AuditEntry[], settles: readonly string[]) => void;
+  private readonly journalTx: (intents: readonly AuditIntent[]) => void;
 
   constructor(
     raw: Database.Database,
@@ -47,6 +48,11 @@ export class SqliteDeviceWrites {
         `insert into binding_audit (at, actor, kind, value, from_device_id, to_device_id, revision, reason)
          values (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      settle: raw.prepare(`delete from audit_intent where operation_id = ?`),
+      intent: raw.prepare(
+        `insert into audit_intent (operation_id, at, actor, changes) values (?, ?, ?, ?)
+         on conflict (operation_id) do nothing`,
+      ),
     };
     this.upsertTx = raw.transaction((rows: readonly DeviceRow[]) => {
       for (const r of rows) {
@@ -71,9 +77,14 @@ export class SqliteDeviceWrites {
         for (const k of this.identitiesOf(r)) this.st.key.run(k.kind, k.value, r.deviceId, r.lastSeenMs);
       }
     });
-    this.auditTx = raw.transaction((entries: readonly AuditEntry[]) => {
+    // The audit rows and the intents they settle, in one transaction (ADR 0017).
+    this.auditTx = raw.transaction((entries: readonly AuditEntry[], settles: readonly string[]) => {
+      for (const id of settles) this.st.settle.run(id);
       for (const e of entries)
         this.st.audit.run(e.atMs, e.actor, e.key.kind, e.key.value, e.fromDeviceId, e.toDeviceId, e.revision, e.reason);
+    });
+    this.journalTx = raw.transaction((intents: readonly AuditIntent[]) => {
+      for (const t of intents) this.st.intent.run(t.operationId, t.atMs, t.actor, JSON.stringify(t.changes));
     });
   }
 
@@ -82,7 +93,11 @@ export class SqliteDeviceWrites {
     this.upsertTx(rows);
   }
 
-  appendAudit(entries: readonly AuditEntry[]): void {
-    this.auditTx(entries);
+  appendAudit(entries: readonly AuditEntry[], settles: readonly string[]): void {
+    this.auditTx(entries, settles);
+  }
+
+  journalIntents(intents: readonly AuditIntent[]): void {
+    this.journalTx(intents);
   }
 }

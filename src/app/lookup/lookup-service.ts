@@ -196,7 +196,7 @@ export class LookupService {
   private async hydrate(store: BindingStore, key: IdentityKey, record: CanonicalRecord): Promise<boolean> {
     try {
       const revision = await store.apply({ op: "create", key, record }, this.deps.policy.weakKeyTtlMs);
-      this.deps.metrics.bindingChange("hydrate", key.kind);
+      this.deps.metrics.bindingChange("hydrated", key.kind);
       this.deps.log.info(
         {
           audit: true,
@@ -206,7 +206,7 @@ export class LookupService {
           from: null,
           to: record.canonicalDeviceId,
           revision,
-          reason: "hydrate",
+          reason: "hydrated",
         },
         "binding change",
       );
@@ -218,7 +218,7 @@ export class LookupService {
           fromDeviceId: null,
           toDeviceId: record.canonicalDeviceId,
           revision,
-          reason: "hydrate",
+          reason: "hydrated",
         },
       ]);
       return true;
