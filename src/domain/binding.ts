@@ -34,7 +34,17 @@ export type ChangeReason =
   /** A MAC that evidently different devices kept taking from each other: it no longer links anything. */
   | "quarantined"
   /** An operator released a quarantined identifier. */
-  | "released";
+  | "released"
+  /** An operator merged one device into another (ADR 0016): the key moved, pinned. */
+  | "manual_merge"
+  /** An operator split keys off a device into a new one (ADR 0016): the key moved, pinned. */
+  | "manual_split"
+  /** An operator pinned the key where it stands: sightings no longer move it. */
+  | "pinned"
+  /** An operator lifted a pin: the resolution rules apply to the key again. */
+  | "unpinned"
+  /** A sighting asserted the pinned key for another device and was refused: for the operator to settle. */
+  | "pin_conflict";
 
 /** A binding change, for the audit trail. */
 export interface BindingChange {

@@ -29,6 +29,8 @@ interface WireRecord {
   sharedRebindsUnixMillis?: (number | { toNumber(): number })[];
   quarantinedSinceUnixMillis?: number | { toNumber(): number };
   contenders?: string[];
+  pinnedAtUnixMillis?: number | { toNumber(): number };
+  pinnedBy?: string;
 }
 
 export function encodeRecord(r: CanonicalRecord): Uint8Array {
@@ -51,6 +53,8 @@ export function encodeRecord(r: CanonicalRecord): Uint8Array {
     sharedRebindsUnixMillis: [...(r.sharedRebindsMs ?? [])],
     quarantinedSinceUnixMillis: r.quarantinedSinceMs ?? 0,
     contenders: [...(r.contenders ?? [])],
+    pinnedAtUnixMillis: r.pin?.atMs ?? 0,
+    pinnedBy: r.pin?.actor ?? "",
   };
   return Type.encode(Type.fromObject(msg)).finish();
 }
@@ -77,6 +81,7 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
   const assertedBy: IdentityKind | undefined = kindFromWire(m.assertedBy ?? 0);
   const provisionalSinceMs = toNumber(m.provisionalSinceUnixMillis);
   const quarantinedSinceMs = toNumber(m.quarantinedSinceUnixMillis);
+  const pinnedAtMs = toNumber(m.pinnedAtUnixMillis);
   return {
     canonicalDeviceId: m.canonicalDeviceId,
     partition: m.partition ?? "",
@@ -93,6 +98,7 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
     ...(m.sharedRebindsUnixMillis?.length ? { sharedRebindsMs: m.sharedRebindsUnixMillis.map(toNumber) } : {}),
     ...(quarantinedSinceMs > 0 ? { quarantinedSinceMs } : {}),
     ...(m.contenders?.length ? { contenders: m.contenders } : {}),
+    ...(pinnedAtMs > 0 ? { pin: { atMs: pinnedAtMs, actor: m.pinnedBy ?? "" } } : {}),
   };
 }
 

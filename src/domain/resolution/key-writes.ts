@@ -77,6 +77,8 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       expiresAtMs: address ? updatedAtMs + policy.weakKeyTtlMs : 0,
       keys: [],
       ...(history?.length ? { sharedRebindsMs: history } : {}),
+      // An operator's pin stays with the binding while the key stays on the device (ADR 0016).
+      ...(same && prior.record.pin ? { pin: prior.record.pin } : {}),
     };
   };
   const put = (k: IdentityKey, prior: Binding | null | undefined, record: CanonicalRecord) => {
@@ -178,7 +180,8 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       }
       index.delete(id);
       const b = reader.get(e);
-      if (b && b.record.canonicalDeviceId === canonical && t >= b.record.updatedAtMs) {
+      // A pinned address stays where the operator put it (ADR 0016).
+      if (b && b.record.canonicalDeviceId === canonical && t >= b.record.updatedAtMs && !b.record.pin) {
         deletes.push({ op: "delete", key: e, revision: b.revision });
         changes.push({ key: e, fromDeviceId: canonical, toDeviceId: null, reason: "delete" });
       }
