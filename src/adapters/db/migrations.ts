@@ -123,6 +123,24 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
           .execute();
       },
     },
+    "006_audit_by_key": {
+      async up(db: Kysely<any>) {
+        // As-of lookups (ADR 0016): the audit entries of one key in time order, the last one before a
+        // time saying who held it then. Also serves the retention prune and the pin-conflict listing.
+        await db.schema
+          .createIndex("binding_audit_key_at")
+          .ifNotExists()
+          .on("binding_audit")
+          .columns(["kind", "value", "at", "id"])
+          .execute();
+        await db.schema
+          .createIndex("binding_audit_reason")
+          .ifNotExists()
+          .on("binding_audit")
+          .columns(["reason", "id"])
+          .execute();
+      },
+    },
   };
 }
 
