@@ -54,6 +54,13 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     );
   }, config.compactIntervalMs);
   timer.unref();
+  // The audit trail's retention (IDMAP_AUDIT_RETENTION): history and as-of lookups reach that far back.
+  const prune = setInterval(() => {
+    a.devices
+      .pruneAudit(a.clock.nowMs() - config.auditRetentionMs)
+      .catch((e) => a.log.warn({ err: String(e) }, "audit retention prune failed; will retry"));
+  }, config.compactIntervalMs);
+  prune.unref();
   const auth = authenticator.describe();
   const transport = tls ? (tls.ca ? "tls (grpc: mtls)" : "tls") : "plaintext";
   a.log.info(
@@ -80,6 +87,7 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     ...(grpcPort !== undefined ? { grpcPort } : {}),
     async close() {
       clearInterval(timer);
+      clearInterval(prune);
       for (const c of closers.reverse()) await c().catch(() => {});
       await a.close();
     },
