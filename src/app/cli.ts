@@ -10,7 +10,7 @@ import { loadConfig, type Config } from "./config.js";
 import { createApp } from "./container.js";
 import { startServer } from "./server.js";
 import { EXIT } from "./cli/exit-codes.js";
-import { registerServiceCommands } from "./cli/service-commands.js";
+import { registerOperatorCommands, registerServiceCommands } from "./cli/service-commands.js";
 import { simulateCommand } from "./simulate/command.js";
 import { explainCommand } from "./publish/explain-command.js";
 
@@ -66,6 +66,7 @@ program
   });
 
 registerServiceCommands(program, config);
+registerOperatorCommands(program, config);
 
 program
   .command("check")
