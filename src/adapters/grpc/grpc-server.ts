@@ -5,6 +5,7 @@ import { InvalidArgument } from "../../domain/errors.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import { PROTO_DIR } from "../proto/proto-root.js";
+import { operatorHandlers } from "./grpc-operator.js";
 import {
   auditReply,
   deviceUpdate,
@@ -150,6 +151,7 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
       });
       return { device_id: req.device_id, entries: page.entries.map(auditReply), next: page.next ?? 0 };
     }),
+    ...operatorHandlers(app, unary),
   });
   server.addService(core, {
     GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req, who) => {
