@@ -23,11 +23,13 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-function show(message, kind = "error") {
+/** Shows a message; a sticky one survives the next screen change (an action that moves to another device). */
+function show(message, kind = "error", sticky = false) {
   banner.textContent = message;
   banner.className = kind;
   banner.hidden = false;
   banner.dataset.testid = kind === "error" ? "error" : "notice";
+  banner.dataset.sticky = sticky ? "1" : "";
 }
 
 function clearBanner() {
@@ -280,7 +282,7 @@ async function act(run, success, then) {
   clearBanner();
   try {
     const r = await run();
-    show(success(r), "info");
+    show(success(r), "info", true);
     await then(r);
   } catch (e) {
     show(refusal(e));
@@ -373,7 +375,8 @@ async function renderConflicts() {
 // ---- routing ----------------------------------------------------------------------------------
 
 async function route() {
-  clearBanner();
+  if (banner.dataset.sticky === "1") banner.dataset.sticky = "";
+  else clearBanner();
   const hash = location.hash.replace(/^#/, "") || "/search";
   const [path, query = ""] = hash.split("?");
   const screen = path.split("/")[1] ?? "search";
