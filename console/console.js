@@ -106,6 +106,12 @@ function confirmAction(title, ...body) {
   );
 }
 
+/** Moves to another screen; the page is not ready until that screen has rendered. */
+function navigate(hash) {
+  document.body.dataset.ready = "false";
+  location.hash = hash;
+}
+
 const when = (ms) => (ms ? new Date(ms).toISOString().replace(".000Z", "Z") : "");
 const deviceLink = (id) => h("a", { href: `#/device/${encodeURIComponent(id)}`, class: "mono" }, id);
 
@@ -219,6 +225,7 @@ async function renderDevice(id) {
     return;
   }
   const canonical = d.record.canonical_device_id;
+  document.body.dataset.device = canonical;
   const head = h("section", { "data-testid": "device-record" },
     h("h2", {}, "Device ", h("span", { class: "mono", "data-testid": "device-id" }, canonical),
       d.provisional ? h("span", { class: "badge warn", "data-testid": "provisional" }, "provisional") : null),
@@ -297,7 +304,7 @@ async function merge(id, into) {
   if (!ok) return;
   await act(() => api("POST", `/v1/canonical-devices/${encodeURIComponent(id)}/merge`, { into }),
     (r) => `Merged ${id} into ${r.device_id}: ${r.moved_keys.length} keys moved.`,
-    (r) => { location.hash = `#/device/${encodeURIComponent(r.device_id)}`; });
+    (r) => navigate(`#/device/${encodeURIComponent(r.device_id)}`));
 }
 
 async function split(id, keysSection) {
@@ -309,7 +316,7 @@ async function split(id, keysSection) {
   if (!ok) return;
   await act(() => api("POST", `/v1/canonical-devices/${encodeURIComponent(id)}/split`, { keys }),
     (r) => `Split ${r.moved_keys.length} keys off ${id} into ${r.device_id}.`,
-    (r) => { location.hash = `#/device/${encodeURIComponent(r.device_id)}`; });
+    (r) => navigate(`#/device/${encodeURIComponent(r.device_id)}`));
 }
 
 const pinPath = (id, k) => `/v1/canonical-devices/${encodeURIComponent(id)}/pins/${encodeURIComponent(k.kind)}/${encodeURIComponent(k.value)}`;
@@ -375,6 +382,7 @@ async function renderConflicts() {
 // ---- routing ----------------------------------------------------------------------------------
 
 async function route() {
+  document.body.dataset.ready = "false";
   if (banner.dataset.sticky === "1") banner.dataset.sticky = "";
   else clearBanner();
   const hash = location.hash.replace(/^#/, "") || "/search";
@@ -382,6 +390,7 @@ async function route() {
   const screen = path.split("/")[1] ?? "search";
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === screen);
   document.body.dataset.screen = screen;
+  document.body.dataset.device = "";
   if (screen === "device") await renderDevice(decodeURIComponent(path.slice("/device/".length)));
   else if (screen === "quarantine") await renderQuarantine();
   else if (screen === "conflicts") await renderConflicts();

@@ -264,7 +264,7 @@ describe("hard cases (design.md §3)", () => {
     expect(w.owner("mac", M1)).toBe("inv-9");
     expect(w.owner("device-id", "agent-1")).toBe("inv-9");
     expect(w.owner("partition-ip", "p:10.0.0.5")).toBe("inv-9");
-    expect(d.changes.filter((c) => c.reason === "merge").length).toBeGreaterThanOrEqual(2);
+    expect(d.changes.filter((c) => c.reason === "merged").length).toBeGreaterThanOrEqual(2);
   });
 
   it("no tombstone when the update's id names a device that shares nothing strong with it", () => {

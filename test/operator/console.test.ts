@@ -27,6 +27,8 @@ describe("the console at /console in headless Chromium", () => {
   const requests: string[] = [];
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `console-${name}.png`), fullPage: true });
   const ready = () => page.waitForSelector("body[data-ready=true]");
+  /** The device page of `id`, rendered. (Selectors, not functions: the console's CSP refuses eval.) */
+  const onDevice = (id: string) => page.waitForSelector(`body[data-ready=true][data-device=${JSON.stringify(id)}]`);
   const signIn = async (token: string) => {
     await page.waitForSelector("#sign-in[open]");
     await page.fill("#token", token);
@@ -105,8 +107,7 @@ describe("the console at /console in headless Chromium", () => {
     await shot("search");
     expect(await page.getByTestId("search-result").textContent()).toContain("agent-lap-7-usb");
     await page.click("[data-testid=search-result] a");
-    await page.waitForSelector("[data-testid=device-keys]");
-    await ready();
+    await onDevice("agent-lap-7-usb");
     const keys = await page.getByTestId("device-keys").textContent();
     expect(keys).toContain(NIC_MAC);
     expect(keys).toContain("hq:10.9.0.8");
@@ -121,9 +122,7 @@ describe("the console at /console in headless Chromium", () => {
     await page.click("[data-testid=merge-button]");
     await confirm("merge-confirm");
     await page.waitForSelector("[data-testid=notice]");
-    await page.waitForFunction(() => location.hash === "#/device/lap-7");
-    await page.waitForSelector("[data-testid=device-keys]");
-    await ready();
+    await onDevice("lap-7");
     expect(await page.getByTestId("device-keys").textContent()).toContain(NIC_MAC);
     expect(await page.getByTestId("redirects-in").textContent()).toContain("agent-lap-7-usb");
     expect((await w.call("GET", `/v1/canonical-devices/lookup?mac=${NIC_MAC}`)).body.record.canonical_device_id).toBe(
@@ -137,9 +136,7 @@ describe("the console at /console in headless Chromium", () => {
     await page.check('input[aria-label="split device-id agent-lap-7-usb"]');
     await page.click("[data-testid=split-button]");
     await confirm("split-confirm");
-    await page.waitForFunction(() => location.hash === "#/device/agent-lap-7-usb");
-    await page.waitForSelector("[data-testid=device-keys]");
-    await ready();
+    await onDevice("agent-lap-7-usb");
     expect(await page.getByTestId("device-keys").textContent()).toMatch(/pinned by token:/);
     expect((await w.call("GET", `/v1/canonical-devices/lookup?mac=${NIC_MAC}`)).body.record.canonical_device_id).toBe(
       "agent-lap-7-usb",
@@ -185,8 +182,7 @@ describe("the console at /console in headless Chromium", () => {
     await page.click("#sign-out");
     await signIn(READER_TOKEN);
     await page.goto(`${base}/console/#/device/lap-7`);
-    await page.waitForSelector("[data-testid=device-keys]");
-    await ready();
+    await onDevice("lap-7");
     expect(await page.getByTestId("who").textContent()).toMatch(/reader$/);
     await page.fill("[data-testid=merge-into]", "agent-lap-7-usb");
     await page.click("[data-testid=merge-button]");

@@ -197,7 +197,7 @@ export class LookupService {
   private async hydrate(store: BindingStore, key: IdentityKey, record: CanonicalRecord): Promise<boolean> {
     try {
       const revision = await store.apply({ op: "create", key, record }, this.deps.policy.weakKeyTtlMs);
-      this.deps.metrics.bindingChange("hydrate", key.kind);
+      this.deps.metrics.bindingChange("hydrated", key.kind);
       this.deps.log.info(
         {
           audit: true,
@@ -207,7 +207,7 @@ export class LookupService {
           from: null,
           to: record.canonicalDeviceId,
           revision,
-          reason: "hydrate",
+          reason: "hydrated",
         },
         "binding change",
       );
@@ -219,7 +219,7 @@ export class LookupService {
           fromDeviceId: null,
           toDeviceId: record.canonicalDeviceId,
           revision,
-          reason: "hydrate",
+          reason: "hydrated",
         },
       ]);
       return true;

@@ -139,13 +139,20 @@ export class OperatorService implements OperatorUseCase {
     actor: string,
   ): Promise<BindingChange[]> {
     const landed = new Map<string, { change: BindingChange; revision: Revision | null }>();
+    // Journaled before the writes, settled with the audit rows (ADR 0017): a crash between them loses no row.
+    const journaled: string[] = [];
     try {
       for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
         const loaded = new Map<string, Binding | null>();
         await this.load([...ids.map(deviceIdKey), ...keys], loaded);
         await this.load(indexReads(ids, loaded), loaded);
         const nowMs = this.deps.clock.nowMs();
-        const p = plan(loaded, { actor, nowMs, operationId: `op-${this.instance}-${++this.seq}` });
+        const operationId = `op-${this.instance}-${++this.seq}`;
+        const p = plan(loaded, { actor, nowMs, operationId });
+        if (p.changes.length > 0) {
+          await this.deps.devices.journalIntents([{ operationId, atMs: nowMs, actor, changes: p.changes }]);
+          journaled.push(operationId);
+        }
         try {
           for (const w of p.writes) {
             const revision = await this.deps.store.apply(w, this.deps.weakKeyTtlMs);
@@ -161,7 +168,7 @@ export class OperatorService implements OperatorUseCase {
       }
       throw new RetryExhausted([`operator decision after ${ATTEMPTS} attempts`]);
     } finally {
-      await this.audit([...landed.values()], actor);
+      await this.audit([...landed.values()], actor, journaled);
     }
   }
 
@@ -174,8 +181,12 @@ export class OperatorService implements OperatorUseCase {
     });
   }
 
-  private async audit(landed: readonly { change: BindingChange; revision: Revision | null }[], actor: string) {
-    if (landed.length === 0) return;
+  private async audit(
+    landed: readonly { change: BindingChange; revision: Revision | null }[],
+    actor: string,
+    settles: readonly string[],
+  ) {
+    if (landed.length === 0 && settles.length === 0) return;
     const atMs = this.deps.clock.nowMs();
     for (const { change: c, revision } of landed) {
       this.deps.metrics.bindingChange(c.reason, c.key.kind);
@@ -203,6 +214,7 @@ export class OperatorService implements OperatorUseCase {
         revision,
         reason: c.reason,
       })),
+      settles,
     );
   }
 

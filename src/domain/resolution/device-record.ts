@@ -59,7 +59,7 @@ export function deviceRecordWrite(c: UpdateContext, input: DeviceRecordInput): D
     key: k,
     fromDeviceId: expiredOwner(deviceBinding),
     toDeviceId: base.canonicalDeviceId,
-    reason: "create",
+    reason: "created",
   };
   return { next, changed, step, created };
 }

@@ -24,12 +24,14 @@ export interface KeyWritesInput {
   /** The retired device's keys (its device-id first). */
   readonly mergeKeys: readonly IndexedKey[];
   readonly belongs: (deviceId: string) => boolean;
+  /** Why a key not bound before is now bound here: a new device, a known one, or a take-over. */
+  readonly linkReason: "created" | "linked" | "taken_over";
 }
 
 export interface RetiredDevice {
   readonly id: string;
   readonly record: CanonicalRecord | undefined;
-  readonly reason: "merge" | "absorbed";
+  readonly reason: "merged" | "absorbed";
 }
 
 export interface KeyWrites {
@@ -50,7 +52,7 @@ export const expiredOwner = (prior: Binding | null | undefined): string | null =
 /** The conditional writes of the device's keys: its own, a redirect, a merge's, and per-source pruning. */
 export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWritesInput): KeyWrites {
   const { u, t, policy } = c;
-  const { base, deviceRecord, keys, own, retired, mergeKeys, belongs } = input;
+  const { base, deviceRecord, keys, own, retired, mergeKeys, belongs, linkReason } = input;
   const canonical = base.canonicalDeviceId;
   const hash = base.metadataHash;
   const half = policy.weakKeyTtlMs / 2;
@@ -105,7 +107,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     index.set(keyId(k), { kind: k.kind, value: k.value, sources: mergeSources(entry?.sources, sources) });
     if (!b) {
       put(k, prior, recordFor(k, null, false));
-      changes.push({ key: k, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "create" });
+      changes.push({ key: k, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: linkReason });
       continue;
     }
     if (rebinding) {
@@ -115,7 +117,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
         key: k,
         fromDeviceId: b.record.canonicalDeviceId,
         toDeviceId: canonical,
-        reason: fromRetired ? retired.reason : "rebind",
+        reason: fromRetired ? retired.reason : "moved",
       });
       continue;
     }
@@ -134,7 +136,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     const prior = reader.get(own.redirect);
     put(own.redirect, prior, { ...recordFor(own.redirect, null, true), assertedBy: "device-id" });
     index.set(keyId(own.redirect), { ...own.redirect, sources: [] });
-    changes.push({ key: own.redirect, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "redirect" });
+    changes.push({ key: own.redirect, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "merged" });
   }
 
   // A merge or an absorption: every binding of the retired device follows it.
@@ -183,7 +185,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       // A pinned address stays where the operator put it (ADR 0016).
       if (b && b.record.canonicalDeviceId === canonical && t >= b.record.updatedAtMs && !b.record.pin) {
         deletes.push({ op: "delete", key: e, revision: b.revision });
-        changes.push({ key: e, fromDeviceId: canonical, toDeviceId: null, reason: "delete" });
+        changes.push({ key: e, fromDeviceId: canonical, toDeviceId: null, reason: "moved" });
       }
     }
   }

@@ -575,7 +575,7 @@ export interface components {
             to_device_id: string | null;
             revision: number | null;
             /** @enum {string} */
-            reason: "create" | "rebind" | "delete" | "merge" | "redirect" | "expire" | "hydrate" | "absorbed" | "quarantined" | "released" | "manual_merge" | "manual_split" | "pinned" | "unpinned" | "pin_conflict";
+            reason: "created" | "linked" | "taken_over" | "moved" | "merged" | "expired" | "hydrated" | "absorbed" | "quarantined" | "released" | "manual_merge" | "manual_split" | "pinned" | "unpinned" | "pin_conflict";
         };
         HistoryReply: {
             device_id: string;
