@@ -114,8 +114,8 @@ export interface DeviceStore {
    * that holding ended); null for either when there is none (ADR 0016).
    */
   keyAsOf(key: IdentityKey, atMs: number): Promise<KeyAsOf>;
-  /** Audit entries with one of these reasons, newest first (the pin conflicts an operator settles). */
-  auditByReason(reasons: readonly ChangeReason[], options: { limit: number }): Promise<HistoryPage>;
+  /** The pin conflicts an operator settles (audit reason `pin_conflict`), newest first. */
+  pinConflicts(options: { limit: number }): Promise<HistoryPage>;
   /**
    * Deletes audit entries older than `beforeMs`, except the latest entry of each key (it still says who
    * holds the key since). Returns how many were deleted. The retention of as-of lookups and history.

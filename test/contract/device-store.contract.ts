@@ -388,7 +388,7 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
         expect((await store.keyAsOf(key, 2_000)).before?.toDeviceId).toBeNull();
         const after = await store.keyAsOf(key, 3_600);
         expect([after.before?.toDeviceId, after.after]).toEqual([b, null]);
-        const conflicts = await store.auditByReason(["pin_conflict"], { limit: 10 });
+        const conflicts = await store.pinConflicts({ limit: 10 });
         expect(conflicts.entries.map((e) => [e.key.value, e.toDeviceId])).toContainEqual([key.value, a]);
       });
 

@@ -158,18 +158,20 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
     "008_audit_by_key": {
       async up(db: Kysely<any>) {
         // As-of lookups (ADR 0016): the audit entries of one key in time order, the last one before a
-        // time saying who held it then. Also serves the retention prune and the pin-conflict listing.
+        // time saying who held it then. Also serves the retention prune.
         await db.schema
           .createIndex("binding_audit_key_at")
           .ifNotExists()
           .on("binding_audit")
           .columns(["kind", "value", "at", "id"])
           .execute();
+        // Partial: only the rare pin conflicts are indexed, so the publish path's audit rows cost nothing here.
         await db.schema
-          .createIndex("binding_audit_reason")
+          .createIndex("binding_audit_pin_conflicts")
           .ifNotExists()
           .on("binding_audit")
-          .columns(["reason", "id"])
+          .column("id")
+          .where(sql.ref("reason"), "=", "pin_conflict")
           .execute();
       },
     },

@@ -1,5 +1,4 @@
 import { sql, type Kysely } from "kysely";
-import type { ChangeReason } from "../../domain/binding.js";
 import { DbUnavailable } from "../../domain/errors.js";
 import type { IdentityKey } from "../../domain/identity-key.js";
 import { prioritizeKeys } from "../../domain/identity-key.js";
@@ -301,13 +300,12 @@ export class SqlDeviceStore implements DeviceStore {
     return { before: before ? fromAuditRow(before) : null, after: after ? fromAuditRow(after) : null };
   }
 
-  async auditByReason(reasons: readonly ChangeReason[], options: { limit: number }): Promise<HistoryPage> {
-    if (reasons.length === 0) return { entries: [] };
+  async pinConflicts(options: { limit: number }): Promise<HistoryPage> {
     const rows = await this.run(() =>
       this.db
         .selectFrom("binding_audit")
         .selectAll()
-        .where("reason", "in", [...reasons])
+        .where("reason", "=", "pin_conflict")
         .orderBy("id", "desc")
         .limit(options.limit)
         .execute(),

@@ -88,7 +88,7 @@ export class OperatorService implements OperatorUseCase {
   }
 
   async pinConflicts(limit: number): Promise<HistoryPage["entries"]> {
-    return (await this.deps.devices.auditByReason(["pin_conflict"], { limit })).entries;
+    return (await this.deps.devices.pinConflicts({ limit })).entries;
   }
 
   async detail(deviceId: string): Promise<DeviceDetail> {
