@@ -164,6 +164,27 @@ describe("the console at /console in headless Chromium", () => {
     expect(text).toContain(DOCK);
     expect(text).toContain("lap-B");
     await shot("quarantine");
+    await page.click("[data-testid=quarantined] button");
+    await confirm();
+    await page.waitForSelector("[data-testid=notice]");
+    await page.waitForSelector("[data-testid=quarantined] >> text=None.");
+    expect((await w.call("GET", "/v1/identifiers/quarantined")).body.identifiers).toEqual([]);
+  });
+
+  it("pins and unpins a key from the device page, with a confirmation", async () => {
+    await page.goto(`${base}/console/#/device/lap-7`);
+    await onDevice("lap-7");
+    const row = `tr[data-kind="mac"][data-value="${LAPTOP_MAC}"]`;
+    await page.click(`${row} button`);
+    await confirm();
+    await page.waitForSelector(`${row} >> text=pinned by token:`);
+    const pinned = (await w.call("GET", "/v1/canonical-devices/lap-7/detail")).body.keys;
+    expect(pinned.find((k: any) => k.value === LAPTOP_MAC).pinned).toBeDefined();
+    await page.click(`${row} button`);
+    await confirm();
+    await page.waitForSelector(`${row} button:text-is("Pin")`);
+    const unpinned = (await w.call("GET", "/v1/canonical-devices/lap-7/detail")).body.keys;
+    expect(unpinned.find((k: any) => k.value === LAPTOP_MAC).pinned).toBeUndefined();
   });
 
   it("answers an as-of search: who held the address at a time", async () => {
