@@ -171,6 +171,19 @@ describe("pins in the resolution rules (design.md §3, ADR 0016)", () => {
     expect(w.owner("device-id", "nic")).toBe("nic");
   });
 
+  it("a pinned address is not pruned when its source reports the device at another address", () => {
+    const unpinnedWorld = twoDevices();
+    unpinnedWorld.publish({ device_id: "nic", mac: M2, ip: "10.0.0.7", partition: "p", source: "agent" }, T0 + HOUR);
+    expect(unpinnedWorld.owner("partition-ip", "p:10.0.0.6")).toBeUndefined();
+    const w = twoDevices();
+    apply(w, planPin("nic", { kind: "partition-ip", value: "p:10.0.0.6" }, w.bindings, ctx(T0 + MIN)));
+    w.publish({ device_id: "nic", mac: M2, ip: "10.0.0.7", partition: "p", source: "agent" }, T0 + HOUR);
+    expect(w.owner("partition-ip", "p:10.0.0.6")).toBe("nic");
+    expect(w.owner("partition-ip", "p:10.0.0.7")).toBe("nic");
+    const nic = w.bindings.get(keyId({ kind: "device-id", value: "nic" }))!.record;
+    expect(nic.keys.map((k) => k.value)).toEqual(expect.arrayContaining(["p:10.0.0.6", "p:10.0.0.7"]));
+  });
+
   it("pinning a key the device does not hold names the field", () => {
     const w = twoDevices();
     expect(() => planPin("lap", { kind: "mac", value: M2 }, w.bindings, ctx(T0))).toThrow(
