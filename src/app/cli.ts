@@ -11,7 +11,7 @@ import { createApp } from "./container.js";
 import { appLogger } from "./logger.js";
 import { serve } from "./server.js";
 import { EXIT } from "./cli/exit-codes.js";
-import { registerServiceCommands } from "./cli/service-commands.js";
+import { registerOperatorCommands, registerServiceCommands } from "./cli/service-commands.js";
 import { simulateCommand } from "./simulate/command.js";
 import { explainCommand } from "./publish/explain-command.js";
 
@@ -73,6 +73,7 @@ program
   });
 
 registerServiceCommands(program, config);
+registerOperatorCommands(program, config);
 
 program
   .command("check")

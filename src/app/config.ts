@@ -58,6 +58,8 @@ export interface Config {
   readonly sharedMacRebinds: number;
   readonly sharedMacWindowMs: number;
   readonly compactIntervalMs: number;
+  /** How long the audit trail keeps entries (history, as-of lookups); each key's latest entry stays. */
+  readonly auditRetentionMs: number;
   /** A publish intent unsettled this long is audited from the map (ADR 0017); checked every half of it. */
   readonly auditRecoveryAgeMs: number;
   readonly addressAuthorities: ReadonlySet<string>;
@@ -111,6 +113,7 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_SHARED_MAC_REBINDS: "2",
   IDMAP_SHARED_MAC_WINDOW: "7d",
   IDMAP_COMPACT_INTERVAL: "10m",
+  IDMAP_AUDIT_RETENTION: "90d",
   IDMAP_AUDIT_RECOVERY_AGE: "2m",
   IDMAP_ADDRESS_AUTHORITIES: "netbox",
   IDMAP_DENIED_MACS: "",
@@ -270,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     sharedMacRebinds: int("IDMAP_SHARED_MAC_REBINDS", get("IDMAP_SHARED_MAC_REBINDS"), 1, 1000),
     sharedMacWindowMs: duration("IDMAP_SHARED_MAC_WINDOW", get("IDMAP_SHARED_MAC_WINDOW")),
     compactIntervalMs: duration("IDMAP_COMPACT_INTERVAL", get("IDMAP_COMPACT_INTERVAL")),
+    auditRetentionMs: duration("IDMAP_AUDIT_RETENTION", get("IDMAP_AUDIT_RETENTION")),
     auditRecoveryAgeMs: duration("IDMAP_AUDIT_RECOVERY_AGE", get("IDMAP_AUDIT_RECOVERY_AGE")),
     addressAuthorities: new Set(list(get("IDMAP_ADDRESS_AUTHORITIES"))),
     deniedMacs,

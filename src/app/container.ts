@@ -23,6 +23,7 @@ import { listDevices } from "./lookup/device-listing.js";
 import { LookupService } from "./lookup/lookup-service.js";
 import { PublishService } from "./publish/publish-service.js";
 import { QuarantineService } from "./shared-identifiers/quarantine-service.js";
+import { OperatorService } from "./operator/operator-service.js";
 import { startKvShadow, type KvShadow } from "./publish/shadow.js";
 import { loadTls } from "./tls.js";
 
@@ -67,6 +68,7 @@ export interface App extends IdentityMapApi {
   readonly publish: PublishService;
   readonly lookup: LookupService;
   readonly quarantine: QuarantineService;
+  readonly operator: OperatorService;
   readonly authenticator: Authenticator;
   readonly container: Container;
   history(req: HistoryRequest): Promise<HistoryPage>;
@@ -254,6 +256,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       metrics,
       log,
       weakKeyTtlMs: config.weakKeyTtlMs,
+    }),
+    operator: new OperatorService({
+      store,
+      devices,
+      clock,
+      metrics,
+      log,
+      weakKeyTtlMs: config.weakKeyTtlMs,
+      lookup,
+      publish,
     }),
     // Refused calls are logged (without the token) and counted, on every front-end.
     authenticator: Authenticator.fromConfig(config, reportAuthFailures({ log, metrics })),

@@ -58,6 +58,13 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     );
   }, config.compactIntervalMs);
   timer.unref();
+  // The audit trail's retention (IDMAP_AUDIT_RETENTION): history and as-of lookups reach that far back.
+  const prune = setInterval(() => {
+    a.devices
+      .pruneAudit(a.clock.nowMs() - config.auditRetentionMs)
+      .catch((e) => a.log.warn({ err: String(e) }, "audit retention prune failed; will retry"));
+  }, config.compactIntervalMs);
+  prune.unref();
   // Audit rows a crash or a database failure kept from being written, recovered from the journal.
   const recovery = setInterval(
     () => {
@@ -98,6 +105,7 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     ...(grpcPort !== undefined ? { grpcPort } : {}),
     async close() {
       clearInterval(timer);
+      clearInterval(prune);
       clearInterval(recovery);
       for (const c of closers.reverse()) await c().catch(() => {});
       await a.close();

@@ -22,8 +22,8 @@ export type KeyWrite =
   | { readonly op: "delete"; readonly key: IdentityKey; readonly revision: Revision };
 
 /**
- * The rule behind a binding change (design.md §5): what the audit trail, the log line and the
- * `identitymap_binding_changes_total{reason}` label say.
+ * The rule behind a binding change (the design's external names, §5): what the audit trail, the log
+ * line and the `identitymap_binding_changes_total{reason}` label say.
  */
 export type ChangeReason =
   /** A key of a device this update created (its device-id and the keys it came with). */
@@ -45,7 +45,17 @@ export type ChangeReason =
   /** A MAC that evidently different devices kept taking from each other: it no longer links anything. */
   | "quarantined"
   /** An operator released a quarantined identifier. */
-  | "released";
+  | "released"
+  /** An operator merged one device into another (ADR 0016): the key moved, pinned. */
+  | "manual_merge"
+  /** An operator split keys off a device into a new one (ADR 0016): the key moved, pinned. */
+  | "manual_split"
+  /** An operator pinned the key where it stands: sightings no longer move it. */
+  | "pinned"
+  /** An operator lifted a pin: the resolution rules apply to the key again. */
+  | "unpinned"
+  /** A sighting asserted the pinned key for another device and was refused: for the operator to settle. */
+  | "pin_conflict";
 
 const REASONS: Record<ChangeReason, true> = {
   created: true,
@@ -58,6 +68,11 @@ const REASONS: Record<ChangeReason, true> = {
   absorbed: true,
   quarantined: true,
   released: true,
+  manual_merge: true,
+  manual_split: true,
+  pinned: true,
+  unpinned: true,
+  pin_conflict: true,
 };
 /** Every reason, for the API schema (a reason added to the type and not here fails the typecheck). */
 export const CHANGE_REASONS = Object.keys(REASONS) as readonly ChangeReason[];

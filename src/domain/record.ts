@@ -43,6 +43,17 @@ export interface CanonicalRecord {
   readonly quarantinedSinceMs?: number;
   /** A quarantined MAC: every device that held it (the ambiguity answer's candidates). */
   readonly contenders?: readonly string[];
+  /**
+   * Set when an operator decided this binding (a manual merge, split or pin, ADR 0016): no sighting
+   * moves it until the pin is lifted. Per binding, like the assertion that made it.
+   */
+  readonly pin?: Pin;
+}
+
+/** An operator's manual decision on one binding: who and when. */
+export interface Pin {
+  readonly atMs: number;
+  readonly actor: string;
 }
 
 /** The strong identity of a device, read from record attributes. */

@@ -54,6 +54,12 @@ export interface AuditEntry {
   readonly reason: ChangeReason;
 }
 
+/** One key's binding around a time, from the audit trail. */
+export interface KeyAsOf {
+  readonly before: (AuditEntry & { readonly id: number }) | null;
+  readonly after: (AuditEntry & { readonly id: number }) | null;
+}
+
 /**
  * The binding changes a publish attempt is about to make, journaled before its first KV write. Settled
  * (deleted) in the same transaction as their audit rows; one still here after its publish ended means the
@@ -102,6 +108,19 @@ export interface DeviceStore {
   unsettledIntents(atOrBeforeMs: number, limit: number): Promise<AuditIntent[]>;
   /** Binding changes that involve the device, newest first. */
   history(deviceId: string, options: { limit: number; before?: number }): Promise<HistoryPage>;
+  /**
+   * The binding of `key` as of `atMs`, from the audit trail: the last change at or before it (whose
+   * `toDeviceId` held the key from then, null when nobody did) and the first change after it (when
+   * that holding ended); null for either when there is none (ADR 0016).
+   */
+  keyAsOf(key: IdentityKey, atMs: number): Promise<KeyAsOf>;
+  /** The pin conflicts an operator settles (audit reason `pin_conflict`), newest first. */
+  pinConflicts(options: { limit: number }): Promise<HistoryPage>;
+  /**
+   * Deletes audit entries older than `beforeMs`, except the latest entry of each key (it still says who
+   * holds the key since). Returns how many were deleted. The retention of as-of lookups and history.
+   */
+  pruneAudit(beforeMs: number): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
   /**

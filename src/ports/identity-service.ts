@@ -2,10 +2,10 @@ import type { Revision } from "../domain/binding.js";
 import type { DeviceUpdate } from "../domain/device-update.js";
 import type { IdentityKind } from "../domain/identity-kind.js";
 import type { IdentityKey } from "../domain/identity-key.js";
-import type { CanonicalRecord } from "../domain/record.js";
+import type { CanonicalRecord, Pin } from "../domain/record.js";
 import type { RejectedIdentifier } from "../domain/rejection.js";
 import type { DecisionTrace, Tombstone } from "../domain/resolution.js";
-import type { DeviceFilter, HistoryPage, ListedDevice } from "./device-store.js";
+import type { DeviceFilter, DeviceRow, HistoryPage, ListedDevice } from "./device-store.js";
 import type { Logger } from "./logger.js";
 import type { LookupVia } from "./metrics.js";
 
@@ -111,10 +111,69 @@ export interface QuarantineUseCase {
   release(kind: string, value: string, actor: string): Promise<void>;
 }
 
+/** What an operator's merge or split did (ADR 0016). */
+export interface OperatorResult {
+  /** The device that holds the moved keys now: the merge's target, or the device a split created. */
+  readonly deviceId: string;
+  /** The keys that moved, as the audit trail names them. */
+  readonly moved: readonly IdentityKey[];
+}
+
+/** One key of a device as the console shows it: pinned or not. */
+export interface DeviceKeyDetail {
+  readonly key: IdentityKey;
+  readonly pin?: Pin;
+}
+
+/** A device as an operator investigates it (the console's device page). */
+export interface DeviceDetail {
+  readonly view: DeviceView;
+  readonly keys: readonly DeviceKeyDetail[];
+  /** Retired ids that redirect to this device. */
+  readonly redirectsIn: readonly string[];
+  readonly provisional: boolean;
+  /** The device's latest sighting as the relational store has it, when it has one. */
+  readonly latest?: DeviceRow;
+  /** How the rules decide that sighting now (resolve with explain, read-only). */
+  readonly explanation?: ResolveResult;
+}
+
+/** Manual decisions (ADR 0016): merge, split, pins; each audited with the operator's actor name. */
+export interface OperatorUseCase {
+  /** `deviceId`'s keys move to `into` and its id redirects there; InvalidArgument naming `into` or `device_id`. */
+  merge(deviceId: string, into: string, actor: string): Promise<OperatorResult>;
+  /** The keys become a new device; InvalidArgument naming `keys[i]`. */
+  split(deviceId: string, keys: readonly { kind: string; value: string }[], actor: string): Promise<OperatorResult>;
+  /** Pins a key bound to the device; idempotent. */
+  pin(deviceId: string, key: { kind: string; value: string }, actor: string): Promise<void>;
+  /** Lifts a pin; NotFound when the key is not pinned to the device. */
+  unpin(deviceId: string, key: { kind: string; value: string }, actor: string): Promise<void>;
+  /** Sightings refused by a pin, newest first: the conflicts an operator settles. */
+  pinConflicts(limit: number): Promise<HistoryPage["entries"]>;
+  detail(deviceId: string): Promise<DeviceDetail>;
+}
+
+/** Who held an identifier at a time (ADR 0016), from the audit trail. */
+export interface AsOfResult {
+  readonly found: boolean;
+  readonly atMs: number;
+  /** The key that answered: the first of the given keys someone held at that time. */
+  readonly matchedKey?: IdentityKey;
+  readonly deviceId?: string;
+  /** When that device got the key, and when it lost it (absent: still held, as far as the trail says). */
+  readonly sinceMs?: number;
+  readonly untilMs?: number;
+  /** The audit entry that bound it: its rule and who made the change. */
+  readonly reason?: string;
+  readonly actor?: string;
+}
+
 export interface LookupUseCase {
   lookup(req: LookupRequest): Promise<LookupResult>;
   lookupMany(reqs: readonly LookupRequest[]): Promise<readonly LookupResult[]>;
   device(deviceId: string): Promise<DeviceView>;
+  /** Who held the first of these identifiers someone held at `atMs`; InvalidArgument naming `identity_keys[i]`. */
+  asOf(keys: readonly { kind: string; value: string }[], atMs: number): Promise<AsOfResult>;
 }
 
 export type Role = "reader" | "writer";
@@ -165,6 +224,7 @@ export interface IdentityMapApi {
   readonly publish: PublishUseCase;
   readonly lookup: LookupUseCase;
   readonly quarantine: QuarantineUseCase;
+  readonly operator: OperatorUseCase;
   readonly authenticator: CallAuthenticator;
   history(req: HistoryRequest): Promise<HistoryPage>;
   /** Canonical devices, filtered, one page at a time. */

@@ -42,7 +42,9 @@ describe("npm pack", () => {
     const paths = pack(ROOT, ["--dry-run"]).files.map((f) => f.path);
     expect(paths).toContain("package.json");
     expect(paths.some((p) => p.startsWith("proto/"))).toBe(true);
-    expect(paths.filter((p) => !/^(dist\/|proto\/|package\.json$|README\.md$)/.test(p))).toEqual([]);
+    // The operator console's files are served by the service, so they ship with it (issue 16).
+    expect(paths).toEqual(expect.arrayContaining(["console/index.html", "console/console.js", "console/console.css"]));
+    expect(paths.filter((p) => !/^(dist\/|proto\/|console\/|package\.json$|README\.md$)/.test(p))).toEqual([]);
   }, 60_000);
 
   it("installs the client alone, with nothing of the server, and its README example runs", async () => {

@@ -363,6 +363,54 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
         expect(second.next).toBeUndefined();
         expect((await store.history(id("nobody"), { limit: 5 })).entries).toEqual([]);
       });
+
+      it("as of a time: the last change at or before it, and the first after; pin conflicts are not holdings", async () => {
+        const key = { kind: "partition-ip", value: `p:${ip()}` } as const;
+        const [a, b] = [id("asof"), id("asof")];
+        const at = (atMs: number, from: string | null, to: string | null, reason: AuditEntry["reason"]) => ({
+          atMs,
+          actor: "t",
+          key,
+          fromDeviceId: from,
+          toDeviceId: to,
+          revision: null,
+          reason,
+        });
+        await store.appendAudit([
+          at(1_000, null, a, "created"),
+          at(2_000, a, null, "moved"),
+          at(3_000, null, b, "created"),
+          at(3_500, b, a, "pin_conflict"),
+        ]);
+        expect((await store.keyAsOf(key, 999)).before).toBeNull();
+        const during = await store.keyAsOf(key, 1_500);
+        expect([during.before?.toDeviceId, during.after?.atMs]).toEqual([a, 2_000]);
+        expect((await store.keyAsOf(key, 2_000)).before?.toDeviceId).toBeNull();
+        const after = await store.keyAsOf(key, 3_600);
+        expect([after.before?.toDeviceId, after.after]).toEqual([b, null]);
+        const conflicts = await store.pinConflicts({ limit: 10 });
+        expect(conflicts.entries.map((e) => [e.key.value, e.toDeviceId])).toContainEqual([key.value, a]);
+      });
+
+      it("retention prunes old entries but keeps each key's latest (it says who holds the key since)", async () => {
+        const old = { kind: "mac", value: `${run}-prune-old` } as const;
+        const kept = { kind: "mac", value: `${run}-prune-kept` } as const;
+        const dev = id("prune");
+        const e = (key: typeof old | typeof kept, atMs: number) => ({
+          atMs,
+          actor: "t",
+          key,
+          fromDeviceId: null,
+          toDeviceId: dev,
+          revision: null,
+          reason: "created" as const,
+        });
+        await store.appendAudit([e(old, 10), e(old, 20), e(kept, 15), e(old, 5_000_000)]);
+        expect(await store.pruneAudit(1_000)).toBeGreaterThanOrEqual(2);
+        expect((await store.keyAsOf(old, 100)).before).toBeNull();
+        expect((await store.keyAsOf(old, 5_000_001)).before?.atMs).toBe(5_000_000);
+        expect((await store.keyAsOf(kept, 100)).before?.atMs).toBe(15);
+      });
     });
 
     kvContract(

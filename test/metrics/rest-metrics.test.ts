@@ -135,6 +135,7 @@ describe("/metrics after a scripted session", () => {
     expect(seriesOf(samples, "identitymap_conflict_total")).toEqual({
       "reason=weaker_assertion": 1,
       "reason=out_of_order": 0,
+      "reason=pinned": 0,
       "reason=revision_mismatch": 0,
       "reason=retry_exhausted": 0,
     });

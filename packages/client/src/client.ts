@@ -2,6 +2,7 @@ import { IdentityMapApiError, IdentityMapConnectionError } from "./errors.js";
 import { backoffMs, DEFAULT_RETRY, type RetryPolicy, sleep } from "./retry.js";
 import type {
   ApiErrorBody,
+  AsOfResult,
   BatchLookupRequest,
   CanonicalDevice,
   DeviceList,
@@ -9,10 +10,12 @@ import type {
   DeviceUpdate,
   HistoryPage,
   HistoryQuery,
+  IdentityKey,
   ListedDevice,
   LookupQuery,
   LookupRequest,
   LookupResult,
+  OperatorResult,
   PublishResult,
   ResolveResult,
 } from "./types.js";
@@ -106,14 +109,39 @@ export class IdentityMapClient {
     } while (cursor !== undefined);
   }
 
-  private async call<T>(method: "GET" | "POST", path: string, req: { body?: unknown; query?: Query }): Promise<T>;
+  /** Who held an identifier at `at` (RFC 3339), from the audit trail; null when nobody did. */
+  async lookupAsOf(query: Omit<LookupQuery, "at">, at: string): Promise<AsOfResult | null> {
+    return this.call<AsOfResult>("GET", "/v1/canonical-devices/lookup", { query: { ...query, at }, nullOn404: true });
+  }
+
+  /** Merges `deviceId` into `into` (writer): its keys move there, pinned, and its id redirects there. */
+  async merge(deviceId: string, into: string): Promise<OperatorResult> {
+    return this.call<OperatorResult>("POST", `${devicePath(deviceId)}/merge`, { body: { into } });
+  }
+
+  /** Splits keys off `deviceId` into a new device (writer), pinned there. */
+  async split(deviceId: string, keys: readonly IdentityKey[]): Promise<OperatorResult> {
+    return this.call<OperatorResult>("POST", `${devicePath(deviceId)}/split`, { body: { keys } });
+  }
+
+  /** Pins a key where it stands (writer): sightings no longer move it. Idempotent. */
+  async pin(deviceId: string, key: IdentityKey): Promise<void> {
+    await this.call("PUT", pinPath(deviceId, key), {});
+  }
+
+  /** Lifts a pin (writer); an IdentityMapApiError with status 404 when the key is not pinned there. */
+  async unpin(deviceId: string, key: IdentityKey): Promise<void> {
+    await this.call("DELETE", pinPath(deviceId, key), {});
+  }
+
+  private async call<T>(method: Method, path: string, req: { body?: unknown; query?: Query }): Promise<T>;
   private async call<T>(
-    method: "GET" | "POST",
+    method: Method,
     path: string,
     req: { body?: unknown; query?: Query; nullOn404: true },
   ): Promise<T | null>;
   private async call<T>(
-    method: "GET" | "POST",
+    method: Method,
     path: string,
     req: { body?: unknown; query?: Query; nullOn404?: boolean },
   ): Promise<T | null> {
@@ -141,6 +169,12 @@ export class IdentityMapClient {
     }
   }
 }
+
+type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+const devicePath = (deviceId: string) => `/v1/canonical-devices/${encodeURIComponent(deviceId)}`;
+const pinPath = (deviceId: string, k: IdentityKey) =>
+  `${devicePath(deviceId)}/pins/${encodeURIComponent(k.kind)}/${encodeURIComponent(k.value)}`;
 
 function queryString(query: Query | undefined): string {
   const q = new URLSearchParams();

@@ -26,6 +26,11 @@ export type HistoryPage = Schemas["HistoryReply"];
 export type ListedDevice = Schemas["ListedDevice"];
 export type DeviceList = Schemas["DeviceList"];
 export type ApiErrorBody = Schemas["Error"];
+/** Who held an identifier at a time (the GET lookup with `at`). */
+export type AsOfResult = Schemas["AsOfResult"];
+/** What a manual merge or split did: the device that holds the moved keys now, and the keys. */
+export type OperatorResult = Schemas["OperatorResult"];
+export type DeviceDetail = Schemas["DeviceDetail"];
 
 /** The GET lookup's parameters; the service tries them strongest first. */
 export type LookupQuery = NonNullable<operations["lookupCanonicalDeviceByQuery"]["parameters"]["query"]>;

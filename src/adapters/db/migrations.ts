@@ -136,7 +136,7 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
     },
     "006_reason_names": {
       async up(db: Kysely<any>) {
-        // Audit reasons take design.md §5's names (create -> created, rebind and delete -> moved, ...).
+        // Audit reasons take the design's §5 names (create -> created, rebind and delete -> moved, ...).
         for (const [from, to] of Object.entries(RENAMED_REASONS))
           await db.updateTable("binding_audit").set({ reason: to }).where("reason", "=", from).execute();
       },
@@ -153,6 +153,26 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
           .addColumn("changes", text, (c) => c.notNull())
           .execute();
         await db.schema.createIndex("audit_intent_at").ifNotExists().on("audit_intent").column("at").execute();
+      },
+    },
+    "008_audit_by_key": {
+      async up(db: Kysely<any>) {
+        // As-of lookups (ADR 0016): the audit entries of one key in time order, the last one before a
+        // time saying who held it then. Also serves the retention prune.
+        await db.schema
+          .createIndex("binding_audit_key_at")
+          .ifNotExists()
+          .on("binding_audit")
+          .columns(["kind", "value", "at", "id"])
+          .execute();
+        // Partial: only the rare pin conflicts are indexed, so the publish path's audit rows cost nothing here.
+        await db.schema
+          .createIndex("binding_audit_pin_conflicts")
+          .ifNotExists()
+          .on("binding_audit")
+          .column("id")
+          .where(sql.ref("reason"), "=", "pin_conflict")
+          .execute();
       },
     },
   };

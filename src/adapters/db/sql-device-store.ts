@@ -11,6 +11,7 @@ import type {
   DeviceRow,
   DeviceStore,
   HistoryPage,
+  KeyAsOf,
   ListedDevice,
   TombstoneEntry,
 } from "../../ports/device-store.js";
@@ -285,17 +286,71 @@ export class SqlDeviceStore implements DeviceStore {
       if (options.before !== undefined) q = q.where("id", "<", options.before);
       return q.execute();
     });
-    const page = rows.slice(0, options.limit).map((r) => ({
-      id: Number(r.id),
-      atMs: Number(r.at),
-      actor: r.actor as string,
-      key: { kind: r.kind, value: r.value } as IdentityKey,
-      fromDeviceId: (r.from_device_id as string | null) ?? null,
-      toDeviceId: (r.to_device_id as string | null) ?? null,
-      revision: r.revision === null ? null : Number(r.revision),
-      reason: r.reason,
-    }));
+    const page = rows.slice(0, options.limit).map(fromAuditRow);
     return rows.length > options.limit ? { entries: page, next: page[page.length - 1]!.id } : { entries: page };
+  }
+
+  async keyAsOf(key: IdentityKey, atMs: number): Promise<KeyAsOf> {
+    const [before, after] = await this.run(() =>
+      Promise.all([
+        this.db
+          .selectFrom("binding_audit")
+          .selectAll()
+          .where("kind", "=", key.kind)
+          .where("value", "=", key.value)
+          .where("at", "<=", atMs)
+          // A pin conflict changed nothing: it is not who held the key.
+          .where("reason", "!=", "pin_conflict")
+          .orderBy("at", "desc")
+          .orderBy("id", "desc")
+          .limit(1)
+          .executeTakeFirst(),
+        this.db
+          .selectFrom("binding_audit")
+          .selectAll()
+          .where("kind", "=", key.kind)
+          .where("value", "=", key.value)
+          .where("at", ">", atMs)
+          .where("reason", "not in", ["pin_conflict", "pinned", "unpinned"])
+          .orderBy("at", "asc")
+          .orderBy("id", "asc")
+          .limit(1)
+          .executeTakeFirst(),
+      ]),
+    );
+    return { before: before ? fromAuditRow(before) : null, after: after ? fromAuditRow(after) : null };
+  }
+
+  async pinConflicts(options: { limit: number }): Promise<HistoryPage> {
+    const rows = await this.run(() =>
+      this.db
+        .selectFrom("binding_audit")
+        .selectAll()
+        .where("reason", "=", "pin_conflict")
+        .orderBy("id", "desc")
+        .limit(options.limit)
+        .execute(),
+    );
+    return { entries: rows.map(fromAuditRow) };
+  }
+
+  async pruneAudit(beforeMs: number): Promise<number> {
+    const r = await this.run(() =>
+      this.db
+        .deleteFrom("binding_audit as a")
+        .where("a.at", "<", beforeMs)
+        .where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom("binding_audit as b")
+              .select("b.id")
+              .whereRef("b.kind", "=", "a.kind")
+              .whereRef("b.value", "=", "a.value")
+              .whereRef("b.id", ">", "a.id"),
+          ),
+        )
+        .executeTakeFirst(),
+    );
+    return Number(r.numDeletedRows);
   }
 
   async ping(): Promise<void> {
@@ -449,6 +504,19 @@ function toDbRow(r: DeviceRow) {
     last_seen: r.lastSeenMs,
     metadata: JSON.stringify(r.metadata),
     provisional: r.provisional ? 1 : 0,
+  };
+}
+
+function fromAuditRow(r: Record<string, any>): AuditEntry & { id: number } {
+  return {
+    id: Number(r.id),
+    atMs: Number(r.at),
+    actor: r.actor as string,
+    key: { kind: r.kind, value: r.value } as IdentityKey,
+    fromDeviceId: (r.from_device_id as string | null) ?? null,
+    toDeviceId: (r.to_device_id as string | null) ?? null,
+    revision: r.revision === null ? null : Number(r.revision),
+    reason: r.reason,
   };
 }
 

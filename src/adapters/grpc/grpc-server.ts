@@ -6,6 +6,7 @@ import { kindFromWire } from "../../domain/identity-kind.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import { PROTO_DIR } from "../proto/proto-root.js";
+import { operatorHandlers } from "./grpc-operator.js";
 import {
   auditReply,
   deviceUpdate,
@@ -153,6 +154,7 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
       });
       return { device_id: req.device_id, entries: page.entries.map(auditReply), next: page.next ?? 0 };
     }),
+    ...operatorHandlers(app, unary),
     ListQuarantinedIdentifiers: unary<unknown, unknown>("reader", async () => ({
       identifiers: (await app.quarantine.list()).map((q) => ({
         key: wireKey(q.key),

@@ -11,6 +11,7 @@ const PUBLISH_OUTCOMES: readonly PublishOutcome[] = ["created", "updated", "unch
 const CONFLICT_REASONS: readonly ConflictReason[] = [
   "weaker_assertion",
   "out_of_order",
+  "pinned",
   "revision_mismatch",
   "retry_exhausted",
 ];

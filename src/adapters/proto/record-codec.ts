@@ -29,6 +29,8 @@ interface WireRecord {
   sharedRebindsUnixMillis?: (number | { toNumber(): number })[];
   quarantinedSinceUnixMillis?: number | { toNumber(): number };
   contenders?: string[];
+  pinnedAtUnixMillis?: number | { toNumber(): number };
+  pinnedBy?: string;
 }
 
 const NONE: readonly never[] = [];
@@ -53,6 +55,8 @@ export function encodeRecord(r: CanonicalRecord): Uint8Array {
     sharedRebindsUnixMillis: (r.sharedRebindsMs ?? NONE) as number[],
     quarantinedSinceUnixMillis: r.quarantinedSinceMs ?? 0,
     contenders: (r.contenders ?? NONE) as string[],
+    // Set only when pinned: encoded directly, a field present at its default would still be written.
+    ...(r.pin ? { pinnedAtUnixMillis: r.pin.atMs, pinnedBy: r.pin.actor } : {}),
   };
   // The message is already in wire shape (numbers, enum numbers, plain nested objects): encoding it
   // directly writes the same bytes as through `fromObject`, which copied and converted every field
@@ -82,6 +86,7 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
   const assertedBy: IdentityKind | undefined = kindFromWire(m.assertedBy ?? 0);
   const provisionalSinceMs = toNumber(m.provisionalSinceUnixMillis);
   const quarantinedSinceMs = toNumber(m.quarantinedSinceUnixMillis);
+  const pinnedAtMs = toNumber(m.pinnedAtUnixMillis);
   return {
     canonicalDeviceId: m.canonicalDeviceId,
     partition: m.partition ?? "",
@@ -98,6 +103,7 @@ export function decodeRecord(bytes: Uint8Array): CanonicalRecord {
     ...(m.sharedRebindsUnixMillis?.length ? { sharedRebindsMs: m.sharedRebindsUnixMillis.map(toNumber) } : {}),
     ...(quarantinedSinceMs > 0 ? { quarantinedSinceMs } : {}),
     ...(m.contenders?.length ? { contenders: m.contenders } : {}),
+    ...(pinnedAtMs > 0 ? { pin: { atMs: pinnedAtMs, actor: m.pinnedBy ?? "" } } : {}),
   };
 }
 

@@ -10,6 +10,9 @@ import type { IdentityMapApi, LookupRequest, Principal } from "../../ports/ident
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import { assertSafeJson, parseJsonBody } from "./json-guard.js";
+import { registerConsole } from "./console-routes.js";
+import { asOfJson, registerOperatorRoutes } from "./operator-routes.js";
+import { LookupOrAsOfReply, OPERATOR_SCHEMAS } from "./operator-schemas.js";
 import { deviceJson, deviceListJson, historyJson, lookupJson } from "./rest-messages.js";
 import { described, documented, ref, routeSchemas } from "./openapi.js";
 import {
@@ -73,7 +76,7 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
 
   await f.register(swagger, documented.swaggerOptions);
   await f.register(swaggerUi, { routePrefix: "/docs" });
-  for (const schema of documented.schemas) f.addSchema(schema);
+  for (const schema of [...documented.schemas, ...OPERATOR_SCHEMAS]) f.addSchema(schema);
 
   f.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
@@ -231,7 +234,10 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
         summary: "Look up by query parameters, strongest first; 404 on a miss",
         querystring: LookupQuery,
         response: {
-          200: described("The device that holds the strongest given identifier", LookupReply),
+          200: described(
+            "The device that holds the strongest given identifier; with `at`, the one that held it then (AsOfResult)",
+            LookupOrAsOfReply,
+          ),
           409: described("ambiguous_identifier: a quarantined (shared) identifier; candidates named", ErrorSchema),
           ...notFound,
         },
@@ -239,19 +245,23 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     },
     async (req) => {
       const { role } = authorize(req, "reader");
-      const r = await deadline(
-        app.lookup.lookup({
-          identityKeys: queryKeys({
-            mac: req.query.mac,
-            ip: req.query.ip,
-            partition: req.query.partition,
-            armisId: req.query.armis_id,
-            netboxId: req.query.netbox_id,
-            deviceId: req.query.device_id,
-          }),
-          mayWrite: role === "writer",
-        }),
-      );
+      const identityKeys = queryKeys({
+        mac: req.query.mac,
+        ip: req.query.ip,
+        partition: req.query.partition,
+        armisId: req.query.armis_id,
+        netboxId: req.query.netbox_id,
+        deviceId: req.query.device_id,
+      });
+      // As of a time (ADR 0016): who held the identifier then, from the audit trail.
+      if (req.query.at !== undefined) {
+        const at = Date.parse(req.query.at);
+        if (Number.isNaN(at)) throw new InvalidArgument("at", "must be RFC 3339, e.g. 2026-12-03T14:05:00Z");
+        const past = await deadline(app.lookup.asOf(identityKeys, at));
+        if (!past.found) throw new NotFound("no device held the given identities at that time");
+        return asOfJson({ ...past, found: true });
+      }
+      const r = await deadline(app.lookup.lookup({ identityKeys, mayWrite: role === "writer" }));
       if (r.ambiguous) throw new AmbiguousIdentifier(queryField(r.ambiguous.key.kind), r.ambiguous.candidates);
       if (!r.found) throw new NotFound("no device matches the given identities");
       return lookupJson(r);
@@ -409,6 +419,9 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
       return historyJson(device_id, page);
     },
   );
+
+  registerOperatorRoutes(f, app, authorize, deadline);
+  await registerConsole(f);
 
   f.get("/healthz", { schema: { hide: true, response: { 200: HealthReply } } }, async () => ({
     status: "ok" as const,

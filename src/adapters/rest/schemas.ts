@@ -174,7 +174,9 @@ const DecisionTraceSchema = Type.Object(
         reason: Type.Optional(Type.String({ description: "two_places or veto, when refused" })),
       }),
     ),
-    own_id: Type.Optional(Type.String({ description: "redirect, already_redirects, merged, kept_apart" })),
+    own_id: Type.Optional(
+      Type.String({ description: "redirect, already_redirects, merged, kept_apart, pinned_apart" }),
+    ),
     rule: Type.String({
       description:
         "strongest_bound_key, stable_id, address, address_derived_id, provisional_take_over, " +
@@ -184,7 +186,7 @@ const DecisionTraceSchema = Type.Object(
   { $id: "DecisionTrace", description: "Why the decision was made: candidates, vetoes, the rule that chose" },
 );
 
-const ResolveResultSchema = Type.Object(
+export const ResolveResultSchema = Type.Object(
   {
     device_id: Type.String(),
     canonical_device_id: Type.Union([Type.String(), Type.Null()]),
@@ -237,6 +239,13 @@ export const LookupQuery = Type.Object({
   armis_id: Type.Optional(Type.String()),
   netbox_id: Type.Optional(Type.String()),
   device_id: Type.Optional(Type.String()),
+  at: Type.Optional(
+    Type.String({
+      format: "date-time",
+      description: "As of this time (RFC 3339): the device that held the identifier then, from the audit trail",
+      examples: ["2026-12-03T14:05:00Z"],
+    }),
+  ),
 });
 
 export const BatchLookupBody = Type.Object(
@@ -272,7 +281,7 @@ export const HistoryQuery = Type.Object({
   before: Type.Optional(Type.Integer({ minimum: 1, description: "The `next` cursor of the previous page" })),
 });
 
-const HistoryEntrySchema = Type.Object(
+export const HistoryEntrySchema = Type.Object(
   {
     id: Type.Integer(),
     at_unix_millis: Type.Integer(),

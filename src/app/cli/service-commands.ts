@@ -1,6 +1,11 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { IdentityMapApiError, type IdentityMapClient, type PublishResult } from "@identity-map/client";
+import {
+  IdentityMapApiError,
+  type IdentityKind,
+  type IdentityMapClient,
+  type PublishResult,
+} from "@identity-map/client";
 import type { Command } from "commander";
 import type { DeviceUpdate } from "../../domain/device-update.js";
 import type { Config } from "../config.js";
@@ -86,8 +91,11 @@ export function registerServiceCommands(program: Command, config: () => Config):
     .option("--armis-id <id>")
     .option("--netbox-id <id>")
     .option("--device-id <id>")
+    .option("--at <time>", "as of this time (RFC 3339): the device that held the identifier then")
     .action(
-      async (o: RemoteOptions & Record<"mac" | "ip" | "partition" | "armisId" | "netboxId" | "deviceId", string>) => {
+      async (
+        o: RemoteOptions & Record<"mac" | "ip" | "partition" | "armisId" | "netboxId" | "deviceId" | "at", string>,
+      ) => {
         const query = {
           mac: o.mac,
           ip: o.ip,
@@ -96,6 +104,7 @@ export function registerServiceCommands(program: Command, config: () => Config):
           netbox_id: o.netboxId,
           device_id: o.deviceId,
         };
+        if (o.at !== undefined) return lookupAsOf(o, config, query, o.at);
         const r = await withClient(o, config, (client) => client.lookupBy(query));
         if (!r) {
           process.stderr.write("idmap lookup: no device holds these identifiers\n");
@@ -171,6 +180,77 @@ export function registerServiceCommands(program: Command, config: () => Config):
         process.stderr.write(`idmap export: ${o.format === "csv" ? n - 1 : n} devices\n`);
       },
     );
+}
+
+/** `idmap lookup --at`: who held the identifier then (ADR 0016); exit 4 when nobody did. */
+async function lookupAsOf(
+  o: RemoteOptions,
+  config: () => Config,
+  query: Record<string, string | undefined>,
+  at: string,
+): Promise<void> {
+  const r = await withClient(o, config, (client) => client.lookupAsOf(query, at));
+  if (!r) {
+    process.stderr.write(`idmap lookup: no device held these identifiers at ${at}\n`);
+    process.exitCode = EXIT.miss;
+    return;
+  }
+  await stdoutLine(JSON.stringify(r));
+  const until = r.until_unix_millis === undefined ? "still" : `until ${new Date(r.until_unix_millis).toISOString()}`;
+  process.stderr.write(
+    `idmap lookup: at ${r.at} ${r.device_id} held ${r.matched_key.kind} ${r.matched_key.value} ` +
+      `(since ${new Date(r.since_unix_millis).toISOString()}, ${until})\n`,
+  );
+}
+
+/** The operator's manual decisions (ADR 0016): merge, split, pin, unpin; audited under --actor or the token. */
+export function registerOperatorCommands(program: Command, config: () => Config): void {
+  remote(program.command("merge"))
+    .argument("<device-id>", "the device whose keys move")
+    .requiredOption("--into <device-id>", "the device that receives them")
+    .option("--actor <name>", "who the audit trail names (in-process)", "cli")
+    .description("merge a device into another: its keys move there, pinned, and its id redirects there")
+    .action(async (deviceId: string, o: RemoteOptions & { into: string }) => {
+      const r = await withClient(o, config, (client) => client.merge(deviceId, o.into));
+      await stdoutLine(JSON.stringify(r));
+      process.stderr.write(`idmap merge: ${deviceId} -> ${r.device_id}: ${r.moved_keys.length} keys moved\n`);
+    });
+
+  remote(program.command("split"))
+    .argument("<device-id>", "the device the keys leave")
+    .requiredOption("--key <kind=value...>", "a key to split off, e.g. mac=00-1A-2B-3C-4D-5E (repeat)")
+    .option("--actor <name>", "who the audit trail names (in-process)", "cli")
+    .description("split keys off a device: they become a new device, pinned there")
+    .action(async (deviceId: string, o: RemoteOptions & { key: string[] }) => {
+      const keys = o.key.map((k) => parseKeyArg("--key", k));
+      const r = await withClient(o, config, (client) => client.split(deviceId, keys));
+      await stdoutLine(JSON.stringify(r));
+      process.stderr.write(`idmap split: ${r.moved_keys.length} keys left ${deviceId} for ${r.device_id}\n`);
+    });
+
+  for (const [name, verb] of [
+    ["pin", "pin a key where it stands: sightings no longer move it"],
+    ["unpin", "lift a pin: the resolution rules apply to the key again"],
+  ] as const) {
+    remote(program.command(name))
+      .argument("<device-id>")
+      .argument("<kind=value>", "the key, e.g. mac=00:1A:2B:3C:4D:5E")
+      .option("--actor <name>", "who the audit trail names (in-process)", "cli")
+      .description(verb)
+      .action(async (deviceId: string, keyArg: string, o: RemoteOptions) => {
+        const key = parseKeyArg("<kind=value>", keyArg);
+        await withClient(o, config, (client) =>
+          name === "pin" ? client.pin(deviceId, key) : client.unpin(deviceId, key),
+        );
+        process.stderr.write(`idmap ${name}: ${key.kind} ${key.value} on ${deviceId}\n`);
+      });
+  }
+}
+
+function parseKeyArg(flag: string, v: string): { kind: IdentityKind; value: string } {
+  const eq = v.indexOf("=");
+  if (eq <= 0) throw new Error(`${flag}: write kind=value, e.g. mac=00:1A:2B:3C:4D:5E`);
+  return { kind: v.slice(0, eq) as IdentityKind, value: v.slice(eq + 1) };
 }
 
 async function* ndjson(devices: AsyncIterable<unknown>): AsyncGenerator<string> {

@@ -12,10 +12,11 @@ import { normalizeMac } from "../../domain/mac.js";
 import { LIMITS, utf8Length } from "../../domain/rejection.js";
 import { attributesOf, identityHash, type CanonicalRecord } from "../../domain/record.js";
 import type { ResolutionPolicy } from "../../domain/resolution.js";
-import type { DeviceView, LookupRequest, LookupResult } from "../../ports/identity-service.js";
+import type { AsOfResult, DeviceView, LookupRequest, LookupResult } from "../../ports/identity-service.js";
 import type { DeviceRow, LookupVia } from "../../ports/index.js";
 import type { BindingStore } from "../bindings/binding-store.js";
 import { checkBatchSize, type ServiceDeps } from "../service-deps.js";
+import { lookupAsOf } from "./as-of.js";
 
 export type { DeviceView, LookupRequest, LookupResult };
 
@@ -265,6 +266,12 @@ export class LookupService {
       keys: rowKeys(target),
       ...(canonical !== id ? { redirectedTo: canonical } : {}),
     };
+  }
+
+  /** As-of lookups (ADR 0016): who held the identifier at `atMs`, from the audit trail. */
+  asOf(identityKeys: readonly { kind: string; value: string }[], atMs: number): Promise<AsOfResult> {
+    const keys = LookupService.parseKeys({ identityKeys }, this.deps.maxLookupKeys);
+    return lookupAsOf(this.deps.devices, keys, atMs);
   }
 
   private async binding(store: BindingStore, key: IdentityKey): Promise<Binding | null> {

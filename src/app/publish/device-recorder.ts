@@ -133,6 +133,13 @@ export class DeviceRecorder {
         rows.push({ ...rows[rows.length - 1]!, deviceId: r, mergedInto: d.canonicalDeviceId });
       }
       for (const c of d.changes) note(c, a.revisions.get(keyId(c.key)) ?? null);
+      // A sighting refused by an operator's pin is in the trail of both devices, for the operator (ADR 0016).
+      for (const c of d.conflicts)
+        if (c.reason === "pinned")
+          note(
+            { key: c.key, fromDeviceId: c.heldBy ?? null, toDeviceId: d.canonicalDeviceId, reason: "pin_conflict" },
+            null,
+          );
     }
     const changed = rows.filter((r) => !fresh(r));
     try {

@@ -40,6 +40,8 @@ export function provisionalToAbsorb(
   const p = c.live(reader.get(deviceKey(id)));
   reader.checkpoint();
   if (!p || !(p.record.provisionalSinceMs! > 0)) return {};
+  // An operator's decision on the provisional device (a pin, ADR 0016) keeps it as it is.
+  if (p.record.pin) return {};
   if (conflictingKinds(identityOf(p.record), unionIdentity(knownIdentity, c.identity, false)).length > 0)
     return { refused: { deviceId: id, reason: "veto" } };
   // The known device's latest asserted sighting at another address. Address bindings are refreshed

@@ -4,7 +4,8 @@ import type { IdentityKind } from "../identity-kind.js";
 import type { CanonicalRecord } from "../record.js";
 import type { DecisionTrace } from "./trace.js";
 
-export type ConflictReason = "weaker_assertion" | "out_of_order";
+/** `pinned`: a sighting asserted a key an operator pinned to another device (ADR 0016). */
+export type ConflictReason = "weaker_assertion" | "out_of_order" | "pinned";
 
 export interface Tombstone {
   readonly device_id: string;
@@ -38,6 +39,8 @@ export interface Resolved {
 export interface RefusedRebind {
   readonly key: IdentityKey;
   readonly reason: ConflictReason;
+  /** A pinned key: the device the pin holds it on (the other side of the conflict). */
+  readonly heldBy?: string;
 }
 
 export type Decision =

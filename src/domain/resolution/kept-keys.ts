@@ -61,6 +61,19 @@ export function keptKeys(
     }
     // A weak sighting only observes: it never moves an address between devices.
     if (!isStrongKind(k.kind) && !c.strong) continue;
+    // A pinned key is an operator's decision (ADR 0016): no sighting moves it. One asserting no more
+    // than the evidence the binding holds is refused as weaker; a stronger one is a conflict the
+    // operator settles (counted, and audited on both devices as `pin_conflict`).
+    if (b.record.pin) {
+      const held = b.record.assertedBy ?? k.kind;
+      const stronger = c.assertion !== held && atLeastAsStrong(c.assertion, held);
+      conflicts.push(
+        stronger
+          ? { key: k, reason: "pinned", heldBy: b.record.canonicalDeviceId }
+          : { key: k, reason: "weaker_assertion" },
+      );
+      continue;
+    }
     if (isStrongKind(k.kind) && !atLeastAsStrong(c.assertion, b.record.assertedBy ?? k.kind)) {
       conflicts.push({ key: k, reason: "weaker_assertion" });
       continue;

@@ -84,6 +84,8 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       expiresAtMs: address ? updatedAtMs + policy.weakKeyTtlMs : 0,
       keys: [],
       ...(history?.length ? { sharedRebindsMs: history } : {}),
+      // An operator's pin stays with the binding while the key stays on the device (ADR 0016).
+      ...(same && prior.record.pin ? { pin: prior.record.pin } : {}),
     };
   };
   const put = (k: IdentityKey, prior: Binding | null | undefined, record: CanonicalRecord) => {
@@ -189,6 +191,11 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       }
       // A newer observation holds the address here: this report does not let it go.
       if (t < b.record.updatedAtMs) continue;
+      // A pinned address stays where the operator put it (ADR 0016), listed, asserted by no source.
+      if (b.record.pin) {
+        index.set(id, { ...e, sources: [] });
+        continue;
+      }
       // Still listed, asserted by no source, until it is gone: the record commits before this delete,
       // and a delete that never lands (the KV went away) must not leave the key bound and unlisted.
       index.set(id, { ...e, sources: [] });

@@ -20,7 +20,7 @@ export interface OwnIdOutcome {
   readonly listedRedirect?: IdentityKey;
   /** The id names another device that is this one (a shared strong identifier): a merge. */
   readonly mergeFrom?: { readonly id: string; readonly record: CanonicalRecord | undefined };
-  readonly trace?: "redirect" | "already_redirects" | "merged" | "kept_apart";
+  readonly trace?: "redirect" | "already_redirects" | "merged" | "kept_apart" | "pinned_apart";
 }
 
 /**
@@ -44,6 +44,8 @@ export function ownIdOutcome(
   const z = own.record.canonicalDeviceId;
   const zRecord = c.live(reader.get(deviceKey(z)))?.record ?? own.record;
   reader.checkpoint();
+  // An operator set this device apart (a manual split or pin, ADR 0016): a sighting does not merge it back.
+  if (zRecord.pin || own.record.pin) return { trace: "pinned_apart" };
   const zIdentity = identityOf(zRecord);
   const compatible = conflictingKinds(zIdentity, unionIdentity(baseIdentity, c.identity, false)).every(
     (x) => x === "mac",

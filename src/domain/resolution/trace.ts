@@ -10,7 +10,7 @@ export interface DecisionTrace {
   /** What became of a provisional device at the update's address. */
   readonly provisional?: ProvisionalOutcome;
   /** What became of the update's own id, when it is not the canonical one. */
-  readonly own_id?: "redirect" | "already_redirects" | "merged" | "kept_apart";
+  readonly own_id?: "redirect" | "already_redirects" | "merged" | "kept_apart" | "pinned_apart";
   /** Quarantined (shared) identifiers of the update: they linked, merged and moved nothing. */
   readonly quarantined_ignored?: readonly IdentityKey[];
   /** An identifier this update found shared and quarantined. */

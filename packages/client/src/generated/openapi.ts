@@ -188,6 +188,130 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the caller is: the actor name the audit trail records and the role (the console shows it)
+         * @description Needs the `reader` role when tokens are configured.
+         */
+        get: operations["getSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/canonical-devices/{device_id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merge this device into another (writer): its keys move there, pinned; its id redirects there
+         * @description Needs the `writer` role when tokens are configured.
+         */
+        post: operations["mergeCanonicalDevice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/canonical-devices/{device_id}/split": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Split keys off this device (writer): they become a new device, pinned there
+         * @description Needs the `writer` role when tokens are configured.
+         */
+        post: operations["splitCanonicalDevice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/canonical-devices/{device_id}/pins/{kind}/{value}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Pin a key where it stands (writer): sightings no longer move it; a stronger one is a pin conflict
+         * @description Needs the `writer` role when tokens are configured.
+         */
+        put: operations["pinIdentityKey"];
+        post?: never;
+        /**
+         * Lift a pin (writer): the resolution rules apply to the key again
+         * @description Needs the `writer` role when tokens are configured.
+         */
+        delete: operations["unpinIdentityKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/pins/conflicts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sightings a pin refused, newest first: the conflicts an operator settles (unpin, or correct the source)
+         * @description Needs the `reader` role when tokens are configured.
+         */
+        get: operations["listPinConflicts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/canonical-devices/{device_id}/detail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A device as an operator investigates it: keys with pins, redirects, latest sighting, its explanation
+         * @description Needs the `reader` role when tokens are configured.
+         */
+        get: operations["getCanonicalDeviceDetail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -357,7 +481,7 @@ export interface components {
                 /** @description two_places or veto, when refused */
                 reason?: string;
             };
-            /** @description redirect, already_redirects, merged, kept_apart */
+            /** @description redirect, already_redirects, merged, kept_apart, pinned_apart */
             own_id?: string;
             /** @description strongest_bound_key, stable_id, address, address_derived_id, provisional_take_over, joined_concurrent_create, new_device, derived_id */
             rule: string;
@@ -451,7 +575,7 @@ export interface components {
             to_device_id: string | null;
             revision: number | null;
             /** @enum {string} */
-            reason: "created" | "linked" | "taken_over" | "moved" | "merged" | "expired" | "hydrated" | "absorbed" | "quarantined" | "released";
+            reason: "created" | "linked" | "taken_over" | "moved" | "merged" | "expired" | "hydrated" | "absorbed" | "quarantined" | "released" | "manual_merge" | "manual_split" | "pinned" | "unpinned" | "pin_conflict";
         };
         HistoryReply: {
             device_id: string;
@@ -505,6 +629,86 @@ export interface components {
             devices: components["schemas"]["ListedDevice"][];
             /** @description Pass as `cursor` for the next page; absent on the last */
             next_cursor?: string;
+        };
+        MergeRequest: {
+            /**
+             * @description The device that receives the keys
+             * @example laptop-7
+             */
+            into: string;
+        };
+        SplitRequest: {
+            /** @description Keys bound to the device, in any notation; they become a new device (a device id among them names it) */
+            keys: components["schemas"]["IdentityKey"][];
+        };
+        OperatorResult: {
+            /** @description The device that holds the moved keys now */
+            device_id: string;
+            moved_keys: components["schemas"]["BoundKey"][];
+        };
+        PinResult: {
+            pinned: boolean;
+        };
+        PinConflicts: {
+            /** @description Newest first: from_device_id holds the pinned key, to_device_id is where the sighting would have moved it */
+            conflicts: components["schemas"]["HistoryEntry"][];
+        };
+        DeviceDetail: {
+            device_id: string;
+            /** @description Set when the id was merged into another device */
+            redirected_to?: string;
+            record: components["schemas"]["CanonicalRecord"];
+            revision: number;
+            keys: {
+                /**
+                 * @description Identity kind, strongest first: armis-id ... device-id
+                 * @enum {string}
+                 */
+                kind: "armis-id" | "netbox-id" | "mac" | "partition-ip" | "ip" | "device-id";
+                value: string;
+                pinned?: {
+                    at_unix_millis: number;
+                    actor: string;
+                };
+            }[];
+            /** @description Retired ids that redirect to this device */
+            redirects_in: string[];
+            provisional: boolean;
+            latest_sighting?: {
+                ip: string;
+                partition: string;
+                hostname: string;
+                source: string;
+                last_seen_unix_millis: number;
+            };
+            explanation?: components["schemas"]["ResolveResult"];
+        };
+        AsOfResult: {
+            found: boolean;
+            /**
+             * Format: date-time
+             * @description The time asked about
+             */
+            at: string;
+            /** @description The device that held the identifier then */
+            device_id: string;
+            matched_key: components["schemas"]["BoundKey"];
+            /** @description When that device got the identifier */
+            since_unix_millis: number;
+            /** @description When it lost it; absent while it still holds it, as far as the trail says */
+            until_unix_millis?: number;
+            /** @description The audit reason of the change that bound it */
+            reason: string;
+            /** @description Who made that change */
+            actor: string;
+        };
+        LookupOrAsOfResult: components["schemas"]["LookupResult"] | components["schemas"]["AsOfResult"];
+        Session: {
+            /** @description token:<sha256 prefix>, cert:<subject>, or anonymous when auth is off */
+            actor: string;
+            role: "reader" | "writer";
+            /** @description False when the service runs without auth (every caller is a writer) */
+            auth: boolean;
         };
     };
     responses: never;
@@ -683,6 +887,11 @@ export interface operations {
                 armis_id?: string;
                 netbox_id?: string;
                 device_id?: string;
+                /**
+                 * @description As of this time (RFC 3339): the device that held the identifier then, from the audit trail
+                 * @example 2026-12-03T14:05:00Z
+                 */
+                at?: string;
             };
             header?: never;
             path?: never;
@@ -690,13 +899,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The device that holds the strongest given identifier */
+            /** @description The device that holds the strongest given identifier; with `at`, the one that held it then (AsOfResult) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LookupResult"];
+                    "application/json": components["schemas"]["LookupOrAsOfResult"];
                 };
             };
             /** @description Bad input: `field` names what is wrong; nothing was changed */
@@ -1322,6 +1531,615 @@ export interface operations {
                 };
             };
             /** @description No such device, or no device holds the identifiers */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mergeCanonicalDevice: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example site-1:10.1.0.5 */
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MergeRequest"];
+            };
+        };
+        responses: {
+            /** @description The merged device and the keys that moved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorResult"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such device */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    splitCanonicalDevice: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example site-1:10.1.0.5 */
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SplitRequest"];
+            };
+        };
+        responses: {
+            /** @description The new device and the keys that moved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorResult"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such device */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    pinIdentityKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example laptop-7 */
+                device_id: string;
+                /**
+                 * @description armis-id, netbox-id, mac, partition-ip, ip or device-id
+                 * @example mac
+                 */
+                kind: string;
+                /**
+                 * @description The identifier, in any notation
+                 * @example 00-1A-2B-3C-4D-5E
+                 */
+                value: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Pinned (idempotent) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PinResult"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such device */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unpinIdentityKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example laptop-7 */
+                device_id: string;
+                /**
+                 * @description armis-id, netbox-id, mac, partition-ip, ip or device-id
+                 * @example mac
+                 */
+                kind: string;
+                /**
+                 * @description The identifier, in any notation
+                 * @example 00-1A-2B-3C-4D-5E
+                 */
+                value: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unpinned */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PinResult"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key is not pinned to the device */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPinConflicts: {
+        parameters: {
+            query?: {
+                /** @description Entries (default 100) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The refused sightings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PinConflicts"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getCanonicalDeviceDetail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example site-1:10.1.0.5 */
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The device page's data */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceDetail"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such device */
             404: {
                 headers: {
                     [name: string]: unknown;
