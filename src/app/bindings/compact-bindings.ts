@@ -1,6 +1,6 @@
 import type { Binding, Revision } from "../../domain/binding.js";
 import { IDENTITY_KINDS, type IdentityKind } from "../../domain/identity-kind.js";
-import type { CanonicalRecord, IndexedKey } from "../../domain/record.js";
+import type { CanonicalRecord, IndexedKey, Pin } from "../../domain/record.js";
 
 /** The part of a record every key of a device carries alike: held once per device, shared by its keys. */
 interface SharedIdentity {
@@ -29,6 +29,8 @@ interface Rare {
   readonly sharedRebindsMs?: readonly number[];
   readonly quarantinedSinceMs?: number;
   readonly contenders?: readonly string[];
+  /** An operator's pin (ADR 0016). */
+  readonly pin?: Pin;
 }
 
 const NO_KEYS: readonly IndexedKey[] = Object.freeze([]);
@@ -116,13 +118,14 @@ export class CompactBindings {
     let f = source ?? 0;
     if (r.assertedBy) f |= KIND_CODE.get(r.assertedBy)! << ASSERTED_SHIFT;
     if (r.authority) f |= AUTHORITY;
-    if (source === undefined || r.sharedRebindsMs?.length || r.quarantinedSinceMs || r.contenders?.length) {
+    if (source === undefined || r.sharedRebindsMs?.length || r.quarantinedSinceMs || r.contenders?.length || r.pin) {
       f |= RARE;
       this.rare.set(s, {
         ...(source === undefined ? { source: r.source } : {}),
         ...(r.sharedRebindsMs?.length ? { sharedRebindsMs: r.sharedRebindsMs } : {}),
         ...(r.quarantinedSinceMs ? { quarantinedSinceMs: r.quarantinedSinceMs } : {}),
         ...(r.contenders?.length ? { contenders: r.contenders } : {}),
+        ...(r.pin ? { pin: r.pin } : {}),
       });
     }
     this.flags[s] = f;
@@ -208,6 +211,7 @@ export class CompactBindings {
       if (rare.sharedRebindsMs) record.sharedRebindsMs = rare.sharedRebindsMs;
       if (rare.quarantinedSinceMs) record.quarantinedSinceMs = rare.quarantinedSinceMs;
       if (rare.contenders) record.contenders = rare.contenders;
+      if (rare.pin) record.pin = rare.pin;
     }
     return { record, revision: this.revision[s]! };
   }
