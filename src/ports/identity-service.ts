@@ -5,6 +5,7 @@ import type { IdentityKey } from "../domain/identity-key.js";
 import type { CanonicalRecord } from "../domain/record.js";
 import type { RejectedIdentifier } from "../domain/rejection.js";
 import type { DecisionTrace, Tombstone } from "../domain/resolution.js";
+import type { ChangeFeedUseCase } from "./changes.js";
 import type { DeviceFilter, HistoryPage, ListedDevice } from "./device-store.js";
 import type { Logger } from "./logger.js";
 import type { LookupVia } from "./metrics.js";
@@ -165,6 +166,8 @@ export interface IdentityMapApi {
   readonly publish: PublishUseCase;
   readonly lookup: LookupUseCase;
   readonly quarantine: QuarantineUseCase;
+  /** The change stream: snapshot and follow (issue 15). */
+  readonly changes: ChangeFeedUseCase;
   readonly authenticator: CallAuthenticator;
   history(req: HistoryRequest): Promise<HistoryPage>;
   /** Canonical devices, filtered, one page at a time. */

@@ -5,6 +5,7 @@ import { InvalidArgument } from "../../domain/errors.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import { PROTO_DIR } from "../proto/proto-root.js";
+import { changeHandlers } from "./change-handlers.js";
 import {
   auditReply,
   deviceUpdate,
@@ -118,6 +119,7 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
     if (size === 0) throw new InvalidArgument(field, "at least one item is required");
   };
 
+  const changes = changeHandlers(app, auth, (r) => (r instanceof Undecodable ? r.reason : null));
   const server = new grpc.Server({ "grpc.max_receive_message_length": config.bodyLimitBytes });
   server.addService(identityMap, {
     GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req, who) =>
@@ -150,6 +152,8 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
       });
       return { device_id: req.device_id, entries: page.entries.map(auditReply), next: page.next ?? 0 };
     }),
+    // The change stream (issue 15), in its own file.
+    ...changes.handlers,
   });
   server.addService(core, {
     GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req, who) => {
@@ -176,6 +180,7 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
     close: () =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 5_000);
+        changes.endAll();
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
