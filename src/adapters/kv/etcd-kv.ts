@@ -354,6 +354,18 @@ export class EtcdKv implements IdentityKv {
     this.client.close();
   }
 
+  /**
+   * Compacts the cluster's history up to its newest revision: what an operator's (or etcd's own
+   * --auto-compaction) housekeeping does. It is cluster-wide, not per prefix: watches of every store
+   * on the cluster resuming before it fail as compacted.
+   */
+  async compactHistory(): Promise<void> {
+    await this.boundary.read("compact", async () => {
+      const now = await this.client.kv.range({ key: Buffer.from([0]), limit: 1, count_only: true });
+      await this.client.kv.compact({ revision: now.header.revision, physical: true });
+    });
+  }
+
   /** Deletes every key under this store's prefix (tests, benchmarks). */
   async destroy(): Promise<void> {
     if (this.prefix === "") throw new Error("etcd: refusing to delete an unprefixed store");

@@ -79,6 +79,11 @@ export class MemoryKv implements IdentityKv {
     return { stop: async () => void this.watchers.delete(w) };
   }
 
+  /** Forgets all but the newest `keep` changes, as a long-running store would (watches resuming before them fail). */
+  trimChanges(keep: number): void {
+    if (this.log.length > keep) this.log.splice(0, this.log.length - keep);
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {

@@ -311,6 +311,17 @@ export class RedisKv implements IdentityKv {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
+  /**
+   * Keeps only the newest `keep` changes of the change stream (XADD trims approximately on its own
+   * at `changeLogMaxLen`; this is exact). Watches resuming before them fail as compacted.
+   */
+  async trimChanges(keep: number): Promise<void> {
+    await this.boundary.read("trim", async () => {
+      this.checkConnected();
+      await this.redis.xtrim(this.streamKey, "MAXLEN", keep);
+    });
+  }
+
   /** Deletes every Redis key of this store (tests, benchmarks). */
   async destroy(): Promise<void> {
     await this.boundary.read("destroy", async () => {

@@ -203,9 +203,10 @@ export class SqliteKv implements IdentityKv {
     if (this.queue.length) this.flush();
   }
 
-  /** Drops change-log rows no watch needs any more (all but the newest `retainChanges`). */
-  trimChanges(): void {
-    this.guard(() => this.st.trim.run(this.retain));
+  /** Drops change-log rows no watch needs any more (all but the newest `keep`, by default `retainChanges`). */
+  trimChanges(keep = this.retain): void {
+    // At least one row stays: the newest revision is read from the log.
+    this.guard(() => this.st.trim.run(Math.max(1, keep)));
   }
 
   private enqueue(

@@ -107,13 +107,15 @@ export class ChangeHub {
     if (!point.resumable)
       throw new RevisionCompacted(field, point.head, point.reason ?? `cannot resume after ${since}`);
     const f: Follower = { transport, sink, cursor: since, closed: false };
-    this.followers.add(f);
     this.lastSent.set(f, Date.now());
     if (since >= this.coveredAfter) {
+      // Pending changes go into the buffer first (and to the others), then the buffer to this one.
       this.flush();
+      this.followers.add(f);
       this.join(f);
       this.current(f);
     } else {
+      this.followers.add(f);
       // The head first, so the follower knows how far behind it starts.
       sink.heartbeat(this.newest, false);
       await this.catchUp(f);
