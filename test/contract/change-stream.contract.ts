@@ -242,7 +242,7 @@ export function changeStreamContract(
         const after = devices(10);
         await b.app.publish.publish(after, "test");
         for (const d of [...before, ...after]) {
-          const lookup = { identity_keys: [{ kind: "mac", value: d.mac.replace(/:/g, "-") }] };
+          const lookup = { identity_keys: [{ kind: "mac" as const, value: d.mac.replace(/:/g, "-") }] };
           await until(`the cache to hold ${d.mac}`, () => cache.lookupLocal(lookup).found, 10_000);
           const local = cache.lookupLocal(lookup);
           const service = await a.app.lookup.lookup({ identityKeys: lookup.identity_keys });
@@ -275,7 +275,7 @@ export function changeStreamContract(
         const later = devices(5);
         await b.app.publish.publish(later, "test");
         for (const d of [...missed, ...later]) {
-          const lookup = { identity_keys: [{ kind: "mac", value: d.mac }] };
+          const lookup = { identity_keys: [{ kind: "mac" as const, value: d.mac }] };
           await until(`the cache to hold ${d.mac}`, () => cache.lookupLocal(lookup).found && cache.current, 15_000);
           expect(cache.lookupLocal(lookup).record?.canonical_device_id).toBe(d.device_id);
         }
