@@ -68,6 +68,8 @@ export interface App extends IdentityMapApi {
   readonly lookup: LookupService;
   readonly quarantine: QuarantineService;
   readonly changes: ChangeFeed;
+  /** The change stream's and webhooks' counters (issue 15). */
+  readonly streamMetrics: ChangeStreamMetrics;
   readonly authenticator: Authenticator;
   readonly container: Container;
   history(req: HistoryRequest): Promise<HistoryPage>;
@@ -233,6 +235,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       weakKeyTtlMs: config.weakKeyTtlMs,
     }),
     changes,
+    streamMetrics,
     // Refused calls are logged (without the token) and counted, on every front-end.
     authenticator: Authenticator.fromConfig(config, reportAuthFailures({ log, metrics })),
     container: c,

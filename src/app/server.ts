@@ -2,6 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { buildRestApp } from "../adapters/rest/rest-app.js";
 import { assertSafeExposure } from "./auth.js";
 import { compact } from "./bindings/compaction.js";
+import { streamSettings } from "./changes/stream-settings.js";
+import { startWebhooks } from "./changes/webhooks.js";
 import type { Config } from "./config.js";
 import { createApp, type App } from "./container.js";
 import { loadTls } from "./tls.js";
@@ -54,6 +56,8 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     );
   }, config.compactIntervalMs);
   timer.unref();
+  // Webhooks (issue 15): only a serving instance posts them.
+  const webhooks = startWebhooks(a, streamSettings(config).webhooks);
   const auth = authenticator.describe();
   const transport = tls ? (tls.ca ? "tls (grpc: mtls)" : "tls") : "plaintext";
   a.log.info(
@@ -80,6 +84,7 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     ...(grpcPort !== undefined ? { grpcPort } : {}),
     async close() {
       clearInterval(timer);
+      await webhooks?.stop();
       for (const c of closers.reverse()) await c().catch(() => {});
       await a.close();
     },

@@ -89,7 +89,11 @@ describe("gRPC GetSnapshot and WatchChanges", () => {
     const resumed = open("WatchChanges", { since: cursor }, READER);
     await until("the reference to see all 40 new bindings", () => reference.changes().length >= 40, 10_000);
     const final = Number(reference.changes().at(-1).revision);
-    await until("the resumed watcher to catch up", () => Number(resumed.changes().at(-1)?.revision ?? 0) >= final, 10_000);
+    await until(
+      "the resumed watcher to catch up",
+      () => Number(resumed.changes().at(-1)?.revision ?? 0) >= final,
+      10_000,
+    );
     reference.stream.cancel();
     resumed.stream.cancel();
     const ids = (list: any[]) => list.map((x) => `${x.revision}:${x.key.kind}:${x.key.value}:${x.operation}`);
@@ -98,7 +102,11 @@ describe("gRPC GetSnapshot and WatchChanges", () => {
     expect(put.operation).toBe("CHANGE_OPERATION_PUT");
     expect(put.record.canonical_device_id).toMatch(/^grpc-/);
     // Heartbeats say the watcher is current, with the newest revision.
-    await until("a heartbeat", () => resumed.messages.some((m) => m.event === "heartbeat" && m.heartbeat.current), 5_000);
+    await until(
+      "a heartbeat",
+      () => resumed.messages.some((m) => m.event === "heartbeat" && m.heartbeat.current),
+      5_000,
+    );
   });
 
   it("a revision the store no longer remembers is OUT_OF_RANGE, with the revision to re-snapshot at", async () => {
