@@ -145,9 +145,8 @@ export class SqlKv implements IdentityKv {
       for (;;) {
         const r = await self.run(() =>
           sql<Row>`select key, value, revision from ${self.entries}
-            where substr(key, 1, ${prefix.length}) = ${prefix} and key > ${after} order by key limit ${pageSize}`.execute(
-            self.db,
-          ),
+            where substr(key, 1, ${prefix.length}) = ${prefix} and key > ${after}
+            order by key limit ${pageSize}`.execute(self.db),
         );
         if (r.rows.length > 0) yield r.rows.map(toEntry);
         if (r.rows.length < pageSize) return;

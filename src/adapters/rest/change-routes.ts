@@ -5,7 +5,15 @@ import { InvalidArgument } from "../../domain/errors.js";
 import type { ChangeEvent, ChangeSink, Following } from "../../ports/changes.js";
 import type { IdentityMapApi, Principal } from "../../ports/identity-service.js";
 import { changeJson, snapshotEndJson, snapshotLineJson } from "./change-messages.js";
-import { CHANGE_SCHEMAS, ChangesQuery, ChangeEventSchema, SnapshotLineSchema } from "./change-schemas.js";
+import { Type } from "typebox";
+import {
+  CHANGE_SCHEMAS,
+  ChangeEventSchema,
+  ChangesQuery,
+  HeartbeatSchema,
+  SnapshotEndSchema,
+  SnapshotLineSchema,
+} from "./change-schemas.js";
 import { described, documented, ref } from "./openapi.js";
 import { ErrorSchema } from "./schemas.js";
 
@@ -44,7 +52,9 @@ export function registerChangeRoutes(
           200: {
             description: `NDJSON: SnapshotLine per binding, then SnapshotEnd; the revision also in ${REVISION_HEADER}`,
             headers: { [REVISION_HEADER]: { type: "integer", description: "The snapshot's revision" } },
-            content: { "application/x-ndjson": { schema: ref(SnapshotLineSchema) } },
+            content: {
+              "application/x-ndjson": { schema: Type.Union([ref(SnapshotLineSchema), ref(SnapshotEndSchema)]) },
+            },
           },
           ...errors,
         },
@@ -91,7 +101,7 @@ export function registerChangeRoutes(
         response: {
           200: {
             description: "text/event-stream of `change` (ChangeEvent) and `heartbeat` (Heartbeat) events",
-            content: { "text/event-stream": { schema: ref(ChangeEventSchema) } },
+            content: { "text/event-stream": { schema: Type.Union([ref(ChangeEventSchema), ref(HeartbeatSchema)]) } },
           },
           410: described(
             "revision_compacted: the store no longer remembers that revision; `revision` names the " +

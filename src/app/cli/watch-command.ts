@@ -47,10 +47,10 @@ export function watchCommand(config: () => Config): Command {
         last = c.revision;
         if (o.limit !== undefined && printed >= o.limit) done.abort();
       };
-      const summary = () =>
-        process.stderr.write(
-          `idmap watch: ${printed} change${printed === 1 ? "" : "s"}${last !== undefined ? `, last revision ${last}` : ""}\n`,
-        );
+      const summary = () => {
+        const at = last !== undefined ? `, last revision ${last}` : "";
+        process.stderr.write(`idmap watch: ${printed} change${printed === 1 ? "" : "s"}${at}\n`);
+      };
       process.once("SIGINT", () => done.abort());
       process.once("SIGTERM", () => done.abort());
       try {
