@@ -129,6 +129,24 @@ export function registerChangeRoutes(
   );
 }
 
+/**
+ * The SSE text of a batch, encoded once however many followers it goes to: the hub hands every
+ * follower that is current the same batch object.
+ */
+const encoded = new WeakMap<readonly ChangeEvent[], string>();
+function encodeBatch(batch: readonly ChangeEvent[]): string {
+  let out = encoded.get(batch);
+  if (out !== undefined) return out;
+  out = "";
+  for (let i = 0; i < batch.length; i++) {
+    const e = batch[i]!;
+    const lastOfRevision = batch[i + 1]?.revision !== e.revision;
+    out += `event: change\n${lastOfRevision ? `id: ${e.revision}\n` : ""}data: ${JSON.stringify(changeJson(e))}\n\n`;
+  }
+  encoded.set(batch, out);
+  return out;
+}
+
 /** Last-Event-ID wins over `since` (a reconnecting EventSource repeats its first URL). */
 function resumeAfter(lastEventId: string | string[] | undefined, since: number | undefined): number | undefined {
   if (lastEventId === undefined) return since;
@@ -171,12 +189,7 @@ class SseSink implements ChangeSink {
   }
 
   changes(batch: readonly ChangeEvent[]): void {
-    let out = "";
-    batch.forEach((e, i) => {
-      const lastOfRevision = batch[i + 1]?.revision !== e.revision;
-      out += `event: change\n${lastOfRevision ? `id: ${e.revision}\n` : ""}data: ${JSON.stringify(changeJson(e))}\n\n`;
-    });
-    this.write(out);
+    this.write(encodeBatch(batch));
   }
 
   /** A current follower's heartbeat carries the head as its id: resuming after it misses nothing. */

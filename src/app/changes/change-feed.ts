@@ -22,6 +22,8 @@ export interface ChangeFeedOptions {
   /** Bindings per snapshot page (one store read each). */
   readonly pageSize?: number;
   readonly onSent?: (transport: FollowerTransport, events: number) => void;
+  /** See HubOptions.coalesceMs. */
+  readonly coalesceMs?: number;
 }
 
 /**
@@ -46,6 +48,7 @@ export class ChangeFeed implements ChangeFeedUseCase {
       bufferSize: options.bufferSize,
       heartbeatMs: options.heartbeatMs,
       ...(options.onSent ? { onSent: options.onSent } : {}),
+      coalesceMs: options.coalesceMs ?? 5,
     });
   }
 

@@ -10,6 +10,11 @@ export interface HubOptions {
   readonly heartbeatMs: number;
   /** Delay before the hub's own watch is started again after it failed. */
   readonly retryMs?: number;
+  /**
+   * Changes arriving within this many milliseconds go out as one batch (one write per follower):
+   * with many followers, fewer larger writes cost the service less. 0: every turn of the event loop.
+   */
+  readonly coalesceMs?: number;
   /** Counts what was sent (the metrics' events sent). */
   readonly onSent?: (transport: FollowerTransport, events: number) => void;
 }
@@ -151,7 +156,9 @@ export class ChangeHub {
     this.pending.push(event);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      const delay = this.options.coalesceMs ?? 0;
+      if (delay > 0) setTimeout(() => this.flush(), delay);
+      else setImmediate(() => this.flush());
     }
   }
 
