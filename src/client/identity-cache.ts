@@ -132,10 +132,13 @@ export class IdentityCache {
   /** The lookup from the local copy only, whether current or not. Bad keys throw InvalidArgument naming them. */
   lookupLocal(request: LookupRequest): LocalLookupResult {
     const keys: StreamKey[] = request.identity_keys.map((k, i) => {
-      const field = `identity_keys[${i}]`;
       const kind = parseKind(String(k.kind ?? ""));
-      if (!kind) throw new InvalidArgument(`${field}.kind`, `unknown kind ${JSON.stringify(k.kind)}`);
-      return { kind, value: normalizeKeyValue(kind, String(k.value ?? ""), `${field}.value`) };
+      if (!kind) throw new InvalidArgument(`identity_keys[${i}].kind`, `unknown kind ${JSON.stringify(k.kind)}`);
+      const raw = String(k.value ?? "");
+      // The copy holds normalized keys only, so a value found as given is already normalized (and
+      // valid): the normalization, which costs more than the lookup, is skipped.
+      if (this.entries.has(id(kind, raw))) return { kind, value: raw };
+      return { kind, value: normalizeKeyValue(kind, raw, `identity_keys[${i}].value`) };
     });
     const hint = (request.ip_hint ?? "").trim();
     if (hint !== "") {
