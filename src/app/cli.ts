@@ -8,7 +8,8 @@ import { compact } from "./bindings/compaction.js";
 import { checkConsistency, describeFinding } from "./check/consistency-check.js";
 import { loadConfig, type Config } from "./config.js";
 import { createApp } from "./container.js";
-import { startServer } from "./server.js";
+import { appLogger } from "./logger.js";
+import { serve } from "./server.js";
 import { EXIT } from "./cli/exit-codes.js";
 import { registerServiceCommands } from "./cli/service-commands.js";
 import { simulateCommand } from "./simulate/command.js";
@@ -31,13 +32,19 @@ program
   .command("serve")
   .description("run the REST and/or gRPC front-ends (IDMAP_FRONTENDS)")
   .action(async () => {
-    const server = await startServer(config());
+    // Unready, not gone, while the KV or the database does not answer yet: it retries (serve).
+    const cfg = config();
+    const serving = await serve(cfg);
+    serving.ready.catch((e) => {
+      process.stderr.write(`idmap: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(EXIT.error);
+    });
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      server.app.log.info({ signal }, "shutting down");
-      await server.close();
+      appLogger(cfg).info({ signal }, "shutting down");
+      await serving.close();
       process.exit(0);
     };
     process.on("SIGTERM", () => void stop("SIGTERM"));

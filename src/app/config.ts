@@ -58,6 +58,8 @@ export interface Config {
   readonly sharedMacRebinds: number;
   readonly sharedMacWindowMs: number;
   readonly compactIntervalMs: number;
+  /** A publish intent unsettled this long is audited from the map (ADR 0017); checked every half of it. */
+  readonly auditRecoveryAgeMs: number;
   readonly addressAuthorities: ReadonlySet<string>;
   readonly deniedMacs: ReadonlySet<string>;
   readonly embeddedSync: "full" | "normal";
@@ -107,6 +109,7 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_SHARED_MAC_REBINDS: "2",
   IDMAP_SHARED_MAC_WINDOW: "7d",
   IDMAP_COMPACT_INTERVAL: "10m",
+  IDMAP_AUDIT_RECOVERY_AGE: "2m",
   IDMAP_ADDRESS_AUTHORITIES: "netbox",
   IDMAP_DENIED_MACS: "",
   IDMAP_EMBEDDED_SYNC: "full",
@@ -270,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     sharedMacRebinds: int("IDMAP_SHARED_MAC_REBINDS", get("IDMAP_SHARED_MAC_REBINDS"), 1, 1000),
     sharedMacWindowMs: duration("IDMAP_SHARED_MAC_WINDOW", get("IDMAP_SHARED_MAC_WINDOW")),
     compactIntervalMs: duration("IDMAP_COMPACT_INTERVAL", get("IDMAP_COMPACT_INTERVAL")),
+    auditRecoveryAgeMs: duration("IDMAP_AUDIT_RECOVERY_AGE", get("IDMAP_AUDIT_RECOVERY_AGE")),
     addressAuthorities: new Set(list(get("IDMAP_ADDRESS_AUTHORITIES"))),
     deniedMacs,
     embeddedSync,

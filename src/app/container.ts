@@ -191,13 +191,37 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     ],
   );
 
-  const [kv, devices, store, publish, lookup] = await Promise.all([
+  // The stores first: when one cannot be opened, the other is closed again, so a service that retries
+  // its start while a backend is away (serve) leaks no connection per attempt.
+  const opened = await Promise.allSettled([
     c.getAsync<IdentityKv>(TOKENS.Kv),
     c.getAsync<DeviceStore>(TOKENS.DeviceStore),
-    c.getAsync<BindingStore>(TOKENS.PrimaryStore),
-    c.getAsync<PublishService>(TOKENS.PublishService),
-    c.getAsync<LookupService>(TOKENS.LookupService),
   ]);
+  const [kvOpened, devicesOpened] = opened;
+  if (kvOpened.status === "rejected" || devicesOpened.status === "rejected") {
+    if (kvOpened.status === "fulfilled" && !overrides.kv) await kvOpened.value.close().catch(() => {});
+    if (devicesOpened.status === "fulfilled" && !overrides.devices) await devicesOpened.value.close().catch(() => {});
+    throw kvOpened.status === "rejected" ? kvOpened.reason : (devicesOpened as PromiseRejectedResult).reason;
+  }
+  const kv = kvOpened.value;
+  const devices = devicesOpened.value;
+  let store: BindingStore;
+  let publish: PublishService;
+  let lookup: LookupService;
+  try {
+    [store, publish, lookup] = await Promise.all([
+      c.getAsync<BindingStore>(TOKENS.PrimaryStore),
+      c.getAsync<PublishService>(TOKENS.PublishService),
+      c.getAsync<LookupService>(TOKENS.LookupService),
+    ]);
+  } catch (e) {
+    // The cache could not load (the KV went away meanwhile): nothing half-started stays open.
+    census?.stop();
+    await shadow?.stop().catch(() => {});
+    if (!overrides.kv) await kv.close().catch(() => {});
+    if (!overrides.devices) await devices.close().catch(() => {});
+    throw e;
+  }
   const log = c.get<Logger>(TOKENS.Logger);
   const metrics = c.get<PromMetrics>(TOKENS.Metrics);
   const clock = c.get<Clock>(TOKENS.Clock);

@@ -84,7 +84,7 @@ function decideLoaded(
     ? {}
     : provisionalToAbsorb(c, reader, chosen, deviceRecord, baseIdentity, c.currentAddresses);
   const retired: RetiredDevice | undefined = own.mergeFrom
-    ? { ...own.mergeFrom, reason: "merge" }
+    ? { ...own.mergeFrom, reason: "merged" }
     : absorption.absorbed
       ? { ...absorption.absorbed, reason: "absorbed" }
       : undefined;
@@ -111,17 +111,19 @@ function decideLoaded(
     ...(provisionalSinceMs > 0 ? { provisionalSinceMs } : {}),
   };
 
-  const kw = buildKeyWrites(c, reader, { base, deviceRecord, keys, own, retired, mergeKeys, belongs });
+  const rule = choice.chosen ? ruleOfChoice(c, choice.chosen) : (claim.rule ?? "new_device");
+  const linkReason = rule === "provisional_take_over" ? "taken_over" : deviceRecord ? "linked" : "created";
+  const kw = buildKeyWrites(c, reader, { base, deviceRecord, keys, own, retired, mergeKeys, belongs, linkReason });
   const device = deviceRecordWrite(c, {
     base,
     deviceBinding,
     deviceRecord,
     index: kw.index,
+    droppable: kw.droppable,
     weakDevice: !hasStrongIdentity(identity),
   });
   const changes = device.created ? [device.created, ...kw.changes] : kw.changes;
   const steps = stepOrder(!deviceRecord, kw.writes, device.step, kw.deletes);
-  const rule = choice.chosen ? ruleOfChoice(c, choice.chosen) : (claim.rule ?? "new_device");
   const tombstone =
     own.tombstone ?? (absorption.absorbed ? { device_id: absorption.absorbed.id, merged_into: canonical } : undefined);
   return {

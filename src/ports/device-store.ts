@@ -1,4 +1,4 @@
-import type { ChangeReason, Revision } from "../domain/binding.js";
+import type { BindingChange, ChangeReason, Revision } from "../domain/binding.js";
 import type { IdentityKey } from "../domain/identity-key.js";
 import type { IdentityKv } from "./identity-kv.js";
 
@@ -54,6 +54,19 @@ export interface AuditEntry {
   readonly reason: ChangeReason;
 }
 
+/**
+ * The binding changes a publish attempt is about to make, journaled before its first KV write. Settled
+ * (deleted) in the same transaction as their audit rows; one still here after its publish ended means the
+ * process died, or the database failed, between the KV writes and the audit: recovery audits from it
+ * whatever the map shows happened.
+ */
+export interface AuditIntent {
+  readonly operationId: string;
+  readonly atMs: number;
+  readonly actor: string;
+  readonly changes: readonly BindingChange[];
+}
+
 export interface HistoryPage {
   readonly entries: readonly (AuditEntry & { readonly id: number })[];
   /** Pass as `before` for the next (older) page; absent on the last page. */
@@ -81,7 +94,12 @@ export interface DeviceStore {
    * `afterDeviceId`, each with the identity keys the store holds for it: the listing and the export.
    */
   listCanonicalDevices(filter: DeviceFilter, page: { afterDeviceId?: string; limit: number }): Promise<ListedDevice[]>;
-  appendAudit(entries: readonly AuditEntry[]): Promise<void>;
+  /** Appends audit rows and, in the same transaction, settles the named intents. */
+  appendAudit(entries: readonly AuditEntry[], settles?: readonly string[]): Promise<void>;
+  /** Journals what publish attempts are about to change (before their KV writes). */
+  journalIntents(intents: readonly AuditIntent[]): Promise<void>;
+  /** Intents journaled at or before `atOrBeforeMs` and never settled, oldest first. */
+  unsettledIntents(atOrBeforeMs: number, limit: number): Promise<AuditIntent[]>;
   /** Binding changes that involve the device, newest first. */
   history(deviceId: string, options: { limit: number; before?: number }): Promise<HistoryPage>;
   ping(): Promise<void>;

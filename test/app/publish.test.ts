@@ -79,9 +79,9 @@ describe("publish through the service", () => {
     expect(row?.mergedInto).toBe("p:10.0.0.5");
     const h = await app.devices.history("p:10.0.0.5", { limit: 100 });
     const reasons = h.entries.map((e) => `${e.reason}:${e.key.kind}:${e.key.value}`);
-    expect(reasons).toContain("redirect:device-id:p:10.0.0.9");
-    expect(reasons).toContain("delete:partition-ip:p:10.0.0.5");
-    expect(reasons).toContain("create:armis-id:A1");
+    expect(reasons).toContain("merged:device-id:p:10.0.0.9");
+    expect(reasons).toContain("moved:partition-ip:p:10.0.0.5");
+    expect(reasons).toContain("created:armis-id:A1");
     expect(h.entries.every((e) => e.actor === "writer-1")).toBe(true);
     expect(h.entries[0]!.id).toBeGreaterThan(h.entries[h.entries.length - 1]!.id);
   });

@@ -247,7 +247,7 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
           fromDeviceId: null,
           toDeviceId: device,
           revision: i + 1,
-          reason: "create",
+          reason: "created",
         }));
         await store.appendAudit(audit);
         const page = await store.history(device, { limit: 2_000 });
@@ -306,7 +306,7 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
             fromDeviceId: null,
             toDeviceId: a,
             revision: 11,
-            reason: "create",
+            reason: "created",
           },
           {
             atMs: 2,
@@ -315,7 +315,7 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
             fromDeviceId: a,
             toDeviceId: b,
             revision: 12,
-            reason: "rebind",
+            reason: "moved",
           },
           {
             atMs: 3,
@@ -324,7 +324,7 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
             fromDeviceId: b,
             toDeviceId: null,
             revision: null,
-            reason: "expire",
+            reason: "expired",
           },
           {
             atMs: 4,
@@ -333,7 +333,7 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
             fromDeviceId: a,
             toDeviceId: b,
             revision: 14,
-            reason: "merge",
+            reason: "merged",
           },
           {
             atMs: 5,
@@ -342,7 +342,7 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
             fromDeviceId: null,
             toDeviceId: id("unrelated"),
             revision: 15,
-            reason: "create",
+            reason: "created",
           },
         ];
         await store.appendAudit(entries);
@@ -353,7 +353,7 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
         expect(all.next).toBeUndefined();
         const { id: _id, ...newest } = all.entries[0]!;
         expect(newest).toEqual(entries[3]);
-        expect(all.entries[1]).toMatchObject({ toDeviceId: null, revision: null, reason: "expire" });
+        expect(all.entries[1]).toMatchObject({ toDeviceId: null, revision: null, reason: "expired" });
 
         const first = await store.history(a, { limit: 2 });
         expect(first.entries.map((e) => e.atMs)).toEqual([4, 2]);

@@ -37,6 +37,23 @@ describe("provisional devices (design.md §3)", () => {
     for (const b of w.bindings.values()) expect(b.record.provisionalSinceMs).toBeUndefined();
   });
 
+  it("audits each rule by its own name: created, then taken_over, then linked", () => {
+    const w = new World();
+    const s = w.publish(sweep("10.0.0.9"), T0);
+    expect(new Set(s.changes.map((c) => c.reason))).toEqual(new Set(["created"]));
+    const d = w.publish({ ip: "10.0.0.9", partition: "p", mac: M1, source: "agent" }, T0 + 5 * HOUR);
+    expect(d.changes.map((c) => [c.key.kind, c.reason])).toEqual([["mac", "taken_over"]]);
+    const m = w.publish({ ip: "10.0.0.10", partition: "p", mac: M1, source: "agent" }, T0 + 6 * HOUR);
+    // Its address-derived name for the new address redirects to it; the old address is let go.
+    expect(m.changes.map((c) => [c.key.kind, c.reason]).sort()).toEqual([
+      ["device-id", "merged"],
+      ["ip", "linked"],
+      ["ip", "moved"],
+      ["partition-ip", "linked"],
+      ["partition-ip", "moved"],
+    ]);
+  });
+
   it("a stable id alone asserts too: it takes the provisional device over and its own id redirects there", () => {
     const w = new World();
     const s = w.publish(sweep("10.0.0.9"), T0);

@@ -79,29 +79,29 @@ afterAll(async () => {
 
 /** The laptop's trail, oldest first: reason, key, from → to. */
 const EXPECTED = [
-  "create device-id p:10.0.0.5 - → p:10.0.0.5",
-  "create armis-id A-1 - → p:10.0.0.5",
-  `create mac ${M1} - → p:10.0.0.5`,
-  "create partition-ip p:10.0.0.5 - → p:10.0.0.5",
-  "create ip 10.0.0.5 - → p:10.0.0.5",
+  "created device-id p:10.0.0.5 - → p:10.0.0.5",
+  "created armis-id A-1 - → p:10.0.0.5",
+  `created mac ${M1} - → p:10.0.0.5`,
+  "created partition-ip p:10.0.0.5 - → p:10.0.0.5",
+  "created ip 10.0.0.5 - → p:10.0.0.5",
   // first move: the new address, the new address-derived id redirects, the old address goes
-  "create partition-ip p:10.0.0.6 - → p:10.0.0.5",
-  "create ip 10.0.0.6 - → p:10.0.0.5",
-  "redirect device-id p:10.0.0.6 - → p:10.0.0.5",
-  "delete partition-ip p:10.0.0.5 p:10.0.0.5 → -",
-  "delete ip 10.0.0.5 p:10.0.0.5 → -",
+  "linked partition-ip p:10.0.0.6 - → p:10.0.0.5",
+  "linked ip 10.0.0.6 - → p:10.0.0.5",
+  "merged device-id p:10.0.0.6 - → p:10.0.0.5",
+  "moved partition-ip p:10.0.0.5 p:10.0.0.5 → -",
+  "moved ip 10.0.0.5 p:10.0.0.5 → -",
   // second move
-  "create partition-ip p:10.0.0.7 - → p:10.0.0.5",
-  "create ip 10.0.0.7 - → p:10.0.0.5",
-  "redirect device-id p:10.0.0.7 - → p:10.0.0.5",
-  "delete partition-ip p:10.0.0.6 p:10.0.0.5 → -",
-  "delete ip 10.0.0.6 p:10.0.0.5 → -",
+  "linked partition-ip p:10.0.0.7 - → p:10.0.0.5",
+  "linked ip 10.0.0.7 - → p:10.0.0.5",
+  "merged device-id p:10.0.0.7 - → p:10.0.0.5",
+  "moved partition-ip p:10.0.0.6 p:10.0.0.5 → -",
+  "moved ip 10.0.0.6 p:10.0.0.5 → -",
   // the merge: the agent's device and every binding it had follow the laptop
-  `merge mac ${M2} agent-7 → p:10.0.0.5`,
-  "merge device-id agent-7 agent-7 → p:10.0.0.5",
+  `merged mac ${M2} agent-7 → p:10.0.0.5`,
+  "merged device-id agent-7 agent-7 → p:10.0.0.5",
   // a day later the last address has expired
-  "expire partition-ip p:10.0.0.7 p:10.0.0.5 → -",
-  "expire ip 10.0.0.7 p:10.0.0.5 → -",
+  "expired partition-ip p:10.0.0.7 p:10.0.0.5 → -",
+  "expired ip 10.0.0.7 p:10.0.0.5 → -",
 ];
 
 interface Entry {
@@ -199,10 +199,10 @@ describe("the audit trail of a device that moved IP twice and was merged once", 
   it("the merged device's own trail ends in the merge", async () => {
     const r = (await rest.inject({ url: "/v1/canonical-devices/agent-7/history" })).json();
     expect(r.entries.map((e: Entry) => `${e.reason} ${e.key.kind} ${e.to_device_id}`)).toEqual([
-      "merge device-id p:10.0.0.5",
-      "merge mac p:10.0.0.5",
-      "create mac agent-7",
-      "create device-id agent-7",
+      "merged device-id p:10.0.0.5",
+      "merged mac p:10.0.0.5",
+      "created mac agent-7",
+      "created device-id agent-7",
     ]);
   });
 
@@ -243,8 +243,8 @@ describe("an address that expired and was taken by another device", () => {
     const h = await app.devices.history("srv-1", { limit: 50 });
     const taken = h.entries.filter((e) => e.key.value.endsWith("10.9.0.1") && e.toDeviceId === "srv-2");
     expect(taken.map((e) => `${e.reason} ${e.key.kind} ${e.fromDeviceId}`).sort()).toEqual([
-      "create ip srv-1",
-      "create partition-ip srv-1",
+      "created ip srv-1",
+      "created partition-ip srv-1",
     ]);
   });
 });

@@ -3,6 +3,7 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeRecord } from "../../src/adapters/proto/record-codec.js";
 import { buildRestApp } from "../../src/adapters/rest/rest-app.js";
+import { compact } from "../../src/app/bindings/compaction.js";
 import { checkConsistency } from "../../src/app/check/consistency-check.js";
 import { loadConfig } from "../../src/app/config.js";
 import { createApp, type App } from "../../src/app/container.js";
@@ -71,6 +72,36 @@ describe("the consistency checker", () => {
       ]),
     );
     await rest.close();
+  });
+
+  it("reads the trail of a device that holds nothing any more: its row's address was bound once", async () => {
+    const t = await testApp();
+    app = t.app;
+    // A sweep-only device: every binding of it expires (device-id included), its row stays.
+    await app.publish.publish([{ ip: "10.8.1.9", partition: "p", source: "sweep" }], "w");
+    t.clock.advance(3 * 24 * 3_600_000);
+    await compact(app.store, app.devices, t.clock.nowMs(), app.metrics, app.log);
+    const check = () =>
+      checkConsistency({
+        kv: app!.kv,
+        namespace: app!.config.namespace,
+        devices: [app!.devices],
+        nowMs: t.clock.nowMs(),
+      });
+    expect((await app.devices.getDevice("p:10.8.1.9"))?.ip).toBe("10.8.1.9");
+    expect(await check()).toEqual([]);
+    // The same row with an address the map never gave that device is still found.
+    const row = (await app.devices.getDevice("p:10.8.1.9"))!;
+    await app.devices.upsertDevices([{ ...row, ip: "10.8.1.77" }]);
+    expect(await check()).toEqual([
+      {
+        kind: "row_disagrees",
+        deviceId: "p:10.8.1.9",
+        field: "ip",
+        row: "10.8.1.77",
+        map: "(never bound to the device)",
+      },
+    ]);
   });
 
   it("`idmap check` exits 0 on a consistent store and 1, one line per finding, otherwise", async () => {

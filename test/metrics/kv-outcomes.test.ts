@@ -161,9 +161,9 @@ describe("compaction metrics", () => {
     for (const kind of ["ip", "partition-ip", "device-id"]) {
       expect(sampleValue(s, "identitymap_bindings_expired_total", { kind })).toBe(1);
       expect(sampleValue(s, "identitymap_bindings_compacted_total", { kind })).toBe(1);
-      expect(sampleValue(s, "identitymap_binding_changes_total", { reason: "expire", kind })).toBe(1);
+      expect(sampleValue(s, "identitymap_binding_changes_total", { reason: "expired", kind })).toBe(1);
     }
-    expect(logs.lines().filter((l) => l.msg === "binding change" && l.reason === "expire")).toHaveLength(3);
+    expect(logs.lines().filter((l) => l.msg === "binding change" && l.reason === "expired")).toHaveLength(3);
     expect(sampleValue(s, "identitymap_bindings", { kind: "ip", state: "expired" })).toBe(0);
   });
 });

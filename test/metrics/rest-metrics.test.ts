@@ -149,16 +149,18 @@ describe("/metrics after a scripted session", () => {
       samples.filter((s) => s.name === "identitymap_rejected_identifiers_total").reduce((n, s) => n + s.value, 0),
     ).toBe(1);
     expect(seriesOf(samples, "identitymap_binding_changes_total")).toEqual({
-      "kind=device-id,reason=create": 5,
-      "kind=armis-id,reason=create": 4,
-      "kind=mac,reason=create": 3,
-      "kind=mac,reason=rebind": 1, // the veto: M3 follows the newer Armis device
-      "kind=partition-ip,reason=create": 2,
-      "kind=ip,reason=create": 2,
-      "kind=device-id,reason=redirect": 1,
-      "kind=partition-ip,reason=delete": 1, // the old address of the moved laptop
-      "kind=ip,reason=delete": 1,
-      "kind=armis-id,reason=hydrate": 1,
+      "kind=device-id,reason=created": 5,
+      "kind=armis-id,reason=created": 4,
+      "kind=mac,reason=created": 3,
+      "kind=mac,reason=moved": 1, // the veto: M3 follows the newer Armis device
+      "kind=partition-ip,reason=created": 1,
+      "kind=ip,reason=created": 1,
+      "kind=partition-ip,reason=linked": 1, // the moved laptop's new address
+      "kind=ip,reason=linked": 1,
+      "kind=device-id,reason=merged": 1, // its address-derived new name redirects to it
+      "kind=partition-ip,reason=moved": 1, // the old address of the moved laptop
+      "kind=ip,reason=moved": 1,
+      "kind=armis-id,reason=hydrated": 1,
     });
   });
 

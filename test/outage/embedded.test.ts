@@ -5,6 +5,8 @@ import { forBackend } from "../support/backends.js";
 import { ChildService, httpJson } from "../support/child-service.js";
 import { missingAcknowledged, Publisher, report } from "../support/outage.js";
 import { freePort, sleep, until } from "../support/servers.js";
+import { openDeviceStore } from "../../src/app/adapters.js";
+import { expectConsistent } from "../support/check.js";
 import { directKv, serviceConfig, tempDir } from "../support/service.js";
 
 /**
@@ -29,6 +31,9 @@ forBackend("embedded", () => {
         CANONICAL_IDENTITY_MAP_ENABLED: "on",
         IDMAP_LOG_LEVEL: "warn",
         IDMAP_REQUEST_TIMEOUT: "2s",
+        // The batch in flight at the kill journaled its changes and wrote no audit rows: the restarted
+        // service audits them from the journal once they are this old (ADR 0017).
+        IDMAP_AUDIT_RECOVERY_AGE: "1s",
       };
       service = new ChildService(await freePort(), env, join(data.dir, "serve.log"));
       await service.start();
@@ -82,6 +87,18 @@ forBackend("embedded", () => {
       }
       // Only connection failures while it was down: no request was answered wrongly.
       expect(pub.requests.filter((r) => r.status !== 200 && r.status !== 0)).toEqual([]);
+      // The map, the device rows and the audit trail agree after the crash, read from the data
+      // directory once the restarted service had time to recover the audit (issue 12).
+      await sleep(2_500);
+      await svc.kill9();
+      const config = serviceConfig(env, data.dir);
+      const [after, devices] = [await directKv(config), await openDeviceStore(config)];
+      try {
+        await expectConsistent(after, config.namespace, [devices], "embedded (service killed)");
+      } finally {
+        await after.close();
+        await devices.close();
+      }
     }, 90_000);
   });
 });

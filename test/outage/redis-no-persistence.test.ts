@@ -4,6 +4,7 @@ import { missingAcknowledged, report, batch } from "../support/outage.js";
 import { serverOutage, type OutageResult } from "../support/outage-scenario.js";
 import { redisServer, type PrivateServer } from "../support/servers.js";
 import { postUpdates } from "../support/service.js";
+import { expectConsistent } from "../support/check.js";
 
 /**
  * The negative control: Redis as this machine runs it by default (`--save "" --appendonly no`)
@@ -62,6 +63,11 @@ forBackend("redis", () => {
       expect(new Set((res.body.results as { outcome: string }[]).map((x) => x.outcome))).toEqual(new Set(["created"]));
       const again = new Map(untouched.map((a) => [a, r.acked.get(a)!]));
       expect(await missingAcknowledged(r.direct, r.service.config.namespace, again)).toEqual([]);
+      // What the map holds now agrees with the rows and the audit trail (what Redis forgot is gone
+      // from the map only; every binding it holds was audited).
+      await expectConsistent(r.direct, r.service.config.namespace, r.devices, "redis without persistence", {
+        settleMs: 20_000,
+      });
     }, 60_000);
   });
 });

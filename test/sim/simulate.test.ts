@@ -13,12 +13,9 @@ describe("idmap simulate: a small fleet against ground truth", () => {
     report = await runSimulation({ ...SMALL, onCheck: (f) => (findings = f) });
   }, 120_000);
 
-  // Known and open (issue 12 report): on this run the checker finds 34 disagreements on one
-  // instance, in two classes: address keys bound to a device whose key index no longer lists them,
-  // and device rows of derived-id newcomers whose address the map never bound to them (the index
-  // lists addresses as hints, and the row follows the index). `it.fails` keeps the finding visible:
-  // this test starts failing the day the checker comes back clean, and must then become `it`.
-  it.fails("leaves the map, the device rows and the audit trail in agreement (the consistency checker)", () => {
+  // Every device row, binding and audit row agrees. (Once 34 findings: address keys an index had
+  // dropped, and rows of devices whose bindings had all expired, which the checker read as never bound.)
+  it("leaves the map, the device rows and the audit trail in agreement (the consistency checker)", () => {
     expect(findings?.map(describeFinding)).toEqual([]);
   });
 

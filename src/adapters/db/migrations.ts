@@ -7,6 +7,17 @@ export const BINDING_TABLES = { entries: "binding_entries", changes: "binding_ch
  * The relational schema, one migration per step, the same on SQLite and PostgreSQL. Kept in code
  * (not files) so the compiled package carries them.
  */
+/** The audit reasons before migration 006, and their names since. */
+export const RENAMED_REASONS: Readonly<Record<string, string>> = {
+  create: "created",
+  rebind: "moved",
+  delete: "moved",
+  merge: "merged",
+  redirect: "merged",
+  expire: "expired",
+  hydrate: "hydrated",
+};
+
 export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migration> {
   const text = sql.raw("text");
   return {
@@ -121,6 +132,27 @@ export function migrations(dialect: "sqlite" | "postgres"): Record<string, Migra
           .alterTable("devices")
           .addColumn("provisional", "integer", (c) => c.notNull().defaultTo(0))
           .execute();
+      },
+    },
+    "006_reason_names": {
+      async up(db: Kysely<any>) {
+        // Audit reasons take design.md §5's names (create -> created, rebind and delete -> moved, ...).
+        for (const [from, to] of Object.entries(RENAMED_REASONS))
+          await db.updateTable("binding_audit").set({ reason: to }).where("reason", "=", from).execute();
+      },
+    },
+    "007_audit_intents": {
+      async up(db: Kysely<any>) {
+        // Binding changes journaled before their KV writes, settled with their audit rows (ADR 0017).
+        await db.schema
+          .createTable("audit_intent")
+          .ifNotExists()
+          .addColumn("operation_id", text, (c) => c.primaryKey())
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("actor", text, (c) => c.notNull())
+          .addColumn("changes", text, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("audit_intent_at").ifNotExists().on("audit_intent").column("at").execute();
       },
     },
   };

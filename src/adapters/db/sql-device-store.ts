@@ -2,8 +2,10 @@ import { sql, type Kysely } from "kysely";
 import { DbUnavailable } from "../../domain/errors.js";
 import type { IdentityKey } from "../../domain/identity-key.js";
 import { prioritizeKeys } from "../../domain/identity-key.js";
+import type { BindingChange } from "../../domain/binding.js";
 import type {
   AuditEntry,
+  AuditIntent,
   DeviceFilter,
   DeviceRow,
   DeviceStore,
@@ -183,27 +185,72 @@ export class SqlDeviceStore implements DeviceStore {
     }));
   }
 
-  async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+  async appendAudit(entries: readonly AuditEntry[], settles: readonly string[] = []): Promise<void> {
+    if (entries.length === 0 && settles.length === 0) return;
+    await this.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        for (let i = 0; i < entries.length; i += 500) {
+          await trx
+            .insertInto("binding_audit")
+            .values(
+              entries.slice(i, i + 500).map((e) => ({
+                at: e.atMs,
+                actor: e.actor,
+                kind: e.key.kind,
+                value: e.key.value,
+                from_device_id: e.fromDeviceId,
+                to_device_id: e.toDeviceId,
+                revision: e.revision,
+                reason: e.reason,
+              })),
+            )
+            .execute();
+        }
+        for (let i = 0; i < settles.length; i += 500)
+          await trx
+            .deleteFrom("audit_intent")
+            .where("operation_id", "in", settles.slice(i, i + 500))
+            .execute();
+      }),
+    );
+  }
+
+  async journalIntents(intents: readonly AuditIntent[]): Promise<void> {
+    if (intents.length === 0) return;
     await this.run(async () => {
-      for (let i = 0; i < entries.length; i += 500) {
+      for (let i = 0; i < intents.length; i += 500)
         await this.db
-          .insertInto("binding_audit")
+          .insertInto("audit_intent")
           .values(
-            entries.slice(i, i + 500).map((e) => ({
-              at: e.atMs,
-              actor: e.actor,
-              kind: e.key.kind,
-              value: e.key.value,
-              from_device_id: e.fromDeviceId,
-              to_device_id: e.toDeviceId,
-              revision: e.revision,
-              reason: e.reason,
+            intents.slice(i, i + 500).map((t) => ({
+              operation_id: t.operationId,
+              at: t.atMs,
+              actor: t.actor,
+              changes: JSON.stringify(t.changes),
             })),
           )
+          .onConflict((oc) => oc.column("operation_id").doNothing())
           .execute();
-      }
     });
+  }
+
+  async unsettledIntents(atOrBeforeMs: number, limit: number): Promise<AuditIntent[]> {
+    const rows = await this.run(() =>
+      this.db
+        .selectFrom("audit_intent")
+        .selectAll()
+        .where("at", "<=", atOrBeforeMs)
+        .orderBy("at")
+        .orderBy("operation_id")
+        .limit(limit)
+        .execute(),
+    );
+    return rows.map((r) => ({
+      operationId: r.operation_id,
+      atMs: Number(r.at),
+      actor: r.actor,
+      changes: JSON.parse(r.changes) as BindingChange[],
+    }));
   }
 
   async history(deviceId: string, options: { limit: number; before?: number }): Promise<HistoryPage> {

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from "typebox";
+import { CHANGE_REASONS } from "../../domain/binding.js";
 import { IDENTITY_KINDS, KIND_PROTO_NAME } from "../../domain/identity-kind.js";
 
 /*
@@ -285,18 +286,7 @@ const HistoryEntrySchema = Type.Object(
     from_device_id: Type.Union([Type.String(), Type.Null()]),
     to_device_id: Type.Union([Type.String(), Type.Null()]),
     revision: Type.Union([Type.Integer(), Type.Null()]),
-    reason: stringEnum([
-      "create",
-      "rebind",
-      "delete",
-      "merge",
-      "redirect",
-      "expire",
-      "hydrate",
-      "absorbed",
-      "quarantined",
-      "released",
-    ]),
+    reason: stringEnum(CHANGE_REASONS),
   },
   { $id: "HistoryEntry" },
 );

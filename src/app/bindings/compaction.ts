@@ -49,7 +49,7 @@ export async function compact(
       try {
         await store.apply({ op: "delete", key, revision: e.revision }, 0);
         removed++;
-        metrics.bindingChange("expire", kind);
+        metrics.bindingChange("expired", kind);
         metrics.bindingExpired(kind, true);
         log.info(
           {
@@ -60,7 +60,7 @@ export async function compact(
             from: owner || null,
             to: null,
             revision: e.revision,
-            reason: "expire",
+            reason: "expired",
           },
           "binding change",
         );
@@ -71,7 +71,7 @@ export async function compact(
           fromDeviceId: owner || null,
           toDeviceId: null,
           revision: e.revision,
-          reason: "expire",
+          reason: "expired",
         });
       } catch (err) {
         if (!(err instanceof RevisionConflict)) throw err;

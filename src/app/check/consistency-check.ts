@@ -60,12 +60,11 @@ export async function checkConsistency(input: CheckInput): Promise<Finding[]> {
     else redirects.set(key.value, binding.record.canonicalDeviceId);
   }
 
-  const owners = new Set(bindings.map((b) => b.binding.record.canonicalDeviceId));
-  const audited = await auditedOwners(input.devices, owners);
+  const audited = auditTrail(input.devices);
   const findings: Finding[] = [];
   for (const { key, binding } of bindings) {
     const owner = binding.record.canonicalDeviceId;
-    if (!audited.get(owner)?.has(keyId(key))) findings.push({ kind: "unaudited_binding", key, deviceId: owner });
+    if (!(await audited(owner)).has(keyId(key))) findings.push({ kind: "unaudited_binding", key, deviceId: owner });
     if (key.kind === "device-id") continue;
     const retiredInto = redirects.get(owner);
     if (retiredInto !== undefined) {
@@ -79,16 +78,16 @@ export async function checkConsistency(input: CheckInput): Promise<Finding[]> {
       findings.push({ kind: "key_not_listed", key, deviceId: owner });
   }
   for (const store of input.devices)
-    for await (const row of allRows(store)) findings.push(...rowFindings(row, records, redirects, audited));
+    for await (const row of allRows(store)) findings.push(...(await rowFindings(row, records, redirects, audited)));
   return findings;
 }
 
-function rowFindings(
+async function rowFindings(
   row: DeviceRow,
   records: ReadonlyMap<string, Binding>,
   redirects: ReadonlyMap<string, string>,
-  audited: ReadonlyMap<string, ReadonlySet<string>>,
-): Finding[] {
+  audited: (deviceId: string) => Promise<ReadonlySet<string>>,
+): Promise<Finding[]> {
   const out: Finding[] = [];
   const id = row.deviceId;
   // A merge is never undone: a row merged into Y whose id the map does not redirect to Y is wrong.
@@ -115,19 +114,19 @@ function rowFindings(
       });
   }
   // The row's address must be one the map gave the device at some point (an audited binding): an
-  // address the decision refused (an out-of-order report) never was.
-  if (row.ip !== "" && !audited.get(id)?.has(keyId({ kind: "ip", value: row.ip })))
+  // address the decision refused (an out-of-order report) never was. The device may hold nothing
+  // now (its bindings expired): its trail still says what it held.
+  if (row.ip !== "" && !(await audited(id)).has(keyId({ kind: "ip", value: row.ip })))
     out.push({ kind: "row_disagrees", deviceId: id, field: "ip", row: row.ip, map: "(never bound to the device)" });
   return out;
 }
 
-/** For each device, the keys some audit row names it the new owner of. */
-async function auditedOwners(
-  stores: readonly DeviceStore[],
-  devices: Iterable<string>,
-): Promise<Map<string, Set<string>>> {
-  const out = new Map<string, Set<string>>();
-  for (const id of devices) {
+/** A device's keys that some audit row names it the new owner of; each device's trail is read once. */
+function auditTrail(stores: readonly DeviceStore[]): (deviceId: string) => Promise<ReadonlySet<string>> {
+  const read = new Map<string, ReadonlySet<string>>();
+  return async (id) => {
+    const known = read.get(id);
+    if (known) return known;
     const keys = new Set<string>();
     for (const store of stores) {
       let before: number | undefined;
@@ -137,9 +136,9 @@ async function auditedOwners(
         before = page.next;
       } while (before !== undefined);
     }
-    out.set(id, keys);
-  }
-  return out;
+    read.set(id, keys);
+    return keys;
+  };
 }
 
 async function* allRows(store: DeviceStore): AsyncGenerator<DeviceRow> {

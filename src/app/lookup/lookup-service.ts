@@ -195,7 +195,7 @@ export class LookupService {
   private async hydrate(store: BindingStore, key: IdentityKey, record: CanonicalRecord): Promise<boolean> {
     try {
       const revision = await store.apply({ op: "create", key, record }, this.deps.policy.weakKeyTtlMs);
-      this.deps.metrics.bindingChange("hydrate", key.kind);
+      this.deps.metrics.bindingChange("hydrated", key.kind);
       this.deps.log.info(
         {
           audit: true,
@@ -205,7 +205,7 @@ export class LookupService {
           from: null,
           to: record.canonicalDeviceId,
           revision,
-          reason: "hydrate",
+          reason: "hydrated",
         },
         "binding change",
       );
@@ -217,7 +217,7 @@ export class LookupService {
           fromDeviceId: null,
           toDeviceId: record.canonicalDeviceId,
           revision,
-          reason: "hydrate",
+          reason: "hydrated",
         },
       ]);
       return true;

@@ -52,6 +52,7 @@ export class DeviceRecorder {
     actor: string,
     now: number,
     unfinished: readonly AuditedChange[] = [],
+    settles: readonly string[] = [],
   ): Promise<void> {
     const rows: DeviceRow[] = [];
     const fresh = (r: DeviceRow): boolean => {
@@ -130,7 +131,7 @@ export class DeviceRecorder {
       // The audit first: the bindings it describes are already in the map, and its rows are plain
       // inserts that never wait on another instance's locks. Device rows are upserts that can meet
       // a deadlock; failing there must not lose the trail (defect 5 of issue 12).
-      await this.devices.appendAudit(audit);
+      await this.devices.appendAudit(audit, settles);
       await this.devices.upsertDevices(changed);
     } catch (e) {
       for (const r of changed) this.rowsWritten.delete(r.deviceId);

@@ -122,7 +122,7 @@ export async function reconcile(
             key: w.key,
             fromDeviceId: owner ?? null,
             toDeviceId: restoredTo,
-            reason: prior ? "rebind" : "delete",
+            reason: "moved",
           },
           revision: prior ? revision : current.revision,
         });
@@ -147,7 +147,7 @@ export async function reconcile(
       try {
         await deps.store.apply({ op: "delete", key, revision: current.revision }, deps.weakKeyTtlMs);
         out.push({
-          change: { key, fromDeviceId: d.canonicalDeviceId, toDeviceId: null, reason: "delete" },
+          change: { key, fromDeviceId: d.canonicalDeviceId, toDeviceId: null, reason: "moved" },
           revision: current.revision,
         });
         break;

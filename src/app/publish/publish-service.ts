@@ -6,6 +6,7 @@ import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { decide, type Resolved } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
+import { IntentJournal } from "./intent-journal.js";
 import { EarlierWrites, reconcile, type AuditedChange, type ReconcileDeps } from "./earlier-writes.js";
 import type { PublishResult, ResolveResult } from "../../ports/identity-service.js";
 import { checkBatchSize, type ServiceDeps } from "../service-deps.js";
@@ -53,10 +54,12 @@ export class PublishService {
   private readonly instance = randomBytes(6).toString("hex");
   private seq = 0;
   private readonly recorder: DeviceRecorder;
+  private readonly journal: IntentJournal;
 
   constructor(private readonly deps: PublishDeps) {
     this.backoff = deps.backoff ?? DEFAULT_BACKOFF;
     this.recorder = new DeviceRecorder(deps.devices, deps.log);
+    this.journal = new IntentJournal(deps.devices);
   }
 
   async publish(updates: readonly DeviceUpdate[], actor: string): Promise<PublishResult[]> {
@@ -67,6 +70,8 @@ export class PublishService {
     const applied = new Array<Applied>(updates.length);
     // Changes made by updates that then failed with the batch (the KV went away mid-update).
     const partial: AuditedChange[] = [];
+    // Operation ids of the attempts that journaled an intent: settled with the batch's audit rows.
+    const journaled: string[] = [];
     let recording = false;
     try {
       const normalized = updates.map((u) => this.normalize(u, now));
@@ -74,11 +79,11 @@ export class PublishService {
         groupUpdates(normalized, (k) => this.deps.store.peekPath(this.deps.store.path(k))?.record.canonicalDeviceId),
         this.deps.concurrency ?? 32,
         async (i) => {
-          applied[i] = await this.publishOne(normalized[i]!, partial);
+          applied[i] = await this.publishOne(normalized[i]!, partial, { actor, now, journaled });
         },
       );
       recording = true;
-      await this.recorder.record(applied, actor, now);
+      await this.recorder.record(applied, actor, now, [], journaled);
     } catch (e) {
       // Updates applied before the failure changed bindings: they are still audited (best effort:
       // when the database is what failed, this fails too, and the log says so).
@@ -89,6 +94,7 @@ export class PublishService {
             actor,
             now,
             partial,
+            journaled,
           )
           .catch((err: unknown) =>
             this.deps.log.error(
@@ -182,7 +188,11 @@ export class PublishService {
     });
   }
 
-  private async publishOne(u: NormalizedUpdate, partial: AuditedChange[]): Promise<Applied> {
+  private async publishOne(
+    u: NormalizedUpdate,
+    partial: AuditedChange[],
+    batch: { readonly actor: string; readonly now: number; readonly journaled: string[] },
+  ): Promise<Applied> {
     const base = { device_id: u.deviceId, ...(u.rejected.length ? { rejected_identifiers: u.rejected } : {}) };
     if (u.keys.length === 0) {
       return {
@@ -206,7 +216,8 @@ export class PublishService {
     const earlier = new EarlierWrites();
     for (let attempt = 1; ; attempt++) {
       const view = new Map<string, Binding | null>();
-      const d = (await this.decideLoaded(u, view, fresh, cost))!;
+      const attemptOf: { operationId?: string } = {};
+      const d = (await this.decideLoaded(u, view, fresh, cost, attemptOf))!;
       if (unsettled) {
         const { key, lostReply } = unsettled;
         unsettled = undefined;
@@ -219,6 +230,13 @@ export class PublishService {
       let revisions: Map<string, Revision | null>;
       const landed = new Map<string, Revision | null>();
       try {
+        // What this attempt is about to change, in the database before the map (ADR 0017): should the
+        // process die before the audit rows are written, recovery audits from it.
+        if (d.changes.length > 0) {
+          const operationId = attemptOf.operationId!;
+          await this.journal.put({ operationId, atMs: batch.now, actor: batch.actor, changes: d.changes });
+          batch.journaled.push(operationId);
+        }
         revisions = await this.applySteps(d, cost, landed);
       } catch (e) {
         earlier.note(d, view, landed);
@@ -288,8 +306,10 @@ export class PublishService {
     view: Map<string, Binding | null>,
     fresh: boolean,
     cost: { reads: number } = { reads: 0 },
+    attempt: { operationId?: string } = {},
   ): Promise<Resolved | null> {
     const operationId = `${this.instance}-${++this.seq}`;
+    attempt.operationId = operationId;
     const store = this.deps.store;
     // A synced cache answers synchronously, so decide() usually completes in one pass.
     const read = (k: IdentityKey) => {

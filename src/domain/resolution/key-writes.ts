@@ -24,12 +24,14 @@ export interface KeyWritesInput {
   /** The retired device's keys (its device-id first). */
   readonly mergeKeys: readonly IndexedKey[];
   readonly belongs: (deviceId: string) => boolean;
+  /** Why a key not bound before is now bound here: a new device, a known one, or a take-over. */
+  readonly linkReason: "created" | "linked" | "taken_over";
 }
 
 export interface RetiredDevice {
   readonly id: string;
   readonly record: CanonicalRecord | undefined;
-  readonly reason: "merge" | "absorbed";
+  readonly reason: "merged" | "absorbed";
 }
 
 export interface KeyWrites {
@@ -38,6 +40,11 @@ export interface KeyWrites {
   readonly changes: BindingChange[];
   /** The device's reverse index after these writes. */
   readonly index: ReadonlyMap<string, IndexedKey>;
+  /**
+   * Entries of `index` for addresses no source asserts that are gone from the map: dropped when the record
+   * is written anyway, never a write of their own.
+   */
+  readonly droppable: ReadonlySet<string>;
 }
 
 /**
@@ -50,7 +57,7 @@ export const expiredOwner = (prior: Binding | null | undefined): string | null =
 /** The conditional writes of the device's keys: its own, a redirect, a merge's, and per-source pruning. */
 export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWritesInput): KeyWrites {
   const { u, t, policy } = c;
-  const { base, deviceRecord, keys, own, retired, mergeKeys, belongs } = input;
+  const { base, deviceRecord, keys, own, retired, mergeKeys, belongs, linkReason } = input;
   const canonical = base.canonicalDeviceId;
   const hash = base.metadataHash;
   const half = policy.weakKeyTtlMs / 2;
@@ -87,11 +94,10 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
   const index = new Map<string, IndexedKey>();
   // The index is a hint, kept unless the key now belongs to another device: a key that is absent
   // may be one a concurrent writer is about to bind (it writes this record first). An address no
-  // source asserts any more is dropped once it is gone.
+  // source asserts any more is dropped once it is gone (see `droppable`).
   for (const e of deviceRecord?.keys ?? []) {
     const b = c.live(reader.get(e));
     if (b && !belongs(b.record.canonicalDeviceId)) continue;
-    if (!b && isAddressKind(e.kind) && e.sources.length === 0) continue;
     index.set(keyId(e), e);
   }
   for (const k of keys.kept) {
@@ -103,7 +109,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     index.set(keyId(k), { kind: k.kind, value: k.value, sources: mergeSources(entry?.sources, sources) });
     if (!b) {
       put(k, prior, recordFor(k, null, false));
-      changes.push({ key: k, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "create" });
+      changes.push({ key: k, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: linkReason });
       continue;
     }
     if (rebinding) {
@@ -113,7 +119,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
         key: k,
         fromDeviceId: b.record.canonicalDeviceId,
         toDeviceId: canonical,
-        reason: fromRetired ? retired.reason : "rebind",
+        reason: fromRetired ? retired.reason : "moved",
       });
       continue;
     }
@@ -132,7 +138,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     const prior = reader.get(own.redirect);
     put(own.redirect, prior, { ...recordFor(own.redirect, null, true), assertedBy: "device-id" });
     index.set(keyId(own.redirect), { ...own.redirect, sources: [] });
-    changes.push({ key: own.redirect, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "redirect" });
+    changes.push({ key: own.redirect, fromDeviceId: expiredOwner(prior), toDeviceId: canonical, reason: "merged" });
   }
 
   // A merge or an absorption: every binding of the retired device follows it.
@@ -176,12 +182,18 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
         index.set(id, { ...e, sources: rest });
         continue;
       }
-      index.delete(id);
       const b = reader.get(e);
-      if (b && b.record.canonicalDeviceId === canonical && t >= b.record.updatedAtMs) {
-        deletes.push({ op: "delete", key: e, revision: b.revision });
-        changes.push({ key: e, fromDeviceId: canonical, toDeviceId: null, reason: "delete" });
+      if (!b || b.record.canonicalDeviceId !== canonical) {
+        index.delete(id);
+        continue;
       }
+      // A newer observation holds the address here: this report does not let it go.
+      if (t < b.record.updatedAtMs) continue;
+      // Still listed, asserted by no source, until it is gone: the record commits before this delete,
+      // and a delete that never lands (the KV went away) must not leave the key bound and unlisted.
+      index.set(id, { ...e, sources: [] });
+      deletes.push({ op: "delete", key: e, revision: b.revision });
+      changes.push({ key: e, fromDeviceId: canonical, toDeviceId: null, reason: "moved" });
     }
   }
 
@@ -196,7 +208,11 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       put(e, b, { ...perBinding, ...base, updatedAtMs: Math.max(b.record.updatedAtMs, t), keys: [] });
     }
   }
-  return { writes, deletes, changes, index };
+  const droppable = new Set<string>();
+  for (const [id, e] of index)
+    if (isAddressKind(e.kind) && e.sources.length === 0 && !written.has(id) && !c.live(reader.get(e)))
+      droppable.add(id);
+  return { writes, deletes, changes, index, droppable };
 }
 
 function mergeSources(a: readonly string[] | undefined, b: readonly string[]): string[] {

@@ -493,7 +493,7 @@ export interface components {
             to_device_id: string | null;
             revision: number | null;
             /** @enum {string} */
-            reason: "create" | "rebind" | "delete" | "merge" | "redirect" | "expire" | "hydrate" | "absorbed" | "quarantined" | "released";
+            reason: "created" | "linked" | "taken_over" | "moved" | "merged" | "expired" | "hydrated" | "absorbed" | "quarantined" | "released";
         };
         HistoryReply: {
             device_id: string;
