@@ -20,7 +20,7 @@ import { loadavg } from "node:os";
 import { IdentityCache } from "../src/client/identity-cache.js";
 import { BACKENDS, type BackendName, serversFromEnv, serviceSetup } from "./lib/backends.js";
 import { RESULTS_DIR } from "./lib/bench.js";
-import { LoadSampler, machine, spawnChild } from "./lib/util.js";
+import { LoadSampler, machine, processCpuMs, spawnChild } from "./lib/util.js";
 
 interface Options {
   backends: BackendName[];
@@ -50,6 +50,11 @@ export interface StreamRow {
     readonly withUpdatesPerSec: readonly number[];
     /** Median slow-down, percent (negative: faster with followers, i.e. noise). */
     readonly slowdownPct: number;
+    /** The service process's CPU per 1000 published updates (user + system), without and with followers. */
+    readonly cpuMsPer1000Without: readonly number[];
+    readonly cpuMsPer1000With: readonly number[];
+    /** Median extra CPU with followers, percent: less sensitive to the machine's other load than a rate. */
+    readonly cpuExtraPct: number;
     readonly changesPerFollower: number;
   };
   readonly localLookups: {
@@ -101,6 +106,7 @@ const percentile = (xs: readonly number[], p: number) => {
   return s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 };
 const round1 = (x: number) => Math.round(x * 10) / 10;
+const signed = (x: number) => (x > 0 ? `+${round1(x)}` : String(round1(x)));
 
 let serial = 0;
 /** The MAC of device `i`, as the map stores it. */
@@ -184,9 +190,13 @@ async function latencyRun(url: string, opts: Options, log: (l: string) => void):
   return row;
 }
 
-/** Publishes `n` new devices as fast as the service takes them (batches of 100, 4 in flight): updates/s. */
-async function publishRound(url: string, n: number): Promise<number> {
+/**
+ * Publishes `n` new devices as fast as the service takes them (batches of 100, 4 in flight): updates/s,
+ * and the service's CPU milliseconds per 1000 updates (its process, from /proc).
+ */
+async function publishRound(url: string, n: number, pid: number): Promise<{ rate: number; cpuPer1000: number }> {
   const all = devices(n);
+  const cpu0 = processCpuMs(pid);
   const start = performance.now();
   let next = 0;
   await Promise.all(
@@ -198,35 +208,57 @@ async function publishRound(url: string, n: number): Promise<number> {
       }
     }),
   );
-  return Math.round(n / ((performance.now() - start) / 1000));
+  const rate = Math.round(n / ((performance.now() - start) / 1000));
+  return { rate, cpuPer1000: Math.round(((processCpuMs(pid) - cpu0) / n) * 1000) };
 }
 
-async function costRun(url: string, opts: Options, log: (l: string) => void): Promise<StreamRow["followersCost"]> {
+async function costRun(
+  url: string,
+  pid: number,
+  opts: Options,
+  log: (l: string) => void,
+): Promise<StreamRow["followersCost"]> {
   const without: number[] = [];
   const withF: number[] = [];
+  const cpuWithout: number[] = [];
+  const cpuWith: number[] = [];
   let changes = 0;
-  await publishRound(url, Math.min(1000, opts.publish)); // warm-up
+  await publishRound(url, Math.min(1000, opts.publish), pid); // warm-up
   for (let r = 0; r < opts.rounds; r++) {
-    without.push(await publishRound(url, opts.publish));
+    const a = await publishRound(url, opts.publish, pid);
+    without.push(a.rate);
+    cpuWithout.push(a.cpuPer1000);
     const followers = spawnChild("followers.ts");
     await followers.next("ready");
     followers.send({ type: "start", url, count: opts.followers });
     await followers.next("connected");
-    withF.push(await publishRound(url, opts.publish));
+    const b = await publishRound(url, opts.publish, pid);
+    withF.push(b.rate);
+    cpuWith.push(b.cpuPer1000);
     await new Promise((res) => setTimeout(res, 500));
     followers.send({ type: "stop" });
     const { received } = await followers.next<{ received: number[] }>("stopped");
     changes = median(received);
     await followers.stop(2_000);
-    log(`  round ${r + 1}: ${without.at(-1)}/s without followers, ${withF.at(-1)}/s with ${opts.followers}`);
+    log(
+      `  round ${r + 1}: ${a.rate}/s (${a.cpuPer1000} ms CPU per 1000) without followers, ` +
+        `${b.rate}/s (${b.cpuPer1000} ms) with ${opts.followers}`,
+    );
   }
   const slowdownPct = round1((1 - median(withF) / median(without)) * 100);
-  log(`  ${opts.followers} followers: ${slowdownPct}% slower publishing (medians); ${changes} changes each`);
+  const cpuExtraPct = round1((median(cpuWith) / median(cpuWithout) - 1) * 100);
+  log(
+    `  ${opts.followers} followers: ${slowdownPct}% slower publishing, ${cpuExtraPct}% more service CPU ` +
+      `per update (medians); ${changes} changes each`,
+  );
   return {
     followers: opts.followers,
     withoutUpdatesPerSec: without,
     withUpdatesPerSec: withF,
     slowdownPct,
+    cpuMsPer1000Without: cpuWithout,
+    cpuMsPer1000With: cpuWith,
+    cpuExtraPct,
     changesPerFollower: changes,
   };
 }
@@ -275,7 +307,7 @@ export async function runStreamBench(opts: Options, log: (l: string) => void): P
       const url = `http://127.0.0.1:${restPort}`;
       const firstDevice = serial;
       const latency = await latencyRun(url, opts, log);
-      const followersCost = await costRun(url, opts, log);
+      const followersCost = await costRun(url, service.proc.pid ?? 0, opts, log);
       const localLookups = await lookupRun(url, opts, log, firstDevice);
       rows.push({ backend, latency, followersCost, localLookups, load: sampler.stop() });
     } finally {
@@ -295,12 +327,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = join(RESULTS_DIR, `stream-${started.toISOString().replace(/[:.]/g, "-")}.json`);
   writeFileSync(file, `${JSON.stringify({ version: 1, started, machine: machine(), options: opts, rows }, null, 2)}\n`);
-  console.log("\nbackend    p99 follower   rate/s  20 followers' cost  local lookups/s  load (median)");
+  console.log("\nbackend    p99 follower   rate/s  followers: rate  CPU/update  local lookups/s  load (median)");
   for (const r of rows)
     console.log(
       `${r.backend.padEnd(10)} ${`${r.latency.p99Ms} ms`.padEnd(14)} ${String(r.latency.achievedRate).padEnd(7)} ` +
-        `${`${r.followersCost.slowdownPct}%`.padEnd(19)} ${String(r.localLookups.lookupPerSec).padEnd(16)} ` +
-        `${r.load.median.toFixed(2)}`,
+        `${`${signed(-r.followersCost.slowdownPct)}%`.padEnd(16)} ${`${signed(r.followersCost.cpuExtraPct)}%`.padEnd(11)} ` +
+        `${String(r.localLookups.lookupPerSec).padEnd(16)} ${r.load.median.toFixed(2)}`,
     );
   console.log(`\nresults: ${file}`);
 }

@@ -179,6 +179,8 @@ class SseSink implements ChangeSink {
       "x-accel-buffering": "no",
     });
     res.on("close", () => this.close());
+    // Small events must leave at once, not wait for more to fill a packet (Nagle).
+    res.socket?.setNoDelay(true);
     this.res = res;
     res.write(`retry: ${Math.min(5_000, this.heartbeatMs)}\n\n${this.early.join("")}`);
     this.early = [];
