@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
 import type { App } from "../../src/app/container.js";
 import { signWebhook, WebhookDispatcher } from "../../src/app/changes/webhooks.js";
-import { silentLogger } from "../../src/app/logger.js";
+import { loadConfig } from "../../src/app/config.js";
+import { configSecrets, silentLogger } from "../../src/app/logger.js";
 import { type ManualClock, testApp } from "../support/app.js";
 import { until } from "../support/servers.js";
 
@@ -176,5 +177,10 @@ describe("webhooks", () => {
     await d.stop();
     expect(hook.accepted).toEqual([]);
     await hook.close();
+  });
+
+  it("the signing secret is one of the values scrubbed from every log line", () => {
+    const config = loadConfig({ IDMAP_WEBHOOK_URLS: "http://127.0.0.1:9/hook", IDMAP_WEBHOOK_SECRET: SECRET });
+    expect(configSecrets(config)).toContain(SECRET);
   });
 });
