@@ -3,6 +3,7 @@ import { type ErrorCode, IdentityMapError } from "../domain/errors.js";
 /** gRPC status numbers (grpc/status.h), so this table does not depend on a gRPC library. */
 export const GRPC = {
   OK: 0,
+  OUT_OF_RANGE: 11,
   INVALID_ARGUMENT: 3,
   NOT_FOUND: 5,
   FAILED_PRECONDITION: 9,
@@ -38,6 +39,7 @@ const TABLE: Readonly<Record<ErrorCode, Status>> = {
   write_outcome_unknown: { http: 503, grpc: GRPC.UNAVAILABLE },
   request_timeout: { http: 503, grpc: GRPC.UNAVAILABLE },
   shutting_down: { http: 503, grpc: GRPC.UNAVAILABLE },
+  revision_compacted: { http: 410, grpc: GRPC.OUT_OF_RANGE },
   revision_conflict: INTERNAL,
   retry_exhausted: INTERNAL,
   config_error: INTERNAL,
@@ -51,6 +53,8 @@ export interface ErrorBody {
     /** ambiguous_identifier: the devices the identifier could name. */
     readonly candidates?: readonly string[];
     readonly reason?: string;
+    /** revision_compacted: the store's newest revision; a new snapshot is at least this new. */
+    readonly revision?: number;
   };
 }
 
@@ -61,6 +65,7 @@ export function describeError(e: unknown): { status: Status; body: ErrorBody } {
     const field = (e as { field?: unknown }).field;
     const candidates = (e as { candidates?: unknown }).candidates;
     const reason = (e as { reason?: unknown }).reason;
+    const revision = (e as { revision?: unknown }).revision;
     return {
       status,
       body: {
@@ -70,6 +75,7 @@ export function describeError(e: unknown): { status: Status; body: ErrorBody } {
           ...(typeof field === "string" ? { field } : {}),
           ...(Array.isArray(candidates) ? { candidates } : {}),
           ...(typeof reason === "string" ? { reason } : {}),
+          ...(e.code === "revision_compacted" && typeof revision === "number" ? { revision } : {}),
         },
       },
     };

@@ -14,6 +14,7 @@ import { EXIT } from "./cli/exit-codes.js";
 import { registerOperatorCommands, registerServiceCommands } from "./cli/service-commands.js";
 import { simulateCommand } from "./simulate/command.js";
 import { explainCommand } from "./publish/explain-command.js";
+import { watchCommand } from "./cli/watch-command.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -101,6 +102,7 @@ program
 
 program.addCommand(simulateCommand());
 program.addCommand(explainCommand(config));
+program.addCommand(watchCommand(config));
 
 registerBackfill(program, config);
 

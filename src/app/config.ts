@@ -119,6 +119,12 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_DENIED_MACS: "",
   IDMAP_EMBEDDED_SYNC: "full",
   IDMAP_CACHE_MAX_BINDINGS: "",
+  // The change stream and webhooks (issue 15; read by src/app/changes/stream-settings.ts).
+  IDMAP_CHANGES_HEARTBEAT: "15s",
+  IDMAP_CHANGES_BUFFER: "10000",
+  IDMAP_WEBHOOK_URLS: "",
+  IDMAP_WEBHOOK_SECRET: "",
+  IDMAP_WEBHOOK_RETRY_MAX: "5m",
 };
 
 /**
@@ -317,7 +323,7 @@ function port(name: string, v: string): number {
   return int(name, v, 0, 65535);
 }
 
-function int(name: string, v: string, min: number, max: number): number {
+export function int(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
   if (!/^-?\d+$/.test(v) || n < min || n > max)
     throw new ConfigError(name, `${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);

@@ -25,6 +25,9 @@ import { PublishService } from "./publish/publish-service.js";
 import { QuarantineService } from "./shared-identifiers/quarantine-service.js";
 import { OperatorService } from "./operator/operator-service.js";
 import { startKvShadow, type KvShadow } from "./publish/shadow.js";
+import { ChangeStreamMetrics } from "../adapters/metrics/change-metrics.js";
+import { ChangeFeed } from "./changes/change-feed.js";
+import { streamSettings } from "./changes/stream-settings.js";
 import { loadTls } from "./tls.js";
 
 /** Container tokens. Only the composition root knows them; nothing below src/app imports inversify. */
@@ -69,6 +72,9 @@ export interface App extends IdentityMapApi {
   readonly lookup: LookupService;
   readonly quarantine: QuarantineService;
   readonly operator: OperatorService;
+  readonly changes: ChangeFeed;
+  /** The change stream's and webhooks' counters (issue 15). */
+  readonly streamMetrics: ChangeStreamMetrics;
   readonly authenticator: Authenticator;
   readonly container: Container;
   history(req: HistoryRequest): Promise<HistoryPage>;
@@ -238,6 +244,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const refresher = census;
     metrics.observeBindings(() => refresher.current());
   }
+  // The change stream follows the map resolution runs on: the KV (flag on) or the relational table.
+  const stream = streamSettings(config);
+  const streamMetrics = new ChangeStreamMetrics(metrics.registry);
+  const changes = new ChangeFeed(config.mode === "on" ? kv : devices.bindings(), clock, log, {
+    namespace: config.namespace,
+    bufferSize: stream.bufferSize,
+    heartbeatMs: stream.heartbeatMs,
+    onSent: (transport, n) => streamMetrics.sent(transport, n),
+  });
+  streamMetrics.observe(() => changes.stats());
   return {
     config,
     log,
@@ -267,6 +283,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       lookup,
       publish,
     }),
+    changes,
+    streamMetrics,
     // Refused calls are logged (without the token) and counted, on every front-end.
     authenticator: Authenticator.fromConfig(config, reportAuthFailures({ log, metrics })),
     container: c,
@@ -284,6 +302,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
     async close() {
       census?.stop();
+      await changes.stop();
       await store.stop();
       await shadow?.stop();
       await kv.close();

@@ -53,9 +53,11 @@ export function appLogger(config: Config, destination?: pino.DestinationStream):
   return createLogger(config.logLevel, { secrets: configSecrets(config), ...(destination ? { destination } : {}) });
 }
 
-/** Bearer tokens and the passwords inside backend URLs. */
+/** Bearer tokens, the webhooks' signing secret, and the passwords inside backend URLs. */
 export function configSecrets(config: Config): string[] {
   const out = [...config.authTokens.keys()];
+  const webhookSecret = (config.raw.IDMAP_WEBHOOK_SECRET ?? "").trim();
+  if (webhookSecret !== "") out.push(webhookSecret);
   for (const url of [config.databaseUrl, config.redisUrl, config.natsUrl, ...config.etcdEndpoints]) {
     try {
       const u = new URL(url);

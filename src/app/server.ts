@@ -4,6 +4,8 @@ import { buildStartingRestApp } from "../adapters/rest/starting-app.js";
 import { DbUnavailable, KvUnavailable } from "../domain/errors.js";
 import { assertSafeExposure } from "./auth.js";
 import { compact } from "./bindings/compaction.js";
+import { streamSettings } from "./changes/stream-settings.js";
+import { startWebhooks } from "./changes/webhooks.js";
 import { recoverAudit } from "./publish/audit-recovery.js";
 import type { Config } from "./config.js";
 import { createApp, type App } from "./container.js";
@@ -65,6 +67,8 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
       .catch((e) => a.log.warn({ err: String(e) }, "audit retention prune failed; will retry"));
   }, config.compactIntervalMs);
   prune.unref();
+  // Webhooks (issue 15): only a serving instance posts them.
+  const webhooks = startWebhooks(a, streamSettings(config).webhooks);
   // Audit rows a crash or a database failure kept from being written, recovered from the journal.
   const recovery = setInterval(
     () => {
@@ -106,6 +110,7 @@ export async function startServer(config: Config, app?: App): Promise<RunningSer
     async close() {
       clearInterval(timer);
       clearInterval(prune);
+      await webhooks?.stop();
       clearInterval(recovery);
       for (const c of closers.reverse()) await c().catch(() => {});
       await a.close();

@@ -31,3 +31,14 @@ export {
   type RetryPolicy,
   type Tombstone,
 } from "@identity-map/client";
+export { IdentityCache, type IdentityCacheOptions, type LocalLookupResult } from "./identity-cache.js";
+export {
+  followChanges,
+  readSnapshot,
+  RevisionGone,
+  StreamError,
+  type StreamConnection,
+  type StreamItem,
+} from "./change-stream.js";
+export { parseSse, type SseEvent } from "./sse.js";
+export type { ChangeEvent, Heartbeat, SnapshotEnd, SnapshotLine, StreamKey, StreamRecord } from "./stream-types.js";

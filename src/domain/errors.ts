@@ -138,6 +138,23 @@ export class RequestTimeout extends IdentityMapError {
   readonly code = "request_timeout" as const;
 }
 
+/**
+ * A change stream asked to resume after a revision the store no longer remembers (its history was
+ * compacted or trimmed), or one the store never reached (it lost changes). Nothing can fill the gap:
+ * the follower takes a new snapshot, at `revision` or later, and follows from there.
+ */
+export class RevisionCompacted extends IdentityMapError {
+  readonly code = "revision_compacted" as const;
+  constructor(
+    readonly field: string,
+    /** The store's newest revision now: a snapshot taken now is at least this new. */
+    readonly revision: number,
+    reason: string,
+  ) {
+    super(`${field}: ${reason}; take a new snapshot (GET /v1/snapshot) and follow from its revision`);
+  }
+}
+
 /** Every error code the service can report; the status table (src/adapters/error-status.ts) has one row per code. */
 export type ErrorCode = (
   | RevisionConflict
@@ -155,4 +172,5 @@ export type ErrorCode = (
   | KeyPathError
   | RequestTimeout
   | ShuttingDown
+  | RevisionCompacted
 )["code"];

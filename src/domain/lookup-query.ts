@@ -1,6 +1,9 @@
 import { partitionIp } from "./device-update.js";
 import { InvalidArgument } from "./errors.js";
 import type { IdentityKind } from "./identity-kind.js";
+import { normalizeIp } from "./ip.js";
+import { normalizeMac } from "./mac.js";
+import { LIMITS, utf8Length } from "./rejection.js";
 
 /** A lookup by named identifiers, as the REST GET parameters and the CLI `lookup` flags give it. */
 export interface LookupQuery {
@@ -33,4 +36,39 @@ export function queryKeys(q: LookupQuery): { kind: IdentityKind; value: string }
   if (keys.length === 0)
     throw new InvalidArgument("query", "give at least one of mac, ip, armis_id, netbox_id, device_id");
   return keys;
+}
+
+/** The longest canonical IP text (an IPv6 address with an embedded IPv4 one). */
+const MAX_IP_TEXT = 45;
+
+/** Lookup values are normalized like published ones, so `aa-bb-cc-dd-ee-ff` finds `AA:BB:...`. */
+export function normalizeKeyValue(kind: IdentityKind, raw: string, field: string): string {
+  const v = raw.trim();
+  if (v === "") throw new InvalidArgument(field, "must not be empty");
+  // The publish limit: no longer value can be in the map, and an overlong key must
+  // never reach a backend (NATS drops the whole connection on a subject over 4 KiB).
+  const max = kind === "partition-ip" ? LIMITS.identifierBytes + 1 + MAX_IP_TEXT : LIMITS.identifierBytes;
+  if (utf8Length(v) > max) throw new InvalidArgument(field, `longer than ${max} bytes`);
+  switch (kind) {
+    case "mac": {
+      const r = normalizeMac(v);
+      if (!r.ok) throw new InvalidArgument(field, `${JSON.stringify(v)} is not a usable MAC (${r.reason})`);
+      return r.mac;
+    }
+    case "ip": {
+      const ip = normalizeIp(v);
+      if (!ip) throw new InvalidArgument(field, `${JSON.stringify(v)} is not an IP address`);
+      return ip;
+    }
+    case "partition-ip": {
+      const ip = normalizeIp(v);
+      if (ip) return ip;
+      const colon = v.indexOf(":");
+      const tail = colon > 0 ? normalizeIp(v.slice(colon + 1)) : undefined;
+      if (!tail) throw new InvalidArgument(field, `${JSON.stringify(v)} is not <partition>:<ip>`);
+      return partitionIp(v.slice(0, colon).trim(), tail);
+    }
+    default:
+      return v;
+  }
 }

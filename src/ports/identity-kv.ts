@@ -18,6 +18,21 @@ export interface WriteOptions {
   readonly ttlMs?: number;
 }
 
+/** A listing read page by page: `revision` was read first, so every page is at least that new. */
+export interface KvScan {
+  readonly revision: Revision;
+  readonly pages: AsyncIterable<readonly KvEntry[]>;
+}
+
+/** Whether a watch can resume after a revision with no gap, and the store's newest revision. */
+export interface ResumePoint {
+  readonly head: Revision;
+  /** False: changes after the revision were compacted away, or the store never reached it (it lost changes). */
+  readonly resumable: boolean;
+  /** Why not, for the error a follower gets. */
+  readonly reason?: string;
+}
+
 export interface WatchHandle {
   stop(): Promise<void>;
 }
@@ -55,6 +70,18 @@ export interface IdentityKv {
     onChange: (change: KvChange) => void,
     onError: (error: Error) => void,
   ): Promise<WatchHandle>;
+  /**
+   * Like `list`, one page (at most `pageSize` entries, in key order) at a time, so a caller can
+   * stream the whole map without holding it. `revision` is read before the first page: every entry
+   * is at least that new (etcd pins every page to it), and a watch after it misses nothing.
+   */
+  scan(prefix: string, pageSize: number): Promise<KvScan>;
+  /**
+   * Can a watch started after `afterRevision` deliver every later change? Not when the store's
+   * history no longer reaches back that far (compaction, a trimmed change log), nor when the store
+   * is behind `afterRevision` (it was reset and hands revisions out again).
+   */
+  resumePoint(afterRevision: Revision): Promise<ResumePoint>;
   /** Cheap reachability check for readiness probes. */
   ping(): Promise<void>;
   close(): Promise<void>;

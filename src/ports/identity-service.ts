@@ -5,6 +5,7 @@ import type { IdentityKey } from "../domain/identity-key.js";
 import type { CanonicalRecord, Pin } from "../domain/record.js";
 import type { RejectedIdentifier } from "../domain/rejection.js";
 import type { DecisionTrace, Tombstone } from "../domain/resolution.js";
+import type { ChangeFeedUseCase } from "./changes.js";
 import type { DeviceFilter, DeviceRow, HistoryPage, ListedDevice } from "./device-store.js";
 import type { Logger } from "./logger.js";
 import type { LookupVia } from "./metrics.js";
@@ -225,6 +226,8 @@ export interface IdentityMapApi {
   readonly lookup: LookupUseCase;
   readonly quarantine: QuarantineUseCase;
   readonly operator: OperatorUseCase;
+  /** The change stream: snapshot and follow (issue 15). */
+  readonly changes: ChangeFeedUseCase;
   readonly authenticator: CallAuthenticator;
   history(req: HistoryRequest): Promise<HistoryPage>;
   /** Canonical devices, filtered, one page at a time. */

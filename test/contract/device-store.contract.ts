@@ -442,6 +442,8 @@ function closingWith(kv: IdentityKv, close: () => Promise<void>): IdentityKv {
     delete: (k, r) => kv.delete(k, r),
     list: (p) => kv.list(p),
     watch: (p, r, c, e) => kv.watch(p, r, c, e),
+    scan: (p, n) => kv.scan(p, n),
+    resumePoint: (r) => kv.resumePoint(r),
     ping: () => kv.ping(),
     close: async () => {
       await kv.close();

@@ -201,6 +201,40 @@ export function kvContract(name: string, factory: () => Promise<KvUnderTest>, op
       expect(total).toBe(6400);
       expect(conflicts).toBeGreaterThan(0);
     });
+
+    it("scans a prefix page by page: every live entry once, at least as new as the scan's revision", async () => {
+      const p = fresh();
+      const before = (await kv.list(p)).revision;
+      for (let i = 0; i < 25; i++) await kv.create(`${p}k${String(i).padStart(2, "0")}`, enc(String(i)));
+      const gone = await kv.create(`${p}gone`, enc("x"));
+      await kv.delete(`${p}gone`, gone);
+      await kv.create(`${fresh()}other`, enc("not under the prefix"));
+      const scan = await kv.scan(p, 10);
+      expect(scan.revision).toBeGreaterThanOrEqual(before);
+      const seen: string[] = [];
+      for await (const page of scan.pages) {
+        expect(page.length).toBeGreaterThan(0);
+        for (const e of page) {
+          seen.push(e.key);
+          expect(dec(e.value)).toBe(String(Number(e.key.slice(-2))));
+        }
+      }
+      expect(seen.sort()).toEqual(Array.from({ length: 25 }, (_, i) => `${p}k${String(i).padStart(2, "0")}`));
+      const empty = await kv.scan(fresh(), 10);
+      for await (const _ of empty.pages) throw new Error("an empty prefix has no page");
+    });
+
+    it("says a watch can resume after the newest revision, and not after one the store never reached", async () => {
+      const p = fresh();
+      const r1 = await kv.create(`${p}a`, enc("1"));
+      const now = await kv.resumePoint(r1);
+      expect(now.resumable).toBe(true);
+      expect(now.head).toBeGreaterThanOrEqual(r1);
+      expect((await kv.resumePoint(r1 - 1)).resumable).toBe(true);
+      const ahead = await kv.resumePoint(now.head + 1_000_000);
+      expect(ahead.resumable).toBe(false);
+      expect(ahead.reason).toMatch(/ahead/);
+    });
   });
 }
 

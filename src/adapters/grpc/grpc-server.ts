@@ -7,6 +7,7 @@ import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import { PROTO_DIR } from "../proto/proto-root.js";
 import { operatorHandlers } from "./grpc-operator.js";
+import { changeHandlers } from "./change-handlers.js";
 import {
   auditReply,
   deviceUpdate,
@@ -122,6 +123,7 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
     if (size === 0) throw new InvalidArgument(field, "at least one item is required");
   };
 
+  const changes = changeHandlers(app, auth, (r) => (r instanceof Undecodable ? r.reason : null));
   const server = new grpc.Server({ "grpc.max_receive_message_length": config.bodyLimitBytes });
   server.addService(identityMap, {
     GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req, who) =>
@@ -168,6 +170,8 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
       await app.quarantine.release(kind, req.key.value, who.actor);
       return { released: true };
     }),
+    // The change stream (issue 15), in its own file.
+    ...changes.handlers,
   });
   server.addService(core, {
     GetCanonicalDevice: unary<WireLookup, unknown>("reader", async (req, who) => {
@@ -194,6 +198,7 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
     close: () =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 5_000);
+        changes.endAll();
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();

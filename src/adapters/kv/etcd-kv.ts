@@ -10,7 +10,15 @@ import {
 } from "etcd3";
 import type { Revision } from "../../domain/binding.js";
 import { KvUnavailable, RevisionConflict } from "../../domain/errors.js";
-import type { IdentityKv, KvChange, KvEntry, WatchHandle, WriteOptions } from "../../ports/identity-kv.js";
+import type {
+  IdentityKv,
+  KvChange,
+  KvEntry,
+  KvScan,
+  ResumePoint,
+  WatchHandle,
+  WriteOptions,
+} from "../../ports/identity-kv.js";
 import { silentLogger, type Logger } from "../../ports/logger.js";
 import { isRevision, KvBoundary, mapConcurrent } from "./kv-boundary.js";
 
@@ -191,6 +199,56 @@ export class EtcdKv implements IdentityKv {
     });
   }
 
+  /** Pages of the keyspace at one revision: the first page's, to which every later page is pinned. */
+  async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    const start = prefix === "" && this.prefix === "" ? Buffer.from([0]) : this.k(prefix);
+    const end = prefixEnd(this.k(prefix));
+    const first = await this.boundary.read("scan", () =>
+      this.client.kv.range({ key: start, range_end: end, limit: pageSize }),
+    );
+    const revision = first.header.revision;
+    const self = this;
+    async function* pages(): AsyncGenerator<readonly KvEntry[]> {
+      let r = first;
+      for (;;) {
+        if (r.kvs.length > 0) yield r.kvs.map((kv) => self.toEntry(kv)!);
+        const last = r.kvs[r.kvs.length - 1];
+        if (!r.more || !last) return;
+        const from = Buffer.concat([last.key, Buffer.from([0])]);
+        r = await self.boundary.read("scan", () =>
+          self.client.kv.range({ key: from, range_end: end, limit: pageSize, revision }),
+        );
+      }
+    }
+    return { revision: Number(revision), pages: pages() };
+  }
+
+  /**
+   * etcd keeps every revision since its last compaction. A read at `afterRevision + 1` answers
+   * whether that is still so (etcd refuses a compacted revision); the header says the newest.
+   */
+  async resumePoint(afterRevision: Revision): Promise<ResumePoint> {
+    const key = this.prefix === "" ? Buffer.from([0]) : this.k("");
+    return this.boundary.read("resume_point", async () => {
+      const now = await this.client.kv.range({ key, limit: 1, count_only: true });
+      const head = Number(now.header.revision);
+      if (afterRevision > head)
+        return {
+          head,
+          resumable: false,
+          reason: `revision ${afterRevision} is ahead of the store's ${head}: the store lost changes`,
+        };
+      if (afterRevision === head) return { head, resumable: true };
+      try {
+        await this.client.kv.range({ key, limit: 1, count_only: true, revision: String(afterRevision + 1) });
+        return { head, resumable: true };
+      } catch (e) {
+        if (!/compacted/.test(e instanceof Error ? e.message : String(e))) throw e;
+        return { head, resumable: false, reason: `revision ${afterRevision} is compacted` };
+      }
+    });
+  }
+
   /**
    * One watch stream from `afterRevision + 1`. After a broken stream it reconnects from the last
    * revision delivered; a compacted start revision ends the watch through onError.
@@ -294,6 +352,18 @@ export class EtcdKv implements IdentityKv {
   async close(): Promise<void> {
     await Promise.all([...this.watches].map((w) => w.stop()));
     this.client.close();
+  }
+
+  /**
+   * Compacts the cluster's history up to its newest revision: what an operator's (or etcd's own
+   * --auto-compaction) housekeeping does. It is cluster-wide, not per prefix: watches of every store
+   * on the cluster resuming before it fail as compacted.
+   */
+  async compactHistory(): Promise<void> {
+    await this.boundary.read("compact", async () => {
+      const now = await this.client.kv.range({ key: Buffer.from([0]), limit: 1, count_only: true });
+      await this.client.kv.compact({ revision: now.header.revision, physical: true });
+    });
   }
 
   /** Deletes every key under this store's prefix (tests, benchmarks). */

@@ -10,7 +10,8 @@ import { Kvm, KvWatchInclude, type KV, type KvEntry as NatsEntry } from "@nats-i
 import { connect, NoRespondersError, RequestError, type NatsConnection } from "@nats-io/transport-node";
 import type { Revision } from "../../domain/binding.js";
 import { ConfigError, InvalidArgument, KvUnavailable, RevisionConflict } from "../../domain/errors.js";
-import type { IdentityKv, KvChange, KvEntry, WatchHandle } from "../../ports/identity-kv.js";
+import type { IdentityKv, KvChange, KvEntry, KvScan, ResumePoint, WatchHandle } from "../../ports/identity-kv.js";
+import { resumePointFromLog } from "./change-log.js";
 import { silentLogger, type Logger } from "../../ports/logger.js";
 import { describe, isRevision, KvBoundary, mapConcurrent } from "./kv-boundary.js";
 
@@ -245,6 +246,66 @@ export class JetStreamKv implements IdentityKv {
       void consumer.delete().catch(() => {});
       entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       return { entries, revision };
+    });
+  }
+
+  /**
+   * `list`, a page at a time: the stream's last sequence first, then the last message of every key
+   * through one consumer. Each entry is the key's latest value when it was read (at least as new as
+   * the revision): with history 1 the stream holds no older one.
+   */
+  async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    const { revision, consumer, pending } = await this.boundary.read("scan", async () => {
+      this.checkConnected();
+      const info = await this.jsm.streams.info(this.stream);
+      const consumer = await this.js.consumers.getPushConsumer(this.stream, {
+        filter_subjects: `$KV.${this.bucket}.>`,
+        deliver_policy: DeliverPolicy.LastPerSubject,
+      });
+      return { revision: info.state.last_seq, consumer, pending: (await consumer.info(true)).num_pending };
+    });
+    const subjectPrefix = `$KV.${this.bucket}.`.length;
+    async function* pages(): AsyncGenerator<readonly KvEntry[]> {
+      let remaining = pending;
+      try {
+        if (remaining <= 0) return;
+        const messages = await consumer.consume();
+        let page: KvEntry[] = [];
+        try {
+          for await (const m of messages) {
+            const key = m.subject.substring(subjectPrefix);
+            const op = m.headers?.get("KV-Operation") ?? "";
+            if (key.startsWith(prefix) && op !== "DEL" && op !== "PURGE")
+              page.push({ key, value: m.data, revision: m.seq });
+            if (page.length >= pageSize) {
+              yield page;
+              page = [];
+            }
+            if (--remaining <= 0 || m.info.pending === 0) break;
+          }
+        } finally {
+          messages.stop();
+        }
+        if (page.length > 0) yield page;
+      } finally {
+        void consumer.delete().catch(() => {});
+      }
+    }
+    return { revision, pages: pages() };
+  }
+
+  /**
+   * The bucket keeps the latest message of each key (history 1): a change at sequence s is gone
+   * once its key changed again. A watch from `afterRevision + 1` still delivers every key's latest
+   * state, but a delete marker a purge removed would be missed, so a watch is only resumed while the
+   * stream's first sequence is no later than `afterRevision + 1`. That is cautious: it sends a
+   * follower to a new snapshot once every key it could have missed has been rewritten.
+   */
+  async resumePoint(afterRevision: Revision): Promise<ResumePoint> {
+    return this.boundary.read("resume_point", async () => {
+      this.checkConnected();
+      const { state } = await this.jsm.streams.info(this.stream);
+      return resumePointFromLog(afterRevision, state.last_seq, state.messages > 0 ? state.first_seq : null);
     });
   }
 

@@ -1,6 +1,7 @@
 import type { Revision } from "../../domain/binding.js";
 import { RevisionConflict } from "../../domain/errors.js";
-import type { IdentityKv, KvChange, KvEntry, WatchHandle } from "../../ports/identity-kv.js";
+import { resumePointFromLog } from "./change-log.js";
+import type { IdentityKv, KvChange, KvEntry, KvScan, ResumePoint, WatchHandle } from "../../ports/identity-kv.js";
 
 /**
  * An in-process KV with the full CAS and watch contract. For tests and single-process experiments;
@@ -8,6 +9,8 @@ import type { IdentityKv, KvChange, KvEntry, WatchHandle } from "../../ports/ide
  */
 export class MemoryKv implements IdentityKv {
   readonly backend = "memory";
+  /** Changes kept for watches to resume from; older ones are dropped half at a time. */
+  constructor(private readonly retainChanges = 100_000) {}
   private readonly entries = new Map<string, KvEntry>();
   private readonly log: KvChange[] = [];
   private revision = 0;
@@ -42,6 +45,23 @@ export class MemoryKv implements IdentityKv {
     return { entries, revision: this.revision };
   }
 
+  async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    const revision = this.revision;
+    const keys = [...this.entries.keys()].filter((k) => k.startsWith(prefix)).sort();
+    const entries = this.entries;
+    async function* pages(): AsyncGenerator<readonly KvEntry[]> {
+      for (let i = 0; i < keys.length; i += pageSize) {
+        const page = keys.slice(i, i + pageSize).flatMap((k) => entries.get(k) ?? []);
+        if (page.length > 0) yield page;
+      }
+    }
+    return { revision, pages: pages() };
+  }
+
+  async resumePoint(afterRevision: Revision): Promise<ResumePoint> {
+    return resumePointFromLog(afterRevision, this.revision, this.log[0]?.revision ?? null);
+  }
+
   async watch(
     prefix: string,
     afterRevision: Revision,
@@ -59,6 +79,11 @@ export class MemoryKv implements IdentityKv {
     return { stop: async () => void this.watchers.delete(w) };
   }
 
+  /** Forgets all but the newest `keep` changes, as a long-running store would (watches resuming before them fail). */
+  trimChanges(keep: number): void {
+    if (this.log.length > keep) this.log.splice(0, this.log.length - keep);
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
@@ -74,7 +99,7 @@ export class MemoryKv implements IdentityKv {
 
   private emit(c: KvChange): void {
     this.log.push(c);
-    if (this.log.length > 100_000) this.log.splice(0, 50_000);
+    if (this.log.length > this.retainChanges) this.log.splice(0, Math.ceil(this.retainChanges / 2));
     for (const w of this.watchers) if (c.key.startsWith(w.prefix)) w.onChange(c);
   }
 }

@@ -1,7 +1,16 @@
 import { Redis, type RedisOptions } from "ioredis";
 import type { Revision } from "../../domain/binding.js";
 import { KvUnavailable, RevisionConflict } from "../../domain/errors.js";
-import type { IdentityKv, KvChange, KvEntry, WatchHandle, WriteOptions } from "../../ports/identity-kv.js";
+import type {
+  IdentityKv,
+  KvChange,
+  KvEntry,
+  KvScan,
+  ResumePoint,
+  WatchHandle,
+  WriteOptions,
+} from "../../ports/identity-kv.js";
+import { resumePointFromLog } from "./change-log.js";
 import { silentLogger, type Logger } from "../../ports/logger.js";
 import { describe, isRevision, KvBoundary } from "./kv-boundary.js";
 import { CREATE, DELETE, UPDATE, type Script } from "./redis-scripts.js";
@@ -149,6 +158,51 @@ export class RedisKv implements IdentityKv {
   }
 
   /**
+   * The counter first, then SCAN batches, each read in one pipeline. SCAN may return a key twice
+   * (the keyspace rehashing mid-walk): the keys already sent are remembered (keys only, no values)
+   * so each entry comes once. SCAN's COUNT is a hint, so a page may be larger than `pageSize`.
+   */
+  async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    const revision = await this.boundary.read("scan", async () => {
+      this.checkConnected();
+      return Number((await this.redis.get(this.counterKey)) ?? 0);
+    });
+    const self = this;
+    const skip = this.entryKey("").length;
+    const match = `${globEscape(this.entryKey(prefix))}*`;
+    async function* pages(): AsyncGenerator<readonly KvEntry[]> {
+      const seen = new Set<string>();
+      let cursor = "0";
+      do {
+        const [next, batch] = await self.boundary.read("scan", () => {
+          self.checkConnected();
+          return self.redis.scan(cursor, "MATCH", match, "COUNT", pageSize);
+        });
+        cursor = next;
+        const keys = batch.map((k) => k.slice(skip)).filter((k) => !seen.has(k));
+        for (const k of keys) seen.add(k);
+        if (keys.length === 0) continue;
+        const found = await self.boundary.read("scan", () => self.readAll(keys.sort()));
+        if (found.size > 0) yield [...found.values()];
+      } while (cursor !== "0");
+    }
+    return { revision, pages: pages() };
+  }
+
+  /** The stream's first entry is the oldest change kept; the counter is the newest revision. */
+  async resumePoint(afterRevision: Revision): Promise<ResumePoint> {
+    return this.boundary.read("resume_point", async () => {
+      this.checkConnected();
+      const [first, head] = await Promise.all([
+        this.redis.xrange(this.streamKey, "-", "+", "COUNT", 1),
+        this.redis.get(this.counterKey),
+      ]);
+      const oldest = first[0] ? Number.parseInt(first[0][0], 10) : null;
+      return resumePointFromLog(afterRevision, Number(head ?? 0), oldest);
+    });
+  }
+
+  /**
    * Reads the change stream from `afterRevision` on a connection of its own (XREAD blocks it). The
    * stream keeps the last `changeLogMaxLen` changes: a watch resuming from before them gets onError.
    * A broken connection is retried from the last revision delivered.
@@ -255,6 +309,17 @@ export class RedisKv implements IdentityKv {
   async close(): Promise<void> {
     await Promise.all([...this.watches].map((w) => w.stop()));
     await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /**
+   * Keeps only the newest `keep` changes of the change stream (XADD trims approximately on its own
+   * at `changeLogMaxLen`; this is exact). Watches resuming before them fail as compacted.
+   */
+  async trimChanges(keep: number): Promise<void> {
+    await this.boundary.read("trim", async () => {
+      this.checkConnected();
+      await this.redis.xtrim(this.streamKey, "MAXLEN", keep);
+    });
   }
 
   /** Deletes every Redis key of this store (tests, benchmarks). */

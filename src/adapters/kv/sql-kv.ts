@@ -1,7 +1,16 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { Revision } from "../../domain/binding.js";
 import { KvUnavailable, RevisionConflict } from "../../domain/errors.js";
-import type { IdentityKv, KvChange, KvEntry, WatchHandle, WriteOptions } from "../../ports/identity-kv.js";
+import type {
+  IdentityKv,
+  KvChange,
+  KvEntry,
+  KvScan,
+  ResumePoint,
+  WatchHandle,
+  WriteOptions,
+} from "../../ports/identity-kv.js";
+import { resumePointFromLog } from "./change-log.js";
 
 export interface SqlKvTables {
   /** Current values: key, value, revision, expires_at. */
@@ -123,6 +132,38 @@ export class SqlKv implements IdentityKv {
         return { entries: rows.rows.map(toEntry), revision: Number(head.rows[0]?.r ?? 0) };
       }),
     );
+  }
+
+  /** Pages in key order, each one indexed read after the last key of the previous page. */
+  async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    const head = await this.run(() =>
+      sql<{ r: number | string | null }>`select max(id) as r from ${this.changes}`.execute(this.db),
+    );
+    const self = this;
+    async function* pages(): AsyncGenerator<readonly KvEntry[]> {
+      let after = "";
+      for (;;) {
+        const r = await self.run(() =>
+          sql<Row>`select key, value, revision from ${self.entries}
+            where substr(key, 1, ${prefix.length}) = ${prefix} and key > ${after}
+            order by key limit ${pageSize}`.execute(self.db),
+        );
+        if (r.rows.length > 0) yield r.rows.map(toEntry);
+        if (r.rows.length < pageSize) return;
+        after = r.rows[r.rows.length - 1]!.key;
+      }
+    }
+    return { revision: Number(head.rows[0]?.r ?? 0), pages: pages() };
+  }
+
+  async resumePoint(afterRevision: Revision): Promise<ResumePoint> {
+    const r = await this.run(() =>
+      sql<{ head: number | string | null; oldest: number | string | null }>`select max(id) as head, min(id) as oldest
+        from ${this.changes}`.execute(this.db),
+    );
+    const row = r.rows[0];
+    const oldest = row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
+    return resumePointFromLog(afterRevision, Number(row?.head ?? 0), oldest);
   }
 
   async watch(

@@ -1,7 +1,16 @@
 import type Database from "better-sqlite3";
 import type { Revision } from "../../domain/binding.js";
 import { KvUnavailable, RevisionConflict } from "../../domain/errors.js";
-import type { IdentityKv, KvChange, KvEntry, WatchHandle, WriteOptions } from "../../ports/identity-kv.js";
+import type {
+  IdentityKv,
+  KvChange,
+  KvEntry,
+  KvScan,
+  ResumePoint,
+  WatchHandle,
+  WriteOptions,
+} from "../../ports/identity-kv.js";
+import { resumePointFromLog } from "./change-log.js";
 import type { SqlKvTables } from "./sql-kv.js";
 
 interface PendingWrite {
@@ -63,6 +72,9 @@ export class SqliteKv implements IdentityKv {
       list: this.db.prepare<[number, string], Row>(
         `select key, value, revision from ${e} where substr(key, 1, ?) = ? order by key`,
       ),
+      page: this.db.prepare<[number, string, string, number], Row>(
+        `select key, value, revision from ${e} where substr(key, 1, ?) = ? and key > ? order by key limit ?`,
+      ),
       head: this.db.prepare<[], { r: number | null }>(`select max(id) as r from ${c}`),
       oldest: this.db.prepare<[], { r: number | null }>(`select min(id) as r from ${c}`),
       changes: this.db.prepare<[number, number, string], { id: number; key: string; value: Buffer | null }>(
@@ -105,6 +117,30 @@ export class SqliteKv implements IdentityKv {
         const entries = this.st.list.all(prefix.length, prefix).map(toEntry);
         return { entries, revision };
       })(),
+    );
+  }
+
+  /** Pages in key order, each one indexed read after the last key of the previous page. */
+  async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    const revision = this.guard(() => this.st.head.get()?.r ?? 0);
+    const self = this;
+    async function* pages(): AsyncGenerator<readonly KvEntry[]> {
+      let after = "";
+      for (;;) {
+        const rows = self.guard(() => self.st.page.all(prefix.length, prefix, after, pageSize));
+        if (rows.length > 0) yield rows.map(toEntry);
+        if (rows.length < pageSize) return;
+        after = rows[rows.length - 1]!.key;
+      }
+    }
+    return { revision, pages: pages() };
+  }
+
+  async resumePoint(afterRevision: Revision): Promise<ResumePoint> {
+    return this.guard(() =>
+      this.db.transaction(() =>
+        resumePointFromLog(afterRevision, this.st.head.get()?.r ?? 0, this.st.oldest.get()?.r ?? null),
+      )(),
     );
   }
 
@@ -167,9 +203,10 @@ export class SqliteKv implements IdentityKv {
     if (this.queue.length) this.flush();
   }
 
-  /** Drops change-log rows no watch needs any more (all but the newest `retainChanges`). */
-  trimChanges(): void {
-    this.guard(() => this.st.trim.run(this.retain));
+  /** Drops change-log rows no watch needs any more (all but the newest `keep`, by default `retainChanges`). */
+  trimChanges(keep = this.retain): void {
+    // At least one row stays: the newest revision is read from the log.
+    this.guard(() => this.st.trim.run(Math.max(1, keep)));
   }
 
   private enqueue(

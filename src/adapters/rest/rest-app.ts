@@ -8,6 +8,7 @@ import type { IdentityKind } from "../../domain/identity-kind.js";
 import { queryKeys } from "../../domain/lookup-query.js";
 import type { IdentityMapApi, LookupRequest, Principal } from "../../ports/identity-service.js";
 import { withDeadline } from "../deadline.js";
+import { registerChangeRoutes } from "./change-routes.js";
 import { describeError } from "../error-status.js";
 import { assertSafeJson, parseJsonBody } from "./json-guard.js";
 import { registerConsole } from "./console-routes.js";
@@ -446,6 +447,9 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
   });
 
   f.get("/openapi.json", { schema: { hide: true } }, async () => f.swagger());
+
+  // The change stream (issue 15): its own file, so the routes above stay as they were.
+  registerChangeRoutes(f as unknown as FastifyInstance, app, authorize);
 
   return f;
 }

@@ -87,6 +87,9 @@ export const ErrorSchema = Type.Object(
         Type.Array(Type.String(), { description: "ambiguous_identifier: the devices the identifier names" }),
       ),
       reason: Type.Optional(Type.String({ description: "Why a store is unavailable, where known: no_quorum" })),
+      revision: Type.Optional(
+        Type.Integer({ description: "revision_compacted (410): the store's newest revision; take a new snapshot" }),
+      ),
     }),
   },
   { $id: "Error", examples: [{ error: { code: "invalid_argument", message: "updates: required", field: "updates" } }] },

@@ -1,6 +1,6 @@
 import type { Revision } from "../../domain/binding.js";
 import { RevisionConflict } from "../../domain/errors.js";
-import type { IdentityKv, KvChange, KvEntry, WatchHandle } from "../../ports/identity-kv.js";
+import type { IdentityKv, KvChange, KvEntry, KvScan, ResumePoint, WatchHandle } from "../../ports/identity-kv.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -79,6 +79,12 @@ export class RateLimitedKv implements IdentityKv {
   ): Promise<WatchHandle> {
     return this.inner.watch(prefix, after, onChange, onError);
   }
+  scan(prefix: string, pageSize: number): Promise<KvScan> {
+    return this.inner.scan(prefix, pageSize);
+  }
+  resumePoint(after: Revision): Promise<ResumePoint> {
+    return this.inner.resumePoint(after);
+  }
   ping(): Promise<void> {
     return this.inner.ping();
   }
@@ -131,6 +137,19 @@ export class ScratchKv implements IdentityKv {
   /** Nothing watches a dry run's writes. */
   async watch(): Promise<WatchHandle> {
     return { stop: async () => {} };
+  }
+  /** Nothing follows a dry run: it has no change stream of its own. */
+  async scan(prefix: string): Promise<KvScan> {
+    const { entries, revision } = await this.list(prefix);
+    return {
+      revision,
+      pages: (async function* () {
+        yield entries;
+      })(),
+    };
+  }
+  resumePoint(after: Revision): Promise<ResumePoint> {
+    return this.inner.resumePoint(after);
   }
   ping(): Promise<void> {
     return this.inner.ping();

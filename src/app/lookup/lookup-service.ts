@@ -7,9 +7,8 @@ import { candidatesOf, isQuarantined } from "../../domain/shared-identifier.js";
 import { isAddressKind, parseKind, type IdentityKind } from "../../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { normalizeIp } from "../../domain/ip.js";
+import { normalizeKeyValue } from "../../domain/lookup-query.js";
 import { validateNamespace } from "../../domain/key-path.js";
-import { normalizeMac } from "../../domain/mac.js";
-import { LIMITS, utf8Length } from "../../domain/rejection.js";
 import { attributesOf, identityHash, type CanonicalRecord } from "../../domain/record.js";
 import type { ResolutionPolicy } from "../../domain/resolution.js";
 import type { AsOfResult, DeviceView, LookupRequest, LookupResult } from "../../ports/identity-service.js";
@@ -287,40 +286,8 @@ function validateNs(ns: string): string {
   }
 }
 
-/** The longest canonical IP text (an IPv6 address with an embedded IPv4 one). */
-const MAX_IP_TEXT = 45;
-
-/** Lookup values are normalized like published ones, so `aa-bb-cc-dd-ee-ff` finds `AA:BB:...`. */
-export function normalizeKeyValue(kind: IdentityKind, raw: string, field: string): string {
-  const v = raw.trim();
-  if (v === "") throw new InvalidArgument(field, "must not be empty");
-  // The publish limit: no longer value can be in the map, and an overlong key must
-  // never reach a backend (NATS drops the whole connection on a subject over 4 KiB).
-  const max = kind === "partition-ip" ? LIMITS.identifierBytes + 1 + MAX_IP_TEXT : LIMITS.identifierBytes;
-  if (utf8Length(v) > max) throw new InvalidArgument(field, `longer than ${max} bytes`);
-  switch (kind) {
-    case "mac": {
-      const r = normalizeMac(v);
-      if (!r.ok) throw new InvalidArgument(field, `${JSON.stringify(v)} is not a usable MAC (${r.reason})`);
-      return r.mac;
-    }
-    case "ip": {
-      const ip = normalizeIp(v);
-      if (!ip) throw new InvalidArgument(field, `${JSON.stringify(v)} is not an IP address`);
-      return ip;
-    }
-    case "partition-ip": {
-      const ip = normalizeIp(v);
-      if (ip) return ip;
-      const colon = v.indexOf(":");
-      const tail = colon > 0 ? normalizeIp(v.slice(colon + 1)) : undefined;
-      if (!tail) throw new InvalidArgument(field, `${JSON.stringify(v)} is not <partition>:<ip>`);
-      return partitionIp(v.slice(0, colon).trim(), tail);
-    }
-    default:
-      return v;
-  }
-}
+/** Moved to the domain so the client's IdentityCache normalizes lookups with the same code (issue 15). */
+export { normalizeKeyValue };
 
 /** A record for a relational answer, shaped like the map's own. */
 export function recordFromRow(

@@ -312,6 +312,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/snapshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every live binding, streamed as NDJSON; the revision in a header and the last line
+         * @description Needs the `reader` role when tokens are configured. One SnapshotLine per binding, then one SnapshotEnd line. Follow GET /v1/changes?since=<revision> from there.
+         */
+        get: operations["getSnapshot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every binding change after a revision, then live, as Server-Sent Events
+         * @description Needs the `reader` role when tokens are configured. `change` events carry a ChangeEvent and the revision as their id (on the last event of a revision); `heartbeat` events carry the newest revision. Resume with Last-Event-ID or since; a revision the store no longer remembers is a 410.
+         */
+        get: operations["watchChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -395,6 +435,8 @@ export interface components {
                 candidates?: string[];
                 /** @description Why a store is unavailable, where known: no_quorum */
                 reason?: string;
+                /** @description revision_compacted (410): the store's newest revision; take a new snapshot */
+                revision?: number;
             };
         };
         CanonicalRecord: {
@@ -709,6 +751,60 @@ export interface components {
             role: "reader" | "writer";
             /** @description False when the service runs without auth (every caller is a writer) */
             auth: boolean;
+        };
+        /** @description A binding's record, with what a local lookup needs */
+        StreamRecord: {
+            canonical_device_id: string;
+            partition: string;
+            /** @description SHA-256, lower-case hex */
+            metadata_hash: string;
+            updated_at_unix_millis: number;
+            /** @description Strong identifiers and hostname */
+            attributes: {
+                [key: string]: string;
+            };
+            /** @description The device only ever carried addresses (sweeps, pings): an asserting update there takes it over */
+            provisional: boolean;
+            /** @description 0: never. A weak key past it reads as absent */
+            expires_at_unix_millis: number;
+            /** @description A MAC quarantined as shared: lookups by it are ambiguous */
+            quarantined_since_unix_millis?: number;
+            /** @description A quarantined MAC: the devices it names */
+            candidates?: string[];
+        };
+        /** @description One line of GET /v1/snapshot: a live binding */
+        SnapshotLine: {
+            /** @description The binding's own revision (at least the snapshot's) */
+            revision: number;
+            key: components["schemas"]["BoundKey"];
+            canonical_device_id: string;
+            record: components["schemas"]["StreamRecord"];
+        };
+        /** @description The last line of GET /v1/snapshot; a snapshot without it is incomplete */
+        SnapshotEnd: {
+            /** @enum {boolean} */
+            end: true;
+            /** @description The snapshot's revision: follow /v1/changes?since= it */
+            revision: number;
+            /** @description Bindings sent before this line */
+            count: number;
+        };
+        /** @description The data of a `change` event of GET /v1/changes */
+        ChangeEvent: {
+            /** @description The store's revision of the change; the SSE event id */
+            revision: number;
+            operation: "put" | "delete";
+            key: components["schemas"]["BoundKey"];
+            /** @description null for a delete */
+            canonical_device_id: string | null;
+            record?: components["schemas"]["StreamRecord"];
+        };
+        /** @description The data of a `heartbeat` event of GET /v1/changes */
+        Heartbeat: {
+            /** @description The newest revision the instance has seen */
+            revision: number;
+            /** @description The follower has every change through `revision` (then also the event's id); false: catching up */
+            current: boolean;
         };
     };
     responses: never;
@@ -2141,6 +2237,171 @@ export interface operations {
             };
             /** @description No such device */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description NDJSON: SnapshotLine per binding, then SnapshotEnd; the revision also in x-identitymap-revision */
+            200: {
+                headers: {
+                    /** @description The snapshot's revision */
+                    "x-identitymap-revision"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": components["schemas"]["SnapshotLine"] | components["schemas"]["SnapshotEnd"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The KV or the database does not answer; retry with backoff */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    watchChanges: {
+        parameters: {
+            query?: {
+                /** @description Resume after this revision; absent: from now. The Last-Event-ID header, when sent, wins */
+                since?: number;
+            };
+            header?: {
+                /** @description Resume after this revision (wins) */
+                "last-event-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/event-stream of `change` (ChangeEvent) and `heartbeat` (Heartbeat) events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["ChangeEvent"] | components["schemas"]["Heartbeat"];
+                };
+            };
+            /** @description Bad input: `field` names what is wrong; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description revision_compacted: the store no longer remembers that revision; `revision` names the newest: take a new snapshot */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
