@@ -119,6 +119,7 @@ function decideLoaded(
     deviceBinding,
     deviceRecord,
     index: kw.index,
+    droppable: kw.droppable,
     weakDevice: !hasStrongIdentity(identity),
   });
   const changes = device.created ? [device.created, ...kw.changes] : kw.changes;

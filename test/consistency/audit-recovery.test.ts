@@ -53,7 +53,7 @@ describe("audit of binding changes whose audit rows were never written (ADR 0017
       [{ device_id: "d-1", mac: "02:00:00:00:09:01", ip: "10.9.0.1", partition: "p", source: "agent" }],
       "w",
     );
-    await expectConsistent(app.kv, ns, [devices]);
+    await expectConsistent(app.kv, ns, [devices], "", { nowMs: () => clock.nowMs() });
 
     clock.advance(60_000);
     devices.down = true;
@@ -91,7 +91,7 @@ describe("audit of binding changes whose audit rows were never written (ADR 0017
       minAgeMs: 1_000,
     });
     expect(r.intents).toBe(2);
-    await expectConsistent(app.kv, ns, [devices]);
+    await expectConsistent(app.kv, ns, [devices], "", { nowMs: () => clock.nowMs() });
     const trail = await devices.history("d-1", { limit: 50 });
     expect(
       trail.entries

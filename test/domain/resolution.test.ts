@@ -320,6 +320,31 @@ describe("hard cases (design.md §3)", () => {
     expect(sweep.canonicalDeviceId).not.toBe("dev-X");
   });
 
+  it("the record lists an address it lets go until the address is gone: a delete that never lands leaves no key unlisted", () => {
+    const w = new World();
+    const at = (ip: string, t: number, extra: object = {}) =>
+      w.publish(
+        { device_id: "dev-X", ip, partition: "p", mac: M1, metadata: armis("A1"), source: "armis", ...extra },
+        t,
+      );
+    at("10.0.0.5", T0);
+    const move = at("10.0.0.9", T0 + MIN);
+    // The record is the commit point and the deletes come after it (ADR 0008): should they fail (the
+    // KV went away), the old address is still bound to the device, so its index must still list it.
+    const deletes = move.steps.flat().filter((s) => s.op === "delete");
+    expect(deletes.map((s) => s.key.value).sort()).toEqual(["10.0.0.5", "p:10.0.0.5"]);
+    const lists = (rec: typeof move.record, value: string) => rec.keys.some((k) => k.value === value);
+    expect(lists(move.record, "p:10.0.0.5")).toBe(true);
+    expect(lists(move.record, "10.0.0.5")).toBe(true);
+    expect(move.record.keys.find((k) => k.value === "p:10.0.0.5")?.sources).toEqual([]); // no source asserts it
+    // Gone now: the next sighting costs no write just to drop it from the index...
+    expect(at("10.0.0.9", T0 + 2 * MIN).steps).toEqual([]);
+    // ...and the next record write does drop it.
+    const renamed = at("10.0.0.9", T0 + 3 * MIN, { hostname: "x-1" });
+    expect(lists(renamed.record, "p:10.0.0.5")).toBe(false);
+    expect(lists(renamed.record, "p:10.0.0.9")).toBe(true);
+  });
+
   it("out-of-order: an observation older than the binding it would change never overwrites it", () => {
     const w = new World();
     w.publish({ device_id: "dev-X", ip: "10.0.0.5", partition: "p", metadata: armis("A1"), source: "armis" }, T0 + 100);

@@ -5,7 +5,7 @@ import { startGrpcServer, type GrpcServer } from "../../src/adapters/grpc/grpc-s
 import { buildRestApp } from "../../src/adapters/rest/rest-app.js";
 import type { App } from "../../src/app/container.js";
 import { testApp } from "../support/app.js";
-import { identityMapClient, type IdentityMapClient } from "../support/grpc.js";
+import { identityMapClient, statusOf, type IdentityMapClient } from "../support/grpc.js";
 
 let app: App;
 let rest: FastifyInstance;
@@ -134,5 +134,29 @@ describe("ambiguity over gRPC", () => {
       key: { kind: "IDENTITY_KIND_MAC", value: dock },
       candidates: ["lap-A", "lap-B"],
     });
+
+    // Listed and released over gRPC as over REST (the quarantine room is the same).
+    const listed = await grpc.call("ListQuarantinedIdentifiers", {});
+    expect(listed.identifiers).toEqual([
+      {
+        key: { kind: "IDENTITY_KIND_MAC", value: dock },
+        quarantined_since_unix_millis: expect.any(Number),
+        candidates: ["lap-A", "lap-B"],
+      },
+    ]);
+    const notMac = await statusOf(
+      grpc.call("ReleaseQuarantinedIdentifier", { key: { kind: "IDENTITY_KIND_IP", value: "10.2.0.1" } }),
+    );
+    expect(notMac).toMatchObject({ code: 3, errorCode: "invalid_argument", field: "kind" });
+    // Any MAC notation names it.
+    const released = await grpc.call("ReleaseQuarantinedIdentifier", {
+      key: { kind: "IDENTITY_KIND_MAC", value: "0200.0000.0d0d" },
+    });
+    expect(released).toEqual({ released: true });
+    expect((await grpc.call("ListQuarantinedIdentifiers", {})).identifiers).toEqual([]);
+    const again = await statusOf(
+      grpc.call("ReleaseQuarantinedIdentifier", { key: { kind: "IDENTITY_KIND_MAC", value: dock } }),
+    );
+    expect(again).toMatchObject({ code: 5, errorCode: "not_found" });
   });
 });

@@ -11,13 +11,15 @@ export async function expectConsistent(
   namespace: string,
   devices: readonly DeviceStore[],
   context = "",
-  options: { settleMs?: number } = {},
+  options: { settleMs?: number; nowMs?: () => number } = {},
 ): Promise<void> {
   const deadline = Date.now() + (options.settleMs ?? 0);
-  let findings = await checkConsistency({ kv, namespace, devices, nowMs: Date.now() });
+  // The service's clock when the test gives it one: bindings expire by it.
+  const now = options.nowMs ?? Date.now;
+  let findings = await checkConsistency({ kv, namespace, devices, nowMs: now() });
   while (findings.length > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
-    findings = await checkConsistency({ kv, namespace, devices, nowMs: Date.now() });
+    findings = await checkConsistency({ kv, namespace, devices, nowMs: now() });
   }
   expect(findings.map(describeFinding), `consistency check ${context}`).toEqual([]);
 }

@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { CallAuthenticator, IdentityMapApi, Principal, Role, TlsMaterial } from "../../ports/identity-service.js";
 import { InvalidArgument } from "../../domain/errors.js";
+import { kindFromWire } from "../../domain/identity-kind.js";
 import { withDeadline } from "../deadline.js";
 import { describeError } from "../error-status.js";
 import { PROTO_DIR } from "../proto/proto-root.js";
@@ -13,8 +14,10 @@ import {
   publishReply,
   referenceLookupRequest,
   resolveReply,
+  type WireKey,
   type WireLookup,
   type WireUpdate,
+  wireKey,
 } from "./grpc-messages.js";
 
 export interface GrpcOptions {
@@ -149,6 +152,19 @@ export async function startGrpcServer(app: IdentityMapApi, options: GrpcOptions 
         ...(req.before ? { before: req.before } : {}),
       });
       return { device_id: req.device_id, entries: page.entries.map(auditReply), next: page.next ?? 0 };
+    }),
+    ListQuarantinedIdentifiers: unary<unknown, unknown>("reader", async () => ({
+      identifiers: (await app.quarantine.list()).map((q) => ({
+        key: wireKey(q.key),
+        quarantined_since_unix_millis: q.quarantinedSinceMs,
+        candidates: [...q.candidates],
+      })),
+    })),
+    ReleaseQuarantinedIdentifier: unary<{ key?: WireKey | null }, unknown>("writer", async (req, who) => {
+      const kind = req.key ? kindFromWire(req.key.kind) : undefined;
+      if (!req.key || kind === undefined) throw new InvalidArgument("key.kind", "an identity kind is required");
+      await app.quarantine.release(kind, req.key.value, who.actor);
+      return { released: true };
     }),
   });
   server.addService(core, {

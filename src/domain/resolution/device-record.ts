@@ -1,4 +1,5 @@
 import type { Binding, BindingChange, KeyWrite } from "../binding.js";
+import { keyId } from "../identity-key.js";
 import { kindRank } from "../identity-kind.js";
 import type { CanonicalRecord, IndexedKey } from "../record.js";
 import { expiredOwner, type IdentityPart } from "./key-writes.js";
@@ -10,6 +11,8 @@ export interface DeviceRecordInput {
   readonly deviceBinding: Binding | null;
   readonly deviceRecord: CanonicalRecord | undefined;
   readonly index: ReadonlyMap<string, IndexedKey>;
+  /** Index entries to leave out when the record is written anyway (gone addresses no source asserts). */
+  readonly droppable: ReadonlySet<string>;
   /** A device with no strong identifier ages out like its addresses. */
   readonly weakDevice: boolean;
 }
@@ -28,7 +31,8 @@ export function deviceRecordWrite(c: UpdateContext, input: DeviceRecordInput): D
   const { t, u, policy } = c;
   const { base, deviceBinding, deviceRecord, weakDevice } = input;
   const half = policy.weakKeyTtlMs / 2;
-  const newIndex = [...input.index.values()].sort(compareIndexed);
+  const fullIndex = [...input.index.values()].sort(compareIndexed);
+  const newIndex = fullIndex.filter((e) => !input.droppable.has(keyId(e)));
   const deviceUpdatedAt = deviceRecord ? Math.max(deviceRecord.updatedAtMs, t) : t;
   // A weak device is refreshed like an address: only once it is older than half the expiry.
   const updatedAtMs =
@@ -46,7 +50,7 @@ export function deviceRecordWrite(c: UpdateContext, input: DeviceRecordInput): D
     !deviceRecord ||
     deviceRecord.metadataHash !== base.metadataHash ||
     deviceRecord.expiresAtMs !== next.expiresAtMs ||
-    !sameIndex(deviceRecord.keys, newIndex);
+    !(sameIndex(deviceRecord.keys, newIndex) || sameIndex(deviceRecord.keys, fullIndex));
   if (!changed) return { next, changed, step: [] };
   const k = deviceKey(base.canonicalDeviceId);
   const step: KeyWrite[] = [

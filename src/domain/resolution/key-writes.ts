@@ -40,6 +40,11 @@ export interface KeyWrites {
   readonly changes: BindingChange[];
   /** The device's reverse index after these writes. */
   readonly index: ReadonlyMap<string, IndexedKey>;
+  /**
+   * Entries of `index` for addresses no source asserts that are gone from the map: dropped when the record
+   * is written anyway, never a write of their own.
+   */
+  readonly droppable: ReadonlySet<string>;
 }
 
 /**
@@ -89,11 +94,10 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
   const index = new Map<string, IndexedKey>();
   // The index is a hint, kept unless the key now belongs to another device: a key that is absent
   // may be one a concurrent writer is about to bind (it writes this record first). An address no
-  // source asserts any more is dropped once it is gone.
+  // source asserts any more is dropped once it is gone (see `droppable`).
   for (const e of deviceRecord?.keys ?? []) {
     const b = c.live(reader.get(e));
     if (b && !belongs(b.record.canonicalDeviceId)) continue;
-    if (!b && isAddressKind(e.kind) && e.sources.length === 0) continue;
     index.set(keyId(e), e);
   }
   for (const k of keys.kept) {
@@ -178,12 +182,18 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
         index.set(id, { ...e, sources: rest });
         continue;
       }
-      index.delete(id);
       const b = reader.get(e);
-      if (b && b.record.canonicalDeviceId === canonical && t >= b.record.updatedAtMs) {
-        deletes.push({ op: "delete", key: e, revision: b.revision });
-        changes.push({ key: e, fromDeviceId: canonical, toDeviceId: null, reason: "moved" });
+      if (!b || b.record.canonicalDeviceId !== canonical) {
+        index.delete(id);
+        continue;
       }
+      // A newer observation holds the address here: this report does not let it go.
+      if (t < b.record.updatedAtMs) continue;
+      // Still listed, asserted by no source, until it is gone: the record commits before this delete,
+      // and a delete that never lands (the KV went away) must not leave the key bound and unlisted.
+      index.set(id, { ...e, sources: [] });
+      deletes.push({ op: "delete", key: e, revision: b.revision });
+      changes.push({ key: e, fromDeviceId: canonical, toDeviceId: null, reason: "moved" });
     }
   }
 
@@ -198,7 +208,11 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       put(e, b, { ...perBinding, ...base, updatedAtMs: Math.max(b.record.updatedAtMs, t), keys: [] });
     }
   }
-  return { writes, deletes, changes, index };
+  const droppable = new Set<string>();
+  for (const [id, e] of index)
+    if (isAddressKind(e.kind) && e.sources.length === 0 && !written.has(id) && !c.live(reader.get(e)))
+      droppable.add(id);
+  return { writes, deletes, changes, index, droppable };
 }
 
 function mergeSources(a: readonly string[] | undefined, b: readonly string[]): string[] {
