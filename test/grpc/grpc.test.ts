@@ -354,7 +354,7 @@ describe("gRPC core.CoreService/GetCanonicalDevice, wire-compatible with the ref
     expect(byHint).toMatchObject({ found: true, matchedKey: { kind: 5, value: "10.0.0.9" } });
     // Another namespace has no binding: the relational store answers (it has no namespaces) and the
     // answer is written into that namespace's map, as the reference did, because the configuration
-    // lists it (IDMAP_HYDRATE_NAMESPACES); an unlisted one is never written (test/hostile/read-only).
+    // lists it (IDMAP_HYDRATE_NAMESPACES); an unlisted one is never written (test/hardening/read-only-lookups.test.ts).
     const otherNs = await callCore(encodeRequest([[4, "AA:BB:CC:DD:EE:FF"]], "some_other_map"));
     expect(otherNs).toMatchObject({ found: true, revision: 0, hydrated: true });
     expect(await kv.get("some_other_map/mac/AA=3ABB=3ACC=3ADD=3AEE=3AFF")).not.toBeNull();

@@ -20,7 +20,8 @@ import type { WriteLog } from "./write-log.js";
 
 /** What differs between backends, declared once per backend (never `if (backend === ...)` in a test). */
 export interface AmbiguityBackend {
-  readonly name: "redis" | "etcd" | "jetstream";
+  /** The backend, as titles and temporary directories name it. */
+  readonly name: string;
   startServer(): Promise<PrivateServer>;
   /** The backend's settings for a service reaching the server at 127.0.0.1:`port`, on store `bucket`. */
   env(port: number, bucket: string): Record<string, string>;
