@@ -121,6 +121,19 @@ else
   fi
 fi
 
+# Chromium drives the console tests (test/operator/console.test.ts, through playwright-core, which downloads
+# no browser); Debian ships it as chromium.
+if [[ -x "${IDMAP_TEST_CHROMIUM:-/usr/bin/chromium}" ]]; then
+  echo "chromium: installed"
+else
+  echo "chromium is not installed; installing it with apt-get" >&2
+  if DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+    echo "chromium: installed"
+  else
+    failed+=("chromium")
+  fi
+fi
+
 if [[ "${1:-}" == "--cluster" ]] && ! bash "$(dirname "$0")/cluster.sh" up; then
   failed+=("cluster")
 fi
