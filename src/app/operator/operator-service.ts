@@ -14,6 +14,7 @@ import type { LookupUseCase } from "../../ports/identity-service.js";
 import type { BindingStore } from "../bindings/binding-store.js";
 import type { Logger } from "../logger.js";
 import { normalizeKeyValue } from "../lookup/lookup-service.js";
+import { logBindingChange } from "../bindings/audit-line.js";
 
 export interface OperatorDeps {
   readonly store: BindingStore;
@@ -190,19 +191,7 @@ export class OperatorService implements OperatorUseCase {
     const atMs = this.deps.clock.nowMs();
     for (const { change: c, revision } of landed) {
       this.deps.metrics.bindingChange(c.reason, c.key.kind);
-      this.deps.log.info(
-        {
-          audit: true,
-          actor,
-          kind: c.key.kind,
-          key: c.key.value,
-          from: c.fromDeviceId,
-          to: c.toDeviceId,
-          revision,
-          reason: c.reason,
-        },
-        "binding change",
-      );
+      logBindingChange(this.deps.log, actor, c, revision);
     }
     await this.deps.devices.appendAudit(
       landed.map(({ change: c, revision }) => ({

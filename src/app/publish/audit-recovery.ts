@@ -2,6 +2,7 @@ import { isLive } from "../../domain/binding.js";
 import type { AuditEntry, DeviceStore } from "../../ports/device-store.js";
 import type { Logger } from "../../ports/logger.js";
 import type { BindingStore } from "../bindings/binding-store.js";
+import { logBindingChange } from "../bindings/audit-line.js";
 
 export interface AuditRecoveryDeps {
   readonly store: BindingStore;
@@ -42,28 +43,17 @@ export async function recoverAudit(deps: AuditRecoveryDeps): Promise<AuditRecove
             ? live?.record.canonicalDeviceId === c.toDeviceId
             : live?.record.canonicalDeviceId !== c.fromDeviceId;
         if (!holds) continue;
+        const revision = c.toDeviceId !== null ? (live?.revision ?? null) : null;
         entries.push({
           atMs: t.atMs,
           actor: t.actor,
           key: c.key,
           fromDeviceId: c.fromDeviceId,
           toDeviceId: c.toDeviceId,
-          revision: c.toDeviceId !== null ? (live?.revision ?? null) : null,
+          revision,
           reason: c.reason,
         });
-        deps.log.info(
-          {
-            audit: true,
-            recovered: true,
-            actor: t.actor,
-            kind: c.key.kind,
-            key: c.key.value,
-            from: c.fromDeviceId,
-            to: c.toDeviceId,
-            reason: c.reason,
-          },
-          "binding change",
-        );
+        logBindingChange(deps.log, t.actor, c, revision, { recovered: true });
       }
     await deps.devices.appendAudit(
       entries,

@@ -6,6 +6,7 @@ import type { Resolved } from "../../domain/resolution.js";
 import type { AuditEntry, DeviceRow, DeviceStore } from "../../ports/index.js";
 import type { Logger } from "../logger.js";
 import type { AuditedChange } from "./earlier-writes.js";
+import { logBindingChange } from "../bindings/audit-line.js";
 
 /** One published update as the recorder needs it: the decision (absent when none was applied). */
 export interface RecordedUpdate {
@@ -90,19 +91,7 @@ export class DeviceRecorder {
         revision,
         reason: c.reason,
       });
-      this.log.info(
-        {
-          audit: true,
-          actor,
-          kind: c.key.kind,
-          key: c.key.value,
-          from: c.fromDeviceId,
-          to: c.toDeviceId,
-          revision,
-          reason: c.reason,
-        },
-        "binding change",
-      );
+      logBindingChange(this.log, actor, c, revision);
     };
     for (const e of unfinished) note(e.change, e.revision);
     for (const a of applied) {
