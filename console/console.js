@@ -6,6 +6,8 @@ const TOKEN_KEY = "identity-map.token";
 const main = document.getElementById("main");
 const banner = document.getElementById("banner");
 let session = { role: "unknown", actor: "", auth: false };
+/** Counts navigations; a screen whose data arrives after a newer navigation began is not drawn. */
+let routeSeq = 0;
 
 /** Builds an element: h("a", { href: "#" }, "text", child). Strings become text nodes. */
 function h(tag, attrs = {}, ...children) {
@@ -211,7 +213,7 @@ function searchResult(q, found, atIso) {
 
 // ---- device page ------------------------------------------------------------------------------
 
-async function renderDevice(id) {
+async function renderDevice(id, seq = routeSeq) {
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   let d;
   let history;
@@ -221,9 +223,11 @@ async function renderDevice(id) {
       api("GET", `/v1/canonical-devices/${encodeURIComponent(id)}/history?limit=100`),
     ]);
   } catch (e) {
-    main.replaceChildren(h("section", {}, refusal(e)));
+    if (seq === routeSeq) main.replaceChildren(h("section", {}, refusal(e)));
     return;
   }
+  // A later navigation started while this one waited: it renders, this one does not.
+  if (seq !== routeSeq) return;
   const canonical = d.record.canonical_device_id;
   document.body.dataset.device = canonical;
   const head = h("section", { "data-testid": "device-record" },
@@ -335,15 +339,17 @@ async function unpin(id, k) {
 
 // ---- quarantine and pin conflicts ---------------------------------------------------------------
 
-async function renderQuarantine() {
+async function renderQuarantine(seq = routeSeq) {
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   let r;
   try {
     r = await api("GET", "/v1/identifiers/quarantined");
   } catch (e) {
-    main.replaceChildren(h("section", {}, refusal(e)));
+    if (seq === routeSeq) main.replaceChildren(h("section", {}, refusal(e)));
     return;
   }
+  // A later navigation started while this one waited: it renders, this one does not.
+  if (seq !== routeSeq) return;
   const rows = r.identifiers.map((q) => h("tr", {},
     h("td", { class: "mono" }, `${q.kind} ${q.value}`), h("td", {}, when(q.quarantined_since_unix_millis)),
     h("td", {}, q.candidates.flatMap((c) => [deviceLink(c), " "])),
@@ -361,15 +367,17 @@ async function release(q) {
     () => `Released ${q.value}.`, () => renderQuarantine());
 }
 
-async function renderConflicts() {
+async function renderConflicts(seq = routeSeq) {
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   let r;
   try {
     r = await api("GET", "/v1/pins/conflicts?limit=200");
   } catch (e) {
-    main.replaceChildren(h("section", {}, refusal(e)));
+    if (seq === routeSeq) main.replaceChildren(h("section", {}, refusal(e)));
     return;
   }
+  // A later navigation started while this one waited: it renders, this one does not.
+  if (seq !== routeSeq) return;
   main.replaceChildren(h("section", { "data-testid": "pin-conflicts" }, h("h2", {}, `Pin conflicts (${r.conflicts.length})`),
     h("p", { class: "muted" }, "Sightings that asserted a pinned key for another device, refused. Settle each: unpin (let the rules decide) or correct the source."),
     r.conflicts.length
@@ -382,6 +390,7 @@ async function renderConflicts() {
 // ---- routing ----------------------------------------------------------------------------------
 
 async function route() {
+  const seq = ++routeSeq;
   document.body.dataset.ready = "false";
   if (banner.dataset.sticky === "1") banner.dataset.sticky = "";
   else clearBanner();
@@ -391,17 +400,19 @@ async function route() {
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === screen);
   document.body.dataset.screen = screen;
   document.body.dataset.device = "";
-  if (screen === "device") await renderDevice(decodeURIComponent(path.slice("/device/".length)));
-  else if (screen === "quarantine") await renderQuarantine();
-  else if (screen === "conflicts") await renderConflicts();
+  if (screen === "device") await renderDevice(decodeURIComponent(path.slice("/device/".length)), seq);
+  else if (screen === "quarantine") await renderQuarantine(seq);
+  else if (screen === "conflicts") await renderConflicts(seq);
   else renderSearch(new URLSearchParams(query));
-  document.body.dataset.ready = "true";
+  if (seq === routeSeq) document.body.dataset.ready = "true";
 }
 
 document.getElementById("sign-out").addEventListener("click", async () => {
   sessionStorage.removeItem(TOKEN_KEY);
+  const hash = location.hash;
   await signIn();
-  await route();
+  // A navigation made meanwhile has drawn its screen already; drawing it again would drop what was typed since.
+  if (location.hash === hash) await route();
 });
 window.addEventListener("hashchange", () => {
   document.body.dataset.ready = "false";

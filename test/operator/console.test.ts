@@ -202,6 +202,7 @@ describe("the console at /console in headless Chromium", () => {
   it("a reader sees the device but is refused an action", async () => {
     await page.click("#sign-out");
     await signIn(READER_TOKEN);
+    await page.waitForSelector("#who[data-role=reader]");
     await page.goto(`${base}/console/#/device/lap-7`);
     await onDevice("lap-7");
     expect(await page.getByTestId("who").textContent()).toMatch(/reader$/);
