@@ -4,7 +4,8 @@ import type { Binding, Revision } from "../../domain/binding.js";
 import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../../domain/device-update.js";
 import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown } from "../../domain/errors.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
-import { decide, type Resolved } from "../../domain/resolution.js";
+import type { Resolved } from "../../domain/resolution.js";
+import { decideLoaded } from "../bindings/decide-loaded.js";
 import { DeviceRecorder } from "./device-recorder.js";
 import { IntentJournal } from "./intent-journal.js";
 import { EarlierWrites, reconcile, type AuditedChange, type ReconcileDeps } from "./earlier-writes.js";
@@ -300,8 +301,8 @@ export class PublishService {
     }
   }
 
-  /** Runs decide() until it has every binding it asked for. Null only for an update with no keys. */
-  private async decideLoaded(
+  /** decide() until loaded (bindings/decide-loaded.ts), under a new operation id the attempt learns. */
+  private decideLoaded(
     u: NormalizedUpdate,
     view: Map<string, Binding | null>,
     fresh: boolean,
@@ -310,23 +311,7 @@ export class PublishService {
   ): Promise<Resolved | null> {
     const operationId = `${this.instance}-${++this.seq}`;
     attempt.operationId = operationId;
-    const store = this.deps.store;
-    // A synced cache answers synchronously, so decide() usually completes in one pass.
-    const read = (k: IdentityKey) => {
-      const id = keyId(k);
-      const v = view.get(id);
-      if (v !== undefined || fresh) return v;
-      const c = store.cached(k);
-      if (c !== undefined) view.set(id, c);
-      return c;
-    };
-    for (let round = 0; ; round++) {
-      const d = decide({ update: u, policy: this.deps.policy, operationId }, read);
-      if (d.status === "rejected") return null;
-      if (d.status === "decided") return d;
-      if (round > 50) throw new Error(`resolution of ${u.deviceId} did not converge`);
-      cost.reads += await this.deps.store.load(d.keys, view, fresh);
-    }
+    return decideLoaded(this.deps.store, { update: u, policy: this.deps.policy, operationId }, view, fresh, cost);
   }
 
   /**

@@ -1,9 +1,8 @@
-import type { Binding } from "../../domain/binding.js";
 import type { NormalizedUpdate } from "../../domain/device-update.js";
-import { keyId, type IdentityKey } from "../../domain/identity-key.js";
-import { decide, type Resolved, type ResolutionPolicy } from "../../domain/resolution.js";
+import type { Resolved, ResolutionPolicy } from "../../domain/resolution.js";
 import type { IdentityKv, Metrics } from "../../ports/index.js";
 import { BindingStore, startCachedStore } from "../bindings/binding-store.js";
+import { decideLoaded } from "../bindings/decide-loaded.js";
 import type { Logger } from "../logger.js";
 import type { ShadowComparator } from "./publish-service.js";
 
@@ -79,17 +78,9 @@ export class KvShadow implements ShadowComparator {
   }
 
   /** decide() on the KV map, loading what it asks for; nothing is applied. */
-  private async decide(u: NormalizedUpdate): Promise<Resolved | null> {
-    const view = new Map<string, Binding | null>();
-    const read = (k: IdentityKey) => view.get(keyId(k));
+  private decide(u: NormalizedUpdate): Promise<Resolved | null> {
     const operationId = `shadow-${++this.seq}`;
-    for (let round = 0; ; round++) {
-      const d = decide({ update: u, policy: this.policy, operationId }, read);
-      if (d.status === "rejected") return null;
-      if (d.status === "decided") return d;
-      if (round > 50) throw new Error(`shadow resolution of ${u.deviceId} did not converge`);
-      await this.store.load(d.keys, view, false);
-    }
+    return decideLoaded(this.store, { update: u, policy: this.policy, operationId }, new Map(), false);
   }
 }
 
