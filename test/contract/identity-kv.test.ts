@@ -11,7 +11,9 @@ import type { IdentityKv } from "../../src/ports/identity-kv.js";
 import { type AmbiguityBackend, ambiguityDrills } from "../support/ambiguity.js";
 import { destroyAfter, forBackend, type TestBackend, testServers, uniqueName } from "../support/backends.js";
 import { consistencySuite, memoryPair, type PairFactory, serverPair } from "../support/consistency.js";
+import { weakKeyExpirySuite } from "../support/expiry.js";
 import { hostileKeysSuite } from "../support/hostile.js";
+import { quarantineSuite } from "../support/quarantine.js";
 import { etcdServer, natsServer, redisServer } from "../support/servers.js";
 import { backendEnv } from "../support/service.js";
 import { etcdWriteLog, jetstreamWriteLog, redisWriteLog } from "../support/write-log.js";
@@ -37,6 +39,13 @@ interface KvBackend {
   readonly env: () => Record<string, string>;
   /** Two service instances on one store, for the consistency suite (test/support/consistency.ts). */
   readonly consistencyPair?: PairFactory;
+  /** Two service instances on one store, for the shared-MAC suite (test/support/quarantine.ts). */
+  readonly quarantinePair?: PairFactory;
+  /**
+   * How the weak-key expiry suite (test/support/expiry.ts) runs `idmap compact`: as the CLI child, or
+   * in-process where the store is the process's own (memory).
+   */
+  readonly compactWith: "cli" | "in-process";
   /** The private server, service settings and write log of the ambiguous-writes drill (test/support/ambiguity.ts). */
   readonly ambiguity?: Omit<AmbiguityBackend, "name">;
   /** Tests only this backend has (kv-specifics.ts). */
@@ -67,6 +76,8 @@ const KV_BACKENDS: readonly KvBackend[] = [
     open: async () => ({ kv: new MemoryKv(), cleanup: async () => {} }),
     env: () => backendEnv("memory"),
     consistencyPair: memoryPair,
+    quarantinePair: memoryPair,
+    compactWith: "in-process",
   },
   {
     backend: "embedded",
@@ -87,6 +98,7 @@ const KV_BACKENDS: readonly KvBackend[] = [
     secondClient: async () => (await openEmbeddedKv(embeddedDirectory())).kv,
     // The service's embedded store lives in the suite's own data directory.
     env: () => backendEnv("embedded"),
+    compactWith: "cli",
   },
   {
     backend: "jetstream",
@@ -96,6 +108,8 @@ const KV_BACKENDS: readonly KvBackend[] = [
     destroy: destroyJetStream,
     // The shared NATS server, on a bucket of this run's own, removed afterwards.
     env: () => backendEnv("jetstream"),
+    quarantinePair: serverPair(backendEnv("jetstream"), destroyJetStream),
+    compactWith: "cli",
     consistencyPair: serverPair(backendEnv("jetstream"), destroyJetStream),
     ambiguity: {
       startServer: () => natsServer(),
@@ -118,6 +132,8 @@ const KV_BACKENDS: readonly KvBackend[] = [
     destroy: destroyEtcd,
     // The shared server, on a key prefix of this run's own, removed afterwards.
     env: () => backendEnv("etcd"),
+    quarantinePair: serverPair(backendEnv("etcd"), destroyEtcd),
+    compactWith: "cli",
     ambiguity: {
       startServer: () => etcdServer(),
       env: (port, bucket) => ({
@@ -137,6 +153,8 @@ const KV_BACKENDS: readonly KvBackend[] = [
     destroy: destroyRedis,
     // The shared Redis, on a key prefix of this run's own, removed afterwards.
     env: () => backendEnv("redis"),
+    quarantinePair: serverPair(backendEnv("redis"), destroyRedis),
+    compactWith: "cli",
     consistencyPair: serverPair(backendEnv("redis"), destroyRedis),
     ambiguity: {
       startServer: () => redisServer(true),
@@ -157,6 +175,8 @@ for (const b of KV_BACKENDS) {
       kvContract(b.title, b.open, { secondClient: b.secondClient });
       b.specifics?.();
       hostileKeysSuite({ name: b.backend, env: b.env(), destroy: b.destroy });
+      weakKeyExpirySuite({ name: b.backend, env: b.env(), compactWith: b.compactWith, destroy: b.destroy });
+      if (b.quarantinePair) quarantineSuite(b.backend, b.quarantinePair);
       if (b.consistencyPair) consistencySuite(b.backend, b.consistencyPair);
       if (b.ambiguity) ambiguityDrills({ name: b.backend, ...b.ambiguity });
     });

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { IdentityKv } from "../../src/ports/identity-kv.js";
-import { forBackend, type TestBackend } from "../support/backends.js";
-import { memoryPair, serverPair } from "../support/consistency.js";
-import { backendEnv, counterValue, getLookup, postUpdates } from "../support/service.js";
-import { until } from "../support/servers.js";
+import type { TestBackend } from "./backends.js";
+import type { PairFactory } from "./consistency.js";
+import { counterValue, getLookup, postUpdates } from "./service.js";
+import { until } from "./servers.js";
 
 const DOCK = "02:00:00:00:0D:0C";
 const laptop = (name: string, armisId: string, ip: string, mac: string, at: number) => ({
@@ -17,13 +16,13 @@ const laptop = (name: string, armisId: string, ip: string, mac: string, at: numb
   timestamp: at,
 });
 
-type Pair = Awaited<ReturnType<typeof memoryPair>>;
+type Pair = Awaited<ReturnType<PairFactory>>;
 
 /**
  * The quarantine is part of the map: written by one instance, it is answered, listed and released
  * by another, on every KV backend.
  */
-function quarantineSuite(backend: TestBackend, open: () => Promise<Pair>): void {
+export function quarantineSuite(backend: TestBackend, open: PairFactory): void {
   describe(`shared MACs across instances (${backend})`, () => {
     let pair: Pair;
     beforeAll(async () => {
@@ -104,9 +103,3 @@ function quarantineSuite(backend: TestBackend, open: () => Promise<Pair>): void 
     });
   });
 }
-
-quarantineSuite("memory", memoryPair);
-const destroy = (kv: IdentityKv) => (kv as unknown as { destroy(): Promise<void> }).destroy();
-forBackend("jetstream", () => quarantineSuite("jetstream", serverPair(backendEnv("jetstream"), destroy)));
-forBackend("etcd", () => quarantineSuite("etcd", serverPair(backendEnv("etcd"), destroy)));
-forBackend("redis", () => quarantineSuite("redis", serverPair(backendEnv("redis"), destroy)));
