@@ -4,6 +4,7 @@ import { isAddressKind, type IdentityKind } from "../../domain/identity-kind.js"
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { keyPath, kindPrefix, parseKeyPath } from "../../domain/key-path.js";
 import type { CanonicalRecord } from "../../domain/record.js";
+import { decide, type DecideInput, type Resolved } from "../../domain/resolution.js";
 import { CorruptRecord, decodeRecord, encodeRecord } from "../../adapters/proto/record-codec.js";
 import type { IdentityKv, KvEntry, KvOp } from "../../ports/index.js";
 import type { Metrics } from "../../ports/metrics.js";
@@ -132,6 +133,36 @@ export class BindingStore {
       if (b) this.cache?.note(this.path(k), b, b.revision);
     });
     return 1;
+  }
+
+  /**
+   * decide() until it has every binding it asked for, loading what it names into `view`: the one loop
+   * publish and shadow mode share. A key already in `view` is read from it; otherwise, unless `fresh`
+   * (a retry after a conflict, which must read the store), from the cache, which usually answers
+   * synchronously, so decide() completes in one pass. Null only for an update decide() rejects (no
+   * keys). `cost.reads` counts the KV round trips made.
+   */
+  async decideLoaded(
+    input: DecideInput,
+    view: Map<string, Binding | null>,
+    fresh: boolean,
+    cost: { reads: number } = { reads: 0 },
+  ): Promise<Resolved | null> {
+    const read = (k: IdentityKey) => {
+      const id = keyId(k);
+      const v = view.get(id);
+      if (v !== undefined || fresh) return v;
+      const c = this.cached(k);
+      if (c !== undefined) view.set(id, c);
+      return c;
+    };
+    for (let round = 0; ; round++) {
+      const d = decide(input, read);
+      if (d.status === "rejected") return null;
+      if (d.status === "decided") return d;
+      if (round > 50) throw new Error(`resolution of ${input.update.deviceId} did not converge`);
+      cost.reads += await this.load(d.keys, view, fresh);
+    }
   }
 
   /** Bindings of `keys` from the store (not the cache), in order, in one batch read. */

@@ -5,7 +5,6 @@ import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../..
 import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown } from "../../domain/errors.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import type { Resolved } from "../../domain/resolution.js";
-import { decideLoaded } from "../bindings/decide-loaded.js";
 import { DeviceRecorder } from "./device-recorder.js";
 import { IntentJournal } from "./intent-journal.js";
 import { EarlierWrites, reconcile, type AuditedChange, type ReconcileDeps } from "./earlier-writes.js";
@@ -301,7 +300,7 @@ export class PublishService {
     }
   }
 
-  /** decide() until loaded (bindings/decide-loaded.ts), under a new operation id the attempt learns. */
+  /** decide() until loaded (BindingStore.decideLoaded), under a new operation id the attempt learns. */
   private decideLoaded(
     u: NormalizedUpdate,
     view: Map<string, Binding | null>,
@@ -311,7 +310,7 @@ export class PublishService {
   ): Promise<Resolved | null> {
     const operationId = `${this.instance}-${++this.seq}`;
     attempt.operationId = operationId;
-    return decideLoaded(this.deps.store, { update: u, policy: this.deps.policy, operationId }, view, fresh, cost);
+    return this.deps.store.decideLoaded({ update: u, policy: this.deps.policy, operationId }, view, fresh, cost);
   }
 
   /**

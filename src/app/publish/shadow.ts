@@ -2,7 +2,6 @@ import type { NormalizedUpdate } from "../../domain/device-update.js";
 import type { Resolved, ResolutionPolicy } from "../../domain/resolution.js";
 import type { IdentityKv, Metrics } from "../../ports/index.js";
 import { BindingStore, startCachedStore } from "../bindings/binding-store.js";
-import { decideLoaded } from "../bindings/decide-loaded.js";
 import type { Logger } from "../logger.js";
 import type { ShadowComparator } from "./publish-service.js";
 
@@ -80,7 +79,7 @@ export class KvShadow implements ShadowComparator {
   /** decide() on the KV map, loading what it asks for; nothing is applied. */
   private decide(u: NormalizedUpdate): Promise<Resolved | null> {
     const operationId = `shadow-${++this.seq}`;
-    return decideLoaded(this.store, { update: u, policy: this.policy, operationId }, new Map(), false);
+    return this.store.decideLoaded({ update: u, policy: this.policy, operationId }, new Map(), false);
   }
 }
 
