@@ -86,6 +86,8 @@ async function run(m: Start): Promise<void> {
       bindings: cache.size,
       rss: mem.rss,
       heapUsed: mem.heapUsed,
+      // What V8 holds committed beside what is used: RSS above heapTotal + external is the allocator's.
+      heapTotal: mem.heapTotal,
       external: mem.external,
       arrayBuffers: mem.arrayBuffers,
       startMs,

@@ -17,6 +17,8 @@ export interface MemorySample {
   readonly bindings: number;
   readonly rss: number;
   readonly heapUsed: number;
+  /** V8's committed heap (used or not) at the same moment. */
+  readonly heapTotal: number;
   readonly external: number;
   /** RSS of the service started on an empty map (the first child's, before seeding). */
   readonly baselineRss: number;
@@ -43,6 +45,7 @@ interface RawSample {
   bindings: number;
   rss: number;
   heapUsed: number;
+  heapTotal: number;
   external: number;
   startMs: number;
   loadedMs: number;
@@ -111,6 +114,7 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
             bindings: x.bindings,
             rss: x.rss,
             heapUsed: x.heapUsed,
+            heapTotal: x.heapTotal,
             external: x.external,
             baselineRss: baseline,
             bytesPerBinding: x.bindings > 0 ? (x.rss - baseline) / x.bindings : Number.NaN,
@@ -123,7 +127,7 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
           };
           out.push(sample);
           progress(
-            `[${backend}] memory: ${label}, ${x.bindings.toLocaleString("en-US")} bindings: RSS ${(x.rss / 2 ** 20).toFixed(0)} MiB (baseline ${(baseline / 2 ** 20).toFixed(0)} MiB), heap ${(x.heapUsed / 2 ** 20).toFixed(0)} MiB, ${((x.rss - baseline) / x.bindings).toFixed(0)} B/binding${Number.isFinite(x.firstLookupMs) ? `, modules ${(x.modulesMs / 1000).toFixed(1)} s, first lookup ${(x.firstLookupMs / 1000).toFixed(1)} s, loaded ${(x.loadedMs / 1000).toFixed(1)} s` : ""}, a /metrics scrape ${x.firstScrapeMs.toFixed(0)} ms, then ${x.scrapeMs.toFixed(0)} ms`,
+            `[${backend}] memory: ${label}, ${x.bindings.toLocaleString("en-US")} bindings: RSS ${(x.rss / 2 ** 20).toFixed(0)} MiB (baseline ${(baseline / 2 ** 20).toFixed(0)} MiB), heap ${(x.heapUsed / 2 ** 20).toFixed(0)} MiB (of ${(x.heapTotal / 2 ** 20).toFixed(0)} committed), ${((x.rss - baseline) / x.bindings).toFixed(0)} B/binding${Number.isFinite(x.firstLookupMs) ? `, modules ${(x.modulesMs / 1000).toFixed(1)} s, first lookup ${(x.firstLookupMs / 1000).toFixed(1)} s, loaded ${(x.loadedMs / 1000).toFixed(1)} s` : ""}, a /metrics scrape ${x.firstScrapeMs.toFixed(0)} ms, then ${x.scrapeMs.toFixed(0)} ms`,
           );
         };
         // The first child's baseline is a service with an empty map; later children start on a seeded one.

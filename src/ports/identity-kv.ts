@@ -71,9 +71,12 @@ export interface IdentityKv {
     onError: (error: Error) => void,
   ): Promise<WatchHandle>;
   /**
-   * Like `list`, one page (at most `pageSize` entries, in key order) at a time, so a caller can
-   * stream the whole map without holding it. `revision` is read before the first page: every entry
-   * is at least that new (etcd pins every page to it), and a watch after it misses nothing.
+   * Like `list`, one page at a time, so a caller can stream the whole map without holding it: each
+   * page is read when the caller asks for it (etcd: pinned to `revision`; JetStream: pushed by the
+   * server ahead of the reader), at most `pageSize` entries (a hint on Redis, whose SCAN takes it as
+   * one), in key order where the store keeps keys ordered (not Redis, not JetStream). `revision` is
+   * read before the first page: every entry is at least that new, and a watch after it misses
+   * nothing. A page size that is not a positive integer is refused (RangeError).
    */
   scan(prefix: string, pageSize: number): Promise<KvScan>;
   /**

@@ -1,12 +1,19 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { openEmbeddedKv } from "../../src/adapters/kv/embedded-kv.js";
 import { MemoryKv } from "../../src/adapters/kv/memory-kv.js";
 import { encodeRecord } from "../../src/adapters/proto/record-codec.js";
 import { BindingCache } from "../../src/app/bindings/binding-cache.js";
-import { decodeBinding } from "../../src/app/bindings/binding-store.js";
+import { BindingStore, decodeBinding } from "../../src/app/bindings/binding-store.js";
 import { CompactBindings } from "../../src/app/bindings/compact-bindings.js";
 import { silentLogger } from "../../src/app/logger.js";
+import type { Binding } from "../../src/domain/binding.js";
 import { identityHash, type CanonicalRecord } from "../../src/domain/record.js";
 import { keyPath } from "../../src/domain/key-path.js";
+import type { IdentityKv, KvScan } from "../../src/ports/identity-kv.js";
+import { noopMetrics } from "../../src/ports/metrics.js";
 import { waitFor } from "../contract/kv.contract.js";
 
 const attributes = { armis_device_id: "A-1", mac: "02:00:00:00:00:01", hostname: "h1" };
@@ -116,5 +123,108 @@ describe("a fresh instance's cache", () => {
     expect(cache.get(path(n - 2))?.record.metadataHash).toBe("newer");
     expect(cache.size).toBe(n - 1);
     await cache.stop();
+  });
+});
+
+/**
+ * The embedded store (SQLite, its own data directory) holding `n` device-id bindings under "ns/", and
+ * a view of it that counts what the cache asks: `list` calls, and pages taken from scans.
+ */
+async function embeddedWith(n: number) {
+  const dir = mkdtempSync(join(tmpdir(), "idmap-cache-load-"));
+  const { kv, db } = await openEmbeddedKv(dir, "normal");
+  const value = (i: number) => encodeRecord({ ...device, canonicalDeviceId: `d${i}`, metadataHash: `h${i}`, keys: [] });
+  for (let from = 0; from < n; from += 1000) {
+    const writes: Promise<number>[] = [];
+    for (let i = from; i < Math.min(n, from + 1000); i++)
+      writes.push(kv.create(keyPath("ns", { kind: "device-id", value: `d${i}` }), value(i)));
+    await Promise.all(writes);
+  }
+  const asked = { lists: 0, pages: 0, pageSizes: [] as number[] };
+  const counted: IdentityKv = new Proxy(kv, {
+    get(target, prop, receiver) {
+      if (prop === "list")
+        return (prefix: string) => {
+          asked.lists++;
+          return target.list(prefix);
+        };
+      if (prop === "scan")
+        return async (prefix: string, pageSize: number): Promise<KvScan> => {
+          asked.pageSizes.push(pageSize);
+          const scan = await target.scan(prefix, pageSize);
+          async function* pages() {
+            for await (const page of scan.pages) {
+              asked.pages++;
+              yield page;
+            }
+          }
+          return { revision: scan.revision, pages: pages() };
+        };
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  const close = async () => {
+    await kv.close();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { kv: counted, asked, close };
+}
+
+describe("a fresh instance's cache on the embedded store (issue 13)", () => {
+  it("loads the namespace page by page: never listed at once, never a page ahead of what it decoded", async () => {
+    const n = 20_000;
+    const { kv, asked, close } = await embeddedWith(n);
+    try {
+      const cache = new BindingCache(kv, "ns/", decodeBinding, silentLogger, { readyWithinMs: 0 });
+      await cache.start();
+      // Sampled between turns of the event loop while it loads: what it took from the store, what it holds.
+      const samples: { pages: number; size: number }[] = [];
+      while (!cache.isSynced) {
+        samples.push({ pages: asked.pages, size: cache.size });
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(asked.lists).toBe(0);
+      const pageSize = asked.pageSizes[0]!;
+      expect(asked.pageSizes).toEqual([pageSize]);
+      expect(pageSize).toBeLessThan(n);
+      expect(asked.pages).toBe(Math.ceil(n / pageSize));
+      // Answered in between: some turns saw part of the map loaded.
+      expect(samples.some((x) => x.size > 0 && x.size < n)).toBe(true);
+      // The page being decoded is the only one taken beyond what the cache holds.
+      for (const x of samples) expect(x.pages * pageSize - x.size).toBeLessThanOrEqual(pageSize);
+      expect(cache.size).toBe(n);
+      await cache.stop();
+    } finally {
+      await close();
+    }
+  });
+
+  it("answers a lookup of a key not loaded yet from the store, and absence only from the store", async () => {
+    const n = 20_000;
+    const { kv, close } = await embeddedWith(n);
+    try {
+      const cache = new BindingCache(kv, "ns/", decodeBinding, silentLogger, { readyWithinMs: 0 });
+      await cache.start();
+      const store = new BindingStore(kv, "ns", cache, noopMetrics);
+      // Keys load in key order: "d9999" sorts last of "d0".."d19999", so it is not in yet.
+      const last = { kind: "device-id", value: "d9999" } as const;
+      const absent = { kind: "device-id", value: "nope" } as const;
+      expect(cache.isSynced).toBe(false);
+      expect(cache.peek(store.path(last))).toBeUndefined();
+      const into = new Map<string, Binding | null>();
+      // One batch read from the store answers both (the cache cannot: it is still loading).
+      expect(await store.load([last, absent], into, false)).toBe(1);
+      expect([...into.values()].map((b) => b?.record.canonicalDeviceId ?? null)).toEqual(["d9999", null]);
+      await waitFor(() => cache.isSynced, 20_000);
+      into.clear();
+      // Loaded: the cache answers both, absence included, without a round trip.
+      expect(await store.load([last, absent], into, false)).toBe(0);
+      expect([...into.values()].map((b) => b?.record.canonicalDeviceId ?? null)).toEqual(["d9999", null]);
+      await cache.stop();
+    } finally {
+      await close();
+    }
   });
 });

@@ -18,7 +18,7 @@ import { etcdServer, natsServer, redisServer } from "../support/servers.js";
 import { backendEnv } from "../support/service.js";
 import { etcdWriteLog, jetstreamWriteLog, redisWriteLog } from "../support/write-log.js";
 import { etcdSpecifics, jetstreamSpecifics, redisSpecifics } from "./kv-specifics.js";
-import { type KvUnderTest, kvContract } from "./kv.contract.js";
+import { type KvUnderTest, kvContract, type ScanPaging } from "./kv.contract.js";
 
 /**
  * The IdentityKv port on every backend: one table says what differs between them, and the loop at the
@@ -31,6 +31,8 @@ interface KvBackend {
   readonly title: string;
   /** Opens the contract's store (one of this run's own) and says how to remove it after the suite. */
   readonly open: () => Promise<KvUnderTest>;
+  /** How its scan pages: a page-size limit or hint, read on demand, pinned to a revision or pushed ahead. */
+  readonly scan: ScanPaging;
   /** Another client on the contract's store, where the backend has several (watch across clients). */
   readonly secondClient?: (first: IdentityKv) => Promise<IdentityKv>;
   /** Removes what a service stored on a shared server (a bucket or key prefix of its own) before it closes. */
@@ -73,6 +75,7 @@ const KV_BACKENDS: readonly KvBackend[] = [
   {
     backend: "memory",
     title: "memory",
+    scan: { pageSize: "limit", reads: "on-demand" },
     open: async () => ({ kv: new MemoryKv(), cleanup: async () => {} }),
     env: () => backendEnv("memory"),
     consistencyPair: memoryPair,
@@ -82,6 +85,8 @@ const KV_BACKENDS: readonly KvBackend[] = [
   {
     backend: "embedded",
     title: "embedded (SQLite)",
+    // Keyset pages on the key index, each read when asked for.
+    scan: { pageSize: "limit", reads: "on-demand" },
     open: async () => {
       const dir = embeddedDirectory();
       const { kv, db } = await openEmbeddedKv(dir);
@@ -103,6 +108,8 @@ const KV_BACKENDS: readonly KvBackend[] = [
   {
     backend: "jetstream",
     title: "jetstream (NATS KV)",
+    // One consumer of every key's last message, which the server pushes ahead of the reader.
+    scan: { pageSize: "limit", reads: "pushed" },
     open: destroyAfter(jetstream),
     secondClient: () => jetstream(),
     destroy: destroyJetStream,
@@ -127,6 +134,8 @@ const KV_BACKENDS: readonly KvBackend[] = [
   {
     backend: "etcd",
     title: "etcd",
+    // Every page a range read at the first page's revision.
+    scan: { pageSize: "limit", reads: "pinned" },
     open: destroyAfter(etcd),
     secondClient: () => etcd(),
     destroy: destroyEtcd,
@@ -148,6 +157,8 @@ const KV_BACKENDS: readonly KvBackend[] = [
   {
     backend: "redis",
     title: "redis",
+    // SCAN batches (COUNT is a hint), each read in one pipeline when asked for.
+    scan: { pageSize: "hint", reads: "on-demand" },
     open: destroyAfter(redis),
     secondClient: () => redis(),
     destroy: destroyRedis,
@@ -172,7 +183,7 @@ const KV_BACKENDS: readonly KvBackend[] = [
 for (const b of KV_BACKENDS) {
   forBackend(b.backend, () => {
     describe(b.backend, () => {
-      kvContract(b.title, b.open, { secondClient: b.secondClient });
+      kvContract(b.title, b.open, { secondClient: b.secondClient, scan: b.scan });
       b.specifics?.();
       hostileKeysSuite({ name: b.backend, env: b.env(), destroy: b.destroy });
       weakKeyExpirySuite({ name: b.backend, env: b.env(), compactWith: b.compactWith, destroy: b.destroy });

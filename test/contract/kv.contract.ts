@@ -12,6 +12,20 @@ export interface KvUnderTest {
 export interface KvContractOptions {
   /** A second client on the same store, when the backend supports several (for watch across clients). */
   readonly secondClient?: (first: IdentityKv) => Promise<IdentityKv>;
+  /** How the backend's scan pages (identity-kv.test.ts's table says it per backend). */
+  readonly scan?: ScanPaging;
+}
+
+/** What a backend's `scan` promises beyond the port's contract (every live entry once, at least as new as the revision). */
+export interface ScanPaging {
+  /** "limit": no page holds more than the page size; "hint": the store takes it as a hint (Redis SCAN's COUNT). */
+  readonly pageSize: "limit" | "hint";
+  /**
+   * When a page is read. "on-demand": when the caller asks for it, so a change made before then shows
+   * in it (SQLite, Redis, memory). "pinned": at the scan's revision, whenever asked (etcd). "pushed":
+   * the server sends the listing ahead of the reader (JetStream), so a later change may or may not show.
+   */
+  readonly reads: "on-demand" | "pinned" | "pushed";
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -222,6 +236,84 @@ export function kvContract(name: string, factory: () => Promise<KvUnderTest>, op
       expect(seen.sort()).toEqual(Array.from({ length: 25 }, (_, i) => `${p}k${String(i).padStart(2, "0")}`));
       const empty = await kv.scan(fresh(), 10);
       for await (const _ of empty.pages) throw new Error("an empty prefix has no page");
+    });
+
+    // How a backend pages is a row of its table (identity-kv.test.ts); suites that do not say run the rest.
+    const paging = options.scan;
+    if (paging) {
+      it("scan pages hold at most the page size and come in key order where the store keeps one", async () => {
+        const p = fresh();
+        for (let i = 0; i < 35; i++) await kv.create(`${p}k${String(i).padStart(2, "0")}`, enc(String(i)));
+        const scan = await kv.scan(p, 10);
+        const pages: string[][] = [];
+        for await (const page of scan.pages) pages.push(page.map((e) => e.key));
+        expect(pages.flat().sort()).toHaveLength(35);
+        if (paging.pageSize === "limit") {
+          expect(pages.length).toBeGreaterThanOrEqual(4);
+          for (const page of pages) expect(page.length).toBeLessThanOrEqual(10);
+        }
+        // A store that orders keys (etcd, SQL, memory) pages through them in order.
+        if (paging.reads !== "pushed" && paging.pageSize === "limit")
+          expect(pages.flat()).toEqual([...pages.flat()].sort());
+      });
+
+      it("scan reads a page when it is asked for, or pins every page to the scan's revision, as the backend says", async () => {
+        const p = fresh();
+        const key = (i: number) => `${p}k${String(i).padStart(2, "0")}`;
+        const first: number[] = [];
+        for (let i = 0; i < 30; i++) first.push(await kv.create(key(i), enc(`v${i}`)));
+        const scan = await kv.scan(p, 10);
+        const it = scan.pages[Symbol.asyncIterator]();
+        const head = await it.next();
+        expect(head.done).toBe(false);
+        const seen = new Map<string, { value: string; revision: number }>();
+        for (const e of head.value as readonly { key: string; value: Uint8Array; revision: number }[])
+          seen.set(e.key, { value: dec(e.value), revision: e.revision });
+        // Two keys the first page did not hold: one deleted, one updated, before the rest is read.
+        const unseen = Array.from({ length: 30 }, (_, i) => i).filter((i) => !seen.has(key(i)));
+        expect(unseen.length).toBeGreaterThanOrEqual(2);
+        const [gone, changed] = [unseen[unseen.length - 1]!, unseen[unseen.length - 2]!];
+        await kv.delete(key(gone), first[gone]!);
+        const changedAt = await kv.update(key(changed), enc("newer"), first[changed]!);
+        for (let r = await it.next(); !r.done; r = await it.next())
+          for (const e of r.value) {
+            expect(seen.has(e.key)).toBe(false);
+            seen.set(e.key, { value: dec(e.value), revision: e.revision });
+          }
+        // The keys nothing changed read as written.
+        for (let i = 0; i < 30; i++)
+          if (i !== gone && i !== changed) expect(seen.get(key(i))).toEqual({ value: `v${i}`, revision: first[i] });
+        if (paging.reads === "on-demand") {
+          expect(seen.has(key(gone))).toBe(false);
+          expect(seen.get(key(changed))).toEqual({ value: "newer", revision: changedAt });
+          expect(seen.size).toBe(29);
+        } else if (paging.reads === "pinned") {
+          expect(seen.get(key(gone))).toEqual({ value: `v${gone}`, revision: first[gone] });
+          expect(seen.get(key(changed))).toEqual({ value: `v${changed}`, revision: first[changed] });
+          expect(seen.size).toBe(30);
+        } else {
+          // Pushed ahead: either what was sent before the change or after it, never anything else.
+          const g = seen.get(key(gone));
+          if (g) expect(g).toEqual({ value: `v${gone}`, revision: first[gone] });
+          expect([
+            JSON.stringify({ value: `v${changed}`, revision: first[changed] }),
+            JSON.stringify({ value: "newer", revision: changedAt }),
+          ]).toContain(JSON.stringify(seen.get(key(changed))));
+          expect(seen.size).toBe(g ? 30 : 29);
+        }
+      });
+    }
+
+    it("scan refuses a page size that is not a positive integer, before reading anything", async () => {
+      const p = fresh();
+      await kv.create(`${p}a`, enc("a"));
+      for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])
+        await expect(kv.scan(p, bad)).rejects.toThrow(/page size must be a positive integer/);
+      // Still answers a good one.
+      const scan = await kv.scan(p, 1);
+      const keys: string[] = [];
+      for await (const page of scan.pages) keys.push(...page.map((e) => e.key));
+      expect(keys).toEqual([`${p}a`]);
     });
 
     it("says a watch can resume after the newest revision, and not after one the store never reached", async () => {

@@ -21,6 +21,7 @@ import type {
 } from "../../ports/identity-kv.js";
 import { silentLogger, type Logger } from "../../ports/logger.js";
 import { isRevision, KvBoundary, mapConcurrent } from "./kv-boundary.js";
+import { checkPageSize } from "./scan-page.js";
 
 export interface EtcdKvOptions {
   /** `http://host:port` endpoints of one cluster. */
@@ -201,6 +202,7 @@ export class EtcdKv implements IdentityKv {
 
   /** Pages of the keyspace at one revision: the first page's, to which every later page is pinned. */
   async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    checkPageSize(pageSize);
     const start = prefix === "" && this.prefix === "" ? Buffer.from([0]) : this.k(prefix);
     const end = prefixEnd(this.k(prefix));
     const first = await this.boundary.read("scan", () =>

@@ -14,6 +14,7 @@ import type { IdentityKv, KvChange, KvEntry, KvScan, ResumePoint, WatchHandle } 
 import { resumePointFromLog } from "./change-log.js";
 import { silentLogger, type Logger } from "../../ports/logger.js";
 import { describe, isRevision, KvBoundary, mapConcurrent } from "./kv-boundary.js";
+import { checkPageSize } from "./scan-page.js";
 
 export interface JetStreamKvOptions {
   /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
@@ -255,6 +256,7 @@ export class JetStreamKv implements IdentityKv {
    * the revision): with history 1 the stream holds no older one.
    */
   async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    checkPageSize(pageSize);
     const { revision, consumer, pending } = await this.boundary.read("scan", async () => {
       this.checkConnected();
       const info = await this.jsm.streams.info(this.stream);

@@ -2,6 +2,7 @@ import type { Revision } from "../../domain/binding.js";
 import { RevisionConflict } from "../../domain/errors.js";
 import { resumePointFromLog } from "./change-log.js";
 import type { IdentityKv, KvChange, KvEntry, KvScan, ResumePoint, WatchHandle } from "../../ports/identity-kv.js";
+import { checkPageSize } from "./scan-page.js";
 
 /**
  * An in-process KV with the full CAS and watch contract. For tests and single-process experiments;
@@ -46,6 +47,7 @@ export class MemoryKv implements IdentityKv {
   }
 
   async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    checkPageSize(pageSize);
     const revision = this.revision;
     const keys = [...this.entries.keys()].filter((k) => k.startsWith(prefix)).sort();
     const entries = this.entries;

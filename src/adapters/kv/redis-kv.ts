@@ -14,6 +14,7 @@ import { resumePointFromLog } from "./change-log.js";
 import { silentLogger, type Logger } from "../../ports/logger.js";
 import { describe, isRevision, KvBoundary } from "./kv-boundary.js";
 import { CREATE, DELETE, UPDATE, type Script } from "./redis-scripts.js";
+import { checkPageSize } from "./scan-page.js";
 
 export interface RedisKvOptions {
   /** `redis://host:port/db`. */
@@ -163,6 +164,7 @@ export class RedisKv implements IdentityKv {
    * so each entry comes once. SCAN's COUNT is a hint, so a page may be larger than `pageSize`.
    */
   async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    checkPageSize(pageSize);
     const revision = await this.boundary.read("scan", async () => {
       this.checkConnected();
       return Number((await this.redis.get(this.counterKey)) ?? 0);

@@ -11,6 +11,7 @@ import type {
   WriteOptions,
 } from "../../ports/identity-kv.js";
 import { resumePointFromLog } from "./change-log.js";
+import { checkPageSize } from "./scan-page.js";
 
 export interface SqlKvTables {
   /** Current values: key, value, revision, expires_at. */
@@ -136,6 +137,7 @@ export class SqlKv implements IdentityKv {
 
   /** Pages in key order, each one indexed read after the last key of the previous page. */
   async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    checkPageSize(pageSize);
     const head = await this.run(() =>
       sql<{ r: number | string | null }>`select max(id) as r from ${this.changes}`.execute(this.db),
     );

@@ -11,6 +11,7 @@ import type {
   WriteOptions,
 } from "../../ports/identity-kv.js";
 import { resumePointFromLog } from "./change-log.js";
+import { checkPageSize } from "./scan-page.js";
 import type { SqlKvTables } from "./sql-kv.js";
 
 interface PendingWrite {
@@ -72,8 +73,13 @@ export class SqliteKv implements IdentityKv {
       list: this.db.prepare<[number, string], Row>(
         `select key, value, revision from ${e} where substr(key, 1, ?) = ? order by key`,
       ),
-      page: this.db.prepare<[number, string, string, number], Row>(
-        `select key, value, revision from ${e} where substr(key, 1, ?) = ? and key > ? order by key limit ?`,
+      // Keyset pages on the primary key's index: the first starts at the prefix itself (keys sort by
+      // their bytes, so every key under it is at least the prefix), each next one after the last key.
+      firstPage: this.db.prepare<[string, number, string, number], Row>(
+        `select key, value, revision from ${e} where key >= ? and substr(key, 1, ?) = ? order by key limit ?`,
+      ),
+      page: this.db.prepare<[string, number, string, number], Row>(
+        `select key, value, revision from ${e} where key > ? and substr(key, 1, ?) = ? order by key limit ?`,
       ),
       head: this.db.prepare<[], { r: number | null }>(`select max(id) as r from ${c}`),
       oldest: this.db.prepare<[], { r: number | null }>(`select min(id) as r from ${c}`),
@@ -120,14 +126,22 @@ export class SqliteKv implements IdentityKv {
     );
   }
 
-  /** Pages in key order, each one indexed read after the last key of the previous page. */
+  /**
+   * Pages in key order, each one an indexed read of at most `pageSize` rows from the prefix or after
+   * the last key of the previous page, read when the caller asks for it (never the namespace at once).
+   */
   async scan(prefix: string, pageSize: number): Promise<KvScan> {
+    checkPageSize(pageSize);
     const revision = this.guard(() => this.st.head.get()?.r ?? 0);
     const self = this;
     async function* pages(): AsyncGenerator<readonly KvEntry[]> {
-      let after = "";
+      let after: string | undefined;
       for (;;) {
-        const rows = self.guard(() => self.st.page.all(prefix.length, prefix, after, pageSize));
+        const rows = self.guard(() =>
+          after === undefined
+            ? self.st.firstPage.all(prefix, prefix.length, prefix, pageSize)
+            : self.st.page.all(after, prefix.length, prefix, pageSize),
+        );
         if (rows.length > 0) yield rows.map(toEntry);
         if (rows.length < pageSize) return;
         after = rows[rows.length - 1]!.key;

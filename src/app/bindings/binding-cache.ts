@@ -32,6 +32,13 @@ export interface CacheOptions {
 const LOAD_SLICE_MS = 8;
 
 /**
+ * Entries per page of the load's listing (the KV port's `scan`): large enough that a page's round
+ * trip (a network store's) is a small part of decoding it, small enough that a page's bytes are
+ * nothing beside the cache (about a few hundred KB) and a synchronous page read fits in a slice.
+ */
+const LOAD_PAGE = 1_000;
+
+/**
  * A local copy of the bindings under the namespace, kept coherent by the KV watch stream, in compact
  * form (compact-bindings.ts). As a full mirror, once synced it answers absence too, so an unchanged
  * update costs no KV round trip. Bounded, it holds the most recently used bindings only, and a miss
@@ -169,11 +176,24 @@ export class BindingCache {
     await this.handle?.stop().catch(() => {});
     this.handle = undefined;
     const started = performance.now();
-    const { entries, revision } = await this.kv.list(this.prefix);
+    // Page by page (the KV port's scan): the process never holds the listed namespace, only a page of
+    // it beside what is decoded, and the embedded store's reads come between other work, not as one
+    // synchronous read of the whole namespace. Every entry is at least as new as `revision`; writes
+    // after it reach us through the watch, which starts from it (an older change it repeats loses to
+    // the newer value held, see apply()).
+    const scan = await this.kv.scan(this.prefix, LOAD_PAGE);
     if (generation !== this.generation) return;
-    // Writes after the listing's revision reach us through the watch, which starts from it.
+    const { revision } = scan;
     this.entries.clear();
-    await this.fill(entries, generation);
+    let listed = 0;
+    this.sliceEnd = performance.now() + LOAD_SLICE_MS;
+    for await (const page of scan.pages) {
+      // Leaving the loop ends the scan (its iterator's return releases what the adapter holds).
+      if (generation !== this.generation) return;
+      listed += page.length;
+      if (!(await this.fill(page, generation))) break;
+      if (generation !== this.generation) return;
+    }
     if (generation !== this.generation) return;
     this.cursor = revision;
     this.handle = await this.kv.watch(
@@ -190,7 +210,7 @@ export class BindingCache {
     this.log.info(
       {
         bindings: this.entries.size,
-        listed: entries.length,
+        listed,
         revision,
         resyncs: this.resyncs,
         ms: Math.round(performance.now() - started),
@@ -200,31 +220,33 @@ export class BindingCache {
     );
   }
 
+  /** When the current load slice ends (see LOAD_SLICE_MS). */
+  private sliceEnd = 0;
+
   /**
-   * Decodes and stores the listed entries, a slice per turn of the event loop, so a fresh instance
-   * answers lookups while it loads. A key noted meanwhile (our own write, or a read) is newer than the
-   * listing and stays; a bounded cache keeps what fits.
+   * Decodes and stores one listed page, in slices of the event loop's time, so a fresh instance
+   * answers lookups while it loads (a page read is synchronous on the embedded store: the slice is
+   * checked before the next one is asked for too, as this runs again for it). A key noted meanwhile
+   * (our own write, or a read) is newer than the listing and stays; a bounded cache keeps what fits.
+   * False once a bounded cache is full (the rest of the listing is not needed).
    */
-  private async fill(entries: (KvEntry | undefined)[], generation: number): Promise<void> {
+  private async fill(page: readonly KvEntry[], generation: number): Promise<boolean> {
     const limit = this.maxBindings ?? Number.POSITIVE_INFINITY;
-    let sliceEnd = performance.now() + LOAD_SLICE_MS;
-    for (let i = 0; i < entries.length; i++) {
-      if ((i & 255) === 255 && performance.now() > sliceEnd) {
+    for (let i = 0; i < page.length; i++) {
+      if ((i & 255) === 0 && performance.now() > this.sliceEnd) {
         await new Promise((r) => setImmediate(r));
-        if (generation !== this.generation) return;
-        sliceEnd = performance.now() + LOAD_SLICE_MS;
+        if (generation !== this.generation) return false;
+        this.sliceEnd = performance.now() + LOAD_SLICE_MS;
       }
-      if (this.entries.size >= limit) return;
-      const e = entries[i]!;
-      // The listing's bytes are garbage once decoded: let the collector take them while the rest loads,
-      // so the process does not hold the listing and the decoded cache whole at the same time.
-      entries[i] = undefined;
+      if (this.entries.size >= limit) return false;
+      const e = page[i]!;
       const cur = this.entries.revisionOf(e.key);
       if (cur !== undefined && cur >= e.revision) continue;
       const deleted = this.pendingDeletes.get(e.key);
       if (deleted !== undefined && deleted > e.revision) continue;
       this.entries.set(e.key, this.decode(e.value, e.revision));
     }
+    return this.entries.size < limit;
   }
 
   private apply(c: KvChange): void {
