@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe } from "vitest";
 import { refuseUnsafeReplicas } from "../../src/adapters/kv/jetstream-kv.js";
-import { kvContract } from "../contract/kv.contract.js";
+import { kvContract, type ScanPaging } from "../contract/kv.contract.js";
 import { destroyAfter, uniqueName } from "../support/backends.js";
 import { forCluster, lockClusters, openClusterKv, type ClusterKind } from "../support/cluster.js";
 import { jetstreamReplicatedCasOnOldServers, natsClusterVersion } from "./jetstream-replicated-cas.js";
@@ -24,6 +24,12 @@ const replicatedCasSafe = (() => {
   }
 })();
 
+/** How each cluster's scan pages: as the single-server entries of test/contract/identity-kv.test.ts. */
+const CLUSTER_PAGING: Record<ClusterKind, ScanPaging> = {
+  etcd: { pageSize: "limit", reads: "pinned" },
+  jetstream: { pageSize: "limit", reads: "pushed" },
+};
+
 function clusterSuites(kind: ClusterKind): void {
   const name = uniqueName("idmap_ctest");
   kvContract(
@@ -31,6 +37,7 @@ function clusterSuites(kind: ClusterKind): void {
     destroyAfter(() => openClusterKv(kind, name)),
     {
       secondClient: () => openClusterKv(kind, name),
+      scan: CLUSTER_PAGING[kind],
     },
   );
   oneFollowerDown(kind);

@@ -426,6 +426,8 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
           const other = await fixture.open();
           return closingWith(other.bindings(), () => other.close());
         },
+        // Keyset pages of at most the size asked for, each read when asked for.
+        scan: { pageSize: "limit", reads: "on-demand" },
       },
     );
   });
