@@ -9,9 +9,10 @@
  * Options: --rate=N (published updates/s for the latency run, default 1000), --seconds=N (its length,
  * default 10), --followers=N (default 20), --publish=N (updates per throughput round, default 5000),
  * --rounds=N (throughput rounds with and without followers, alternated; default 3), --lookup-ms=N,
- * --latency-only (the latency run alone), --cpu-prof=DIR (the service's CPU profile), --sync=normal
- * (the service's SQLite files without a sync per commit: IDMAP_EMBEDDED_SYNC), --no-trace (no service instrumentation: the latency is not
- * split into stages).
+ * --in-flight=N (publish requests the latency run keeps open at most, default 16), --latency-only
+ * (the latency run alone), --cpu-prof=DIR (the service's CPU profile), --sync=normal (the service's
+ * SQLite files without a sync per commit: IDMAP_EMBEDDED_SYNC), --no-trace (no service
+ * instrumentation: the latency is not split into stages).
  *
  * The service runs in a child process (`idmap serve`: REST, the map on), the publisher in this one,
  * the measured follower (an IdentityCache over loopback HTTP) in a second child, the 20 followers of
@@ -35,6 +36,8 @@ interface Options {
   lookupMs: number;
   /** Instrument the service (IDMAP_BENCH_TRACE) and split the latency into stages. */
   trace: boolean;
+  /** Publish requests the latency run keeps open at most (it waits for one to finish beyond). */
+  inFlight: number;
   /** Skip the followers' cost and local lookup runs (latency only). */
   latencyOnly: boolean;
   /** A directory for the service process's CPU profile (node --cpu-prof), when given. */
@@ -128,6 +131,7 @@ function parse(argv: readonly string[]): Options {
     publish: num("publish", quick ? 500 : 5000),
     rounds: num("rounds", quick ? 1 : 3),
     lookupMs: num("lookup-ms", quick ? 200 : 1000),
+    inFlight: num("in-flight", 16),
     trace: !flags.has("no-trace"),
     latencyOnly: flags.has("latency-only"),
     ...(flags.get("cpu-prof") ? { cpuProf: flags.get("cpu-prof") } : {}),
@@ -203,8 +207,8 @@ interface FollowerTrace {
 }
 
 /**
- * Publishes at `rate` updates/s (a batch every 10 ms) and times each MAC from its ack to the
- * follower's cache; the follower runs in a process of its own (children/follower.ts). With the
+ * Publishes at `rate` updates/s (a batch every 10 ms, at most `inFlight` requests open) and times
+ * each MAC from its ack to the follower's cache; the follower runs in a process of its own (children/follower.ts). With the
  * service's trace, the time is split into stages (each MAC's stamps, in ms):
  *   ackToWatch  publisher read its 200 → the service's change hub got the change from the KV watch
  *               (negative: the watch delivered before the reply reached the publisher)
@@ -238,10 +242,14 @@ async function latencyRun(
     const inFlight: Promise<void>[] = [];
     let maxInFlight = 0;
     let open = 0;
+    const slotFreed: (() => void)[] = [];
     for (let t = 0; t < ticks; t++) {
       const due = start + t * 10;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      // A service that cannot keep up is not flooded: at most opts.inFlight requests wait at once
+      // (an unbounded backlog made every request, and so the whole service, seconds late).
+      while (open >= opts.inFlight) await new Promise<void>((r) => slotFreed.push(r));
       const batch = devices(perTick);
       const at = wall();
       for (const d of batch) sent.set(d.mac, at);
@@ -249,6 +257,7 @@ async function latencyRun(
       inFlight.push(
         post(url, batch).then(() => {
           open--;
+          slotFreed.shift()?.();
           const now = wall();
           for (const d of batch) acked.set(d.mac, now);
         }),

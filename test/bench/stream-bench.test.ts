@@ -18,6 +18,7 @@ describe("npm run bench:stream machinery", () => {
         publish: 200,
         rounds: 1,
         lookupMs: 50,
+        inFlight: 16,
         trace: true,
         latencyOnly: false,
       },
