@@ -12,7 +12,8 @@
  * --in-flight=N (publish requests the latency run keeps open at most, default 16), --latency-only
  * (the latency run alone), --cpu-prof=DIR (the service's CPU profile), --sync=normal (the service's
  * SQLite files without a sync per commit: IDMAP_EMBEDDED_SYNC), --no-trace (no service
- * instrumentation: the latency is not split into stages).
+ * instrumentation: the latency is not split into stages), --uncork (an experiment: the service sends
+ * each response write at once instead of on node's next tick).
  *
  * The service runs in a child process (`idmap serve`: REST, the map on), the publisher in this one,
  * the measured follower (an IdentityCache over loopback HTTP) in a second child, the 20 followers of
@@ -42,6 +43,8 @@ interface Options {
   latencyOnly: boolean;
   /** A directory for the service process's CPU profile (node --cpu-prof), when given. */
   cpuProf?: string;
+  /** Experiment: the service sends each response write at once (IDMAP_BENCH_UNCORK, children/service.ts). */
+  uncork: boolean;
   /** IDMAP_EMBEDDED_SYNC for the service's SQLite files (default: the service's own, full). */
   sync?: "full" | "normal";
 }
@@ -112,6 +115,8 @@ function parse(argv: readonly string[]): Options {
     "latency-only",
     "cpu-prof",
     "sync",
+    "in-flight",
+    "uncork",
   ];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown option --${k}`);
   for (const b of positional)
@@ -134,6 +139,7 @@ function parse(argv: readonly string[]): Options {
     inFlight: num("in-flight", 16),
     trace: !flags.has("no-trace"),
     latencyOnly: flags.has("latency-only"),
+    uncork: flags.has("uncork"),
     ...(flags.get("cpu-prof") ? { cpuProf: flags.get("cpu-prof") } : {}),
     ...(flags.has("sync") ? { sync: syncMode(flags.get("sync")!) } : {}),
   };
@@ -471,6 +477,7 @@ export async function runStreamBench(opts: Options, log: (l: string) => void): P
         IDMAP_FRONTENDS: "rest",
         ...(opts.trace ? { IDMAP_BENCH_TRACE: "1" } : {}),
         ...(opts.sync ? { IDMAP_EMBEDDED_SYNC: opts.sync } : {}),
+        ...(opts.uncork ? { IDMAP_BENCH_UNCORK: "1" } : {}),
       },
     });
     const sampler = new LoadSampler(2_000);

@@ -5,8 +5,10 @@
  *
  * With IDMAP_BENCH_TRACE=1 (the stream bench's latency run) it also notes, per revision, when the
  * change hub received it from the KV watch and when the hub's flush began and ended (the SSE write
- * happens inside it), and the event loop's delay; `trace` answers them (and starts afresh).
+ * happens inside it), and the event loop's delay; `trace` answers them (and starts afresh). With
+ * IDMAP_BENCH_UNCORK=1, an experiment: response writes leave the socket at once (see below).
  */
+import { ServerResponse } from "node:http";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { loadConfig } from "../../src/app/config.js";
 import { ChangeHub } from "../../src/app/changes/change-hub.js";
@@ -46,6 +48,18 @@ if (process.env.IDMAP_BENCH_TRACE === "1") {
     }
   };
   loop.enable();
+}
+
+if (process.env.IDMAP_BENCH_UNCORK === "1") {
+  // Experiment (--uncork): node's res.write corks the socket and uncorks it on process.nextTick, which,
+  // for a write made inside a microtask, waits until the whole microtask queue has drained. This
+  // sends every response write at once instead, to measure what that wait costs the stream.
+  const write = ServerResponse.prototype.write as (this: ServerResponse, ...a: unknown[]) => boolean;
+  (ServerResponse.prototype as unknown as { write: typeof write }).write = function (this: ServerResponse, ...a) {
+    const ok = write.apply(this, a);
+    if (this.socket?.writableCorked) this.socket.uncork();
+    return ok;
+  };
 }
 
 try {

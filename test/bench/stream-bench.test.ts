@@ -20,6 +20,7 @@ describe("npm run bench:stream machinery", () => {
         lookupMs: 50,
         inFlight: 16,
         trace: true,
+        uncork: false,
         latencyOnly: false,
       },
       (l) => lines.push(l),
