@@ -8,11 +8,16 @@
  *
  * Options: --rate=N (published updates/s for the latency run, default 1000), --seconds=N (its length,
  * default 10), --followers=N (default 20), --publish=N (updates per throughput round, default 5000),
- * --rounds=N (throughput rounds with and without followers, alternated; default 3), --lookup-ms=N.
+ * --rounds=N (throughput rounds with and without followers, alternated; default 3), --lookup-ms=N,
+ * --in-flight=N (publish requests the latency run keeps open at most, default 16), --latency-only
+ * (the latency run alone), --cpu-prof=DIR (the service's CPU profile), --sync=normal (the service's
+ * SQLite files without a sync per commit: IDMAP_EMBEDDED_SYNC), --no-trace (no service
+ * instrumentation: the latency is not split into stages), --uncork (an experiment: the service sends
+ * each response write at once instead of on node's next tick).
  *
- * The service runs in a child process (`idmap serve`: REST, the map on), the publisher and the
- * measured follower (an IdentityCache over loopback HTTP) in this one, the 20 followers of the cost
- * run in a third. Results: a summary on stdout and JSON in bench/results/stream-<date>.json.
+ * The service runs in a child process (`idmap serve`: REST, the map on), the publisher in this one,
+ * the measured follower (an IdentityCache over loopback HTTP) in a second child, the 20 followers of
+ * the cost run in a third. Results: a summary on stdout and JSON in bench/results/stream-<date>.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +25,7 @@ import { loadavg } from "node:os";
 import { IdentityCache } from "../src/client/identity-cache.js";
 import { BACKENDS, type BackendName, serversFromEnv, serviceSetup } from "./lib/backends.js";
 import { RESULTS_DIR } from "./lib/bench.js";
-import { LoadSampler, machine, processCpuMs, spawnChild } from "./lib/util.js";
+import { type Child, LoadSampler, machine, processCpuMs, spawnChild } from "./lib/util.js";
 
 interface Options {
   backends: BackendName[];
@@ -30,6 +35,18 @@ interface Options {
   publish: number;
   rounds: number;
   lookupMs: number;
+  /** Instrument the service (IDMAP_BENCH_TRACE) and split the latency into stages. */
+  trace: boolean;
+  /** Publish requests the latency run keeps open at most (it waits for one to finish beyond). */
+  inFlight: number;
+  /** Skip the followers' cost and local lookup runs (latency only). */
+  latencyOnly: boolean;
+  /** A directory for the service process's CPU profile (node --cpu-prof), when given. */
+  cpuProf?: string;
+  /** Experiment: the service sends each response write at once (IDMAP_BENCH_UNCORK, children/service.ts). */
+  uncork: boolean;
+  /** IDMAP_EMBEDDED_SYNC for the service's SQLite files (default: the service's own, full). */
+  sync?: "full" | "normal";
 }
 
 export interface StreamRow {
@@ -43,8 +60,19 @@ export interface StreamRow {
     readonly maxMs: number;
     /** Published changes the follower never received within the wait (should be 0). */
     readonly missing: number;
+    /** The publisher's request times (send → 200 read), and the most requests it had open at once. */
+    readonly request: Stage;
+    readonly maxRequestsInFlight: number;
+    /** The service process's CPU during the run, in cores. */
+    readonly serviceCpuShare: number;
+    /** Where the time went (see latencyRun); the service's stages only with the trace on. */
+    readonly stages: Partial<Record<"ackToWatch" | "coalesce" | "write" | "wire" | "client" | "parse", Stage>>;
+    readonly serviceLoopDelay?: { p99Ms: number; maxMs: number; meanMs: number } | undefined;
+    readonly followerLoopDelay: { p99Ms: number; maxMs: number; meanMs: number };
+    readonly load: number;
   };
-  readonly followersCost: {
+  /** Absent with --latency-only. */
+  readonly followersCost?: {
     readonly followers: number;
     readonly withoutUpdatesPerSec: readonly number[];
     readonly withUpdatesPerSec: readonly number[];
@@ -57,7 +85,7 @@ export interface StreamRow {
     readonly cpuExtraPct: number;
     readonly changesPerFollower: number;
   };
-  readonly localLookups: {
+  readonly localLookups?: {
     readonly bindings: number;
     readonly lookupPerSec: number;
     readonly getPerSec: number;
@@ -75,7 +103,21 @@ function parse(argv: readonly string[]): Options {
       flags.set(eq < 0 ? a.slice(2) : a.slice(2, eq), eq < 0 ? "" : a.slice(eq + 1));
     }
   }
-  const known = ["quick", "rate", "seconds", "followers", "publish", "rounds", "lookup-ms"];
+  const known = [
+    "quick",
+    "rate",
+    "seconds",
+    "followers",
+    "publish",
+    "rounds",
+    "lookup-ms",
+    "no-trace",
+    "latency-only",
+    "cpu-prof",
+    "sync",
+    "in-flight",
+    "uncork",
+  ];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown option --${k}`);
   for (const b of positional)
     if (!(BACKENDS as readonly string[]).includes(b)) throw new Error(`unknown backend ${b} (${BACKENDS.join(", ")})`);
@@ -94,7 +136,18 @@ function parse(argv: readonly string[]): Options {
     publish: num("publish", quick ? 500 : 5000),
     rounds: num("rounds", quick ? 1 : 3),
     lookupMs: num("lookup-ms", quick ? 200 : 1000),
+    inFlight: num("in-flight", 16),
+    trace: !flags.has("no-trace"),
+    latencyOnly: flags.has("latency-only"),
+    uncork: flags.has("uncork"),
+    ...(flags.get("cpu-prof") ? { cpuProf: flags.get("cpu-prof") } : {}),
+    ...(flags.has("sync") ? { sync: syncMode(flags.get("sync")!) } : {}),
   };
+}
+
+function syncMode(v: string): "full" | "normal" {
+  if (v !== "full" && v !== "normal") throw new Error("--sync: full or normal");
+  return v;
 }
 
 const median = (xs: readonly number[]) => {
@@ -133,61 +186,178 @@ async function post(url: string, updates: readonly object[]): Promise<void> {
   await r.arrayBuffer();
 }
 
-/** Publishes at `rate` updates/s (a batch every 10 ms) and times each MAC from its ack to the follower's cache. */
-async function latencyRun(url: string, opts: Options, log: (l: string) => void): Promise<StreamRow["latency"]> {
+/** One stage of the latency run: percentiles of the milliseconds between two stamps, over the MACs that have both. */
+export interface Stage {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+const stage = (xs: readonly number[]): Stage => ({
+  p50Ms: round1(percentile(xs, 50)),
+  p99Ms: round1(percentile(xs, 99)),
+  maxMs: round1(xs.length ? Math.max(...xs) : 0),
+});
+
+/** Wall time with sub-millisecond resolution, comparable across this machine's processes. */
+const wall = () => performance.timeOrigin + performance.now();
+
+interface ServiceTrace {
+  revisions: [number, [number, number, number]][];
+  loopDelay: { p99Ms: number; maxMs: number; meanMs: number };
+}
+interface FollowerTrace {
+  applied: [string, number, number, number][];
+  raw: [number, number][];
+  loopDelay: { p99Ms: number; maxMs: number; meanMs: number };
+}
+
+/**
+ * Publishes at `rate` updates/s (a batch every 10 ms, at most `inFlight` requests open) and times
+ * each MAC from its ack to the follower's cache; the follower runs in a process of its own (children/follower.ts). With the
+ * service's trace, the time is split into stages (each MAC's stamps, in ms):
+ *   ackToWatch  publisher read its 200 → the service's change hub got the change from the KV watch
+ *               (negative: the watch delivered before the reply reached the publisher)
+ *   coalesce    hub got it → hub's flush began (the coalescing timer)
+ *   write       flush began → ended (encoding and the SSE socket writes, every follower)
+ *   wire        flush ended → a raw SSE reader in the follower's process saw its bytes
+ *   client      raw bytes seen → the IdentityCache applied it (fetch's stream, SSE parse, JSON, apply)
+ *   parse       the cache's parser pulled the chunk → applied
+ */
+async function latencyRun(
+  url: string,
+  service: Child,
+  opts: Options,
+  log: (l: string) => void,
+): Promise<StreamRow["latency"]> {
   const acked = new Map<string, number>();
-  const arrived = new Map<string, number>();
-  const cache = new IdentityCache({
-    urls: [url],
-    onChange: (c) => {
-      if (c.key.kind === "mac" && c.operation === "put" && !arrived.has(c.key.value))
-        arrived.set(c.key.value, performance.now());
-    },
-  });
-  await cache.start();
-  const perTick = Math.max(1, Math.round(opts.rate / 100));
-  const ticks = opts.seconds * 100;
-  const start = performance.now();
-  const inFlight: Promise<void>[] = [];
-  for (let t = 0; t < ticks; t++) {
-    const due = start + t * 10;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const batch = devices(perTick);
-    inFlight.push(
-      post(url, batch).then(() => {
-        const now = performance.now();
-        for (const d of batch) acked.set(d.mac, now);
-      }),
+  const sent = new Map<string, number>();
+  const follower = spawnChild("follower.ts");
+  try {
+    await follower.next("ready");
+    follower.send({ type: "start", url });
+    await follower.next("started");
+    if (opts.trace) {
+      service.send({ type: "trace" }); // starts the service's trace afresh
+      await service.next("trace");
+    }
+    const cpu0 = processCpuMs(service.proc.pid ?? 0);
+    const perTick = Math.max(1, Math.round(opts.rate / 100));
+    const ticks = opts.seconds * 100;
+    const start = performance.now();
+    const inFlight: Promise<void>[] = [];
+    let maxInFlight = 0;
+    let open = 0;
+    const slotFreed: (() => void)[] = [];
+    for (let t = 0; t < ticks; t++) {
+      const due = start + t * 10;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      // A service that cannot keep up is not flooded: at most opts.inFlight requests wait at once
+      // (an unbounded backlog made every request, and so the whole service, seconds late).
+      while (open >= opts.inFlight) await new Promise<void>((r) => slotFreed.push(r));
+      const batch = devices(perTick);
+      const at = wall();
+      for (const d of batch) sent.set(d.mac, at);
+      maxInFlight = Math.max(maxInFlight, ++open);
+      inFlight.push(
+        post(url, batch).then(() => {
+          open--;
+          slotFreed.shift()?.();
+          const now = wall();
+          for (const d of batch) acked.set(d.mac, now);
+        }),
+      );
+    }
+    await Promise.all(inFlight);
+    const elapsed = (performance.now() - start) / 1000;
+    const serviceCpu = (processCpuMs(service.proc.pid ?? 0) - cpu0) / (elapsed * 1000);
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      follower.send({ type: "count" });
+      const { applied } = await follower.next<{ applied: number }>("count");
+      if (applied >= acked.size || performance.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    follower.send({ type: "finish" });
+    const f = await follower.next<FollowerTrace>("finished");
+    let s: ServiceTrace | undefined;
+    if (opts.trace) {
+      service.send({ type: "trace" });
+      s = await service.next<ServiceTrace>("trace");
+    }
+    const arrived = new Map<string, { revision: number; at: number; pulled: number }>();
+    for (const [m, revision, at, pulled] of f.applied) if (!arrived.has(m)) arrived.set(m, { revision, at, pulled });
+    const rawAt = new Map<number, number>();
+    for (const [r, at] of f.raw) if (!rawAt.has(r)) rawAt.set(r, at);
+    const hub = new Map(s?.revisions ?? []);
+    const latencies: number[] = [];
+    const request: number[] = [];
+    const split = {
+      ackToWatch: [] as number[],
+      coalesce: [] as number[],
+      write: [] as number[],
+      wire: [] as number[],
+      client: [] as number[],
+      parse: [] as number[],
+    };
+    let missing = 0;
+    for (const [m, at] of acked) {
+      request.push(at - sent.get(m)!);
+      const got = arrived.get(m);
+      if (got === undefined) {
+        missing++;
+        continue;
+      }
+      // A change can reach the follower before the publisher has read its own reply: that is 0 ms late.
+      latencies.push(Math.max(0, got.at - at));
+      if (got.pulled > 0) split.parse.push(got.at - got.pulled);
+      const h = hub.get(got.revision);
+      const r = rawAt.get(got.revision);
+      if (r !== undefined) split.client.push(got.at - r);
+      if (!h) continue;
+      split.ackToWatch.push(h[0] - at);
+      split.coalesce.push(h[1] - h[0]);
+      split.write.push(h[2] - h[1]);
+      if (r !== undefined) split.wire.push(r - h[2]);
+    }
+    const stages = Object.fromEntries(Object.entries(split).map(([k, v]) => [k, stage(v)])) as Record<
+      keyof typeof split,
+      Stage
+    >;
+    const row = {
+      targetRate: opts.rate,
+      achievedRate: Math.round(acked.size / elapsed),
+      updates: acked.size,
+      p50Ms: round1(percentile(latencies, 50)),
+      p99Ms: round1(percentile(latencies, 99)),
+      maxMs: round1(Math.max(0, ...latencies)),
+      missing,
+      request: stage(request),
+      maxRequestsInFlight: maxInFlight,
+      serviceCpuShare: Math.round(serviceCpu * 100) / 100,
+      stages: opts.trace ? stages : { client: stages.client, parse: stages.parse },
+      serviceLoopDelay: s?.loopDelay,
+      followerLoopDelay: f.loopDelay,
+      load: Math.round(loadavg()[0]! * 100) / 100,
+    };
+    log(
+      `  latency: ${row.updates} updates at ${row.achievedRate}/s: p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ` +
+        `max ${row.maxMs} ms, missing ${missing} (load ${row.load})`,
     );
+    log(
+      `    publish request p50/p99 ${row.request.p50Ms}/${row.request.p99Ms} ms, ${maxInFlight} in flight at most, ` +
+        `service CPU ${Math.round(serviceCpu * 100)} % of a core`,
+    );
+    for (const [k, v] of Object.entries(row.stages))
+      log(`    ${k.padEnd(11)} p50 ${v.p50Ms} ms, p99 ${v.p99Ms} ms, max ${v.maxMs} ms`);
+    const d = (x?: { p99Ms: number; maxMs: number }) =>
+      x ? `p99 ${round1(x.p99Ms)} ms, max ${round1(x.maxMs)} ms` : "n/a";
+    log(`    event-loop delay: service ${d(s?.loopDelay)}; follower ${d(f.loopDelay)}`);
+    return row;
+  } finally {
+    await follower.stop(2_000);
   }
-  await Promise.all(inFlight);
-  const elapsed = (performance.now() - start) / 1000;
-  const deadline = performance.now() + 10_000;
-  while (arrived.size < acked.size && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  await cache.close();
-  const latencies: number[] = [];
-  let missing = 0;
-  for (const [mac, at] of acked) {
-    const got = arrived.get(mac);
-    if (got === undefined) missing++;
-    // A change can reach the follower before the publisher has read its own reply: that is 0 ms late.
-    else latencies.push(Math.max(0, got - at));
-  }
-  const row = {
-    targetRate: opts.rate,
-    achievedRate: Math.round(acked.size / elapsed),
-    updates: acked.size,
-    p50Ms: round1(percentile(latencies, 50)),
-    p99Ms: round1(percentile(latencies, 99)),
-    maxMs: round1(Math.max(0, ...latencies)),
-    missing,
-  };
-  log(
-    `  latency: ${row.updates} updates at ${row.achievedRate}/s: p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ` +
-      `max ${row.maxMs} ms, missing ${missing}`,
-  );
-  return row;
 }
 
 /**
@@ -300,13 +470,26 @@ export async function runStreamBench(opts: Options, log: (l: string) => void): P
   for (const backend of opts.backends) {
     log(`${backend}:`);
     const setup = serviceSetup(backend, serversFromEnv(), `stream_${Date.now().toString(36)}`, "warn");
-    const service = spawnChild("service.ts", { env: { ...setup.env, IDMAP_FRONTENDS: "rest" } });
+    const service = spawnChild("service.ts", {
+      ...(opts.cpuProf ? { execArgv: ["--cpu-prof", "--cpu-prof-dir", opts.cpuProf] } : {}),
+      env: {
+        ...setup.env,
+        IDMAP_FRONTENDS: "rest",
+        ...(opts.trace ? { IDMAP_BENCH_TRACE: "1" } : {}),
+        ...(opts.sync ? { IDMAP_EMBEDDED_SYNC: opts.sync } : {}),
+        ...(opts.uncork ? { IDMAP_BENCH_UNCORK: "1" } : {}),
+      },
+    });
     const sampler = new LoadSampler(2_000);
     try {
       const { restPort } = await service.next<{ restPort: number }>("ready");
       const url = `http://127.0.0.1:${restPort}`;
       const firstDevice = serial;
-      const latency = await latencyRun(url, opts, log);
+      const latency = await latencyRun(url, service, opts, log);
+      if (opts.latencyOnly) {
+        rows.push({ backend, latency, load: sampler.stop() });
+        continue;
+      }
       const followersCost = await costRun(url, service.proc.pid ?? 0, opts, log);
       const localLookups = await lookupRun(url, opts, log, firstDevice);
       rows.push({ backend, latency, followersCost, localLookups, load: sampler.stop() });
@@ -331,8 +514,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const r of rows)
     console.log(
       `${r.backend.padEnd(10)} ${`${r.latency.p99Ms} ms`.padEnd(14)} ${String(r.latency.achievedRate).padEnd(7)} ` +
-        `${`${signed(-r.followersCost.slowdownPct)}%`.padEnd(16)} ${`${signed(r.followersCost.cpuExtraPct)}%`.padEnd(11)} ` +
-        `${String(r.localLookups.lookupPerSec).padEnd(16)} ${r.load.median.toFixed(2)}`,
+        `${(r.followersCost ? `${signed(-r.followersCost.slowdownPct)}%` : "-").padEnd(16)} ` +
+        `${(r.followersCost ? `${signed(r.followersCost.cpuExtraPct)}%` : "-").padEnd(11)} ` +
+        `${String(r.localLookups?.lookupPerSec ?? "-").padEnd(16)} ${r.load.median.toFixed(2)}`,
     );
   console.log(`\nresults: ${file}`);
 }

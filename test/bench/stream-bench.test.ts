@@ -10,7 +10,19 @@ describe("npm run bench:stream machinery", () => {
   it("produces a well-formed row on the memory backend", { timeout: 180_000 }, async () => {
     const lines: string[] = [];
     const rows = await runStreamBench(
-      { backends: ["memory"], rate: 200, seconds: 1, followers: 3, publish: 200, rounds: 1, lookupMs: 50 },
+      {
+        backends: ["memory"],
+        rate: 200,
+        seconds: 1,
+        followers: 3,
+        publish: 200,
+        rounds: 1,
+        lookupMs: 50,
+        inFlight: 16,
+        trace: true,
+        uncork: false,
+        latencyOnly: false,
+      },
       (l) => lines.push(l),
     );
     expect(rows).toHaveLength(1);
@@ -18,10 +30,14 @@ describe("npm run bench:stream machinery", () => {
     expect(r.latency.updates).toBe(200);
     expect(r.latency.missing).toBe(0);
     expect(r.latency.p99Ms).toBeGreaterThanOrEqual(r.latency.p50Ms);
-    expect(r.followersCost.withUpdatesPerSec).toHaveLength(1);
-    expect(r.followersCost.changesPerFollower).toBe(400);
-    expect(r.localLookups.bindings).toBeGreaterThan(0);
-    expect(r.localLookups.lookupPerSec).toBeGreaterThan(0);
+    // The trace split the latency: every stage measured over the MACs the follower got.
+    for (const k of ["ackToWatch", "coalesce", "write", "wire", "client", "parse"] as const)
+      expect(r.latency.stages[k], k).toBeDefined();
+    expect(r.latency.stages.coalesce!.maxMs).toBeGreaterThanOrEqual(0);
+    expect(r.followersCost!.withUpdatesPerSec).toHaveLength(1);
+    expect(r.followersCost!.changesPerFollower).toBe(400);
+    expect(r.localLookups!.bindings).toBeGreaterThan(0);
+    expect(r.localLookups!.lookupPerSec).toBeGreaterThan(0);
     expect(lines.some((l) => l.includes("local lookups"))).toBe(true);
   });
 });

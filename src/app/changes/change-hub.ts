@@ -11,8 +11,10 @@ export interface HubOptions {
   /** Delay before the hub's own watch is started again after it failed. */
   readonly retryMs?: number;
   /**
-   * Changes arriving within this many milliseconds go out as one batch (one write per follower):
-   * with many followers, fewer larger writes cost the service less. 0: every turn of the event loop.
+   * At most one batch (one write per follower) every this many milliseconds: with many followers,
+   * fewer larger writes cost the service less. A change arriving when the last batch is at least
+   * this old goes out at the end of the task that delivered it; one arriving sooner waits for the
+   * rest of the interval. 0: at the end of every task that delivers changes.
    */
   readonly coalesceMs?: number;
   /** Counts what was sent (the metrics' events sent). */
@@ -42,9 +44,16 @@ interface Follower {
  * then live; one further behind follows a watch of its own from its revision until it reaches what
  * the buffer holds, then joins. So N followers cost the store one watch, not N, once they are current.
  *
- * Delivery is batched per turn of the event loop, and a batch never splits a revision: every event
- * the store delivers in one turn (etcd delivers a revision's events together) goes out together, so
- * a follower resuming after the last revision it saw misses nothing and sees nothing twice.
+ * Delivery is batched, and a batch never splits a revision: a batch is sent at the end of a task
+ * (a microtask) or from a timer, never while the store's callback is still delivering, and every
+ * adapter delivers a revision's events within one task (etcd: one watch response), so a follower
+ * resuming after the last revision it saw misses nothing and sees nothing twice.
+ *
+ * When a batch goes out: at most one per `coalesceMs`. A change that arrives when the last batch is
+ * at least that old goes out at the end of the task that delivered it, so under a steady flow the
+ * stream does not wait for the event loop to come round to a timer (on a busy service that wait,
+ * behind every queued request, was most of a follower's latency); only the tail of a burst waits
+ * for the timer.
  */
 export class ChangeHub {
   private readonly buffer: ChangeEvent[] = [];
@@ -53,7 +62,11 @@ export class ChangeHub {
   private newest: Revision = 0;
   private readonly followers = new Set<Follower>();
   private pending: ChangeEvent[] = [];
+  /** A flush is queued (a microtask) or timed (`flushTimer`). */
   private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last flush that sent a batch. */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
   private handle: WatchHandle | undefined;
   private started: Promise<void> | undefined;
   private stopped = false;
@@ -82,6 +95,7 @@ export class ChangeHub {
     this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
     for (const f of this.followers) this.detach(f);
     await this.handle?.stop().catch(() => {});
   }
@@ -154,19 +168,34 @@ export class ChangeHub {
     const event = this.decode(c);
     if (!event) return;
     this.pending.push(event);
-    if (!this.flushScheduled) {
+    const wait = this.lastFlushAt + (this.options.coalesceMs ?? 0) - performance.now();
+    if (wait <= 0) {
+      // Due: at the end of this task, once the store has delivered everything it is delivering now.
+      if (this.flushTimer) {
+        clearTimeout(this.flushTimer);
+        this.flushTimer = undefined;
+        this.flushScheduled = false;
+      }
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(() => this.flush());
+      }
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      const delay = this.options.coalesceMs ?? 0;
-      if (delay > 0) setTimeout(() => this.flush(), delay);
-      else setImmediate(() => this.flush());
+      this.flushTimer = setTimeout(() => this.flush(), wait);
     }
   }
 
   private flush(): void {
     this.flushScheduled = false;
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
+    this.lastFlushAt = performance.now();
     for (const e of batch) this.buffer.push(e);
     this.trim();
     for (const f of this.followers) {
