@@ -13,7 +13,7 @@
  * (the latency run alone), --cpu-prof=DIR (the service's CPU profile), --sync=normal (the service's
  * SQLite files without a sync per commit: IDMAP_EMBEDDED_SYNC), --no-trace (no service
  * instrumentation: the latency is not split into stages), --uncork (an experiment: the service sends
- * each response write at once instead of on node's next tick).
+ * every response write at once, not only the change stream's, which does so itself).
  *
  * The service runs in a child process (`idmap serve`: REST, the map on), the publisher in this one,
  * the measured follower (an IdentityCache over loopback HTTP) in a second child, the 20 followers of

@@ -231,6 +231,9 @@ class SseSink implements ChangeSink {
       return;
     }
     this.res.write(text);
+    // Node corks the socket on a write until the next tick, which on a busy loop comes after the
+    // requests queued behind this task: an event leaves now instead.
+    this.res.socket?.uncork();
     if (this.res.writableLength > MAX_BUFFERED_BYTES) this.close();
   }
 }
