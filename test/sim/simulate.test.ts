@@ -40,6 +40,28 @@ describe("idmap simulate: a small fleet against ground truth", () => {
     expect(report.identity_rules.quarantines).toBeGreaterThan(0);
   });
 
+  // The issue's target "a lookup by a shared dock or dongle MAC never names a device confidently when
+  // several hold it" is MISSED at this size and reported, not asserted: 257 of 487 such lookups (two or
+  // more laptops reported with the MAC in the week before) named one device, 250 of them after a
+  // single change of holder, which the service's rule (quarantine on the second rebind, ADR 0010)
+  // cannot tell from a NIC moved once (docs/benchmarks.md). Asserted here: the dongle class is in the
+  // fleet and its MACs do change hands, the figure is measured for docks and dongles, the quarantine
+  // answers ambiguity for both, and a MAC with a single holder still names it.
+  it("measures lookups by shared dock and dongle MACs against who held them", () => {
+    const fleet = report.scenario.shared_macs;
+    expect(fleet.dongles).toBeGreaterThan(0);
+    expect(fleet.dongle_laptops).toBeGreaterThan(fleet.dongles);
+    const { dock, dongle } = report.shared_mac_lookups;
+    for (const kind of [dock, dongle]) {
+      expect(kind.shared_asked).toBeGreaterThan(0);
+      expect(kind.confident + kind.ambiguous + kind.not_found).toBe(kind.shared_asked);
+      expect(kind.ambiguous).toBeGreaterThan(0);
+      expect(kind.single_confident).toBe(kind.single_asked);
+    }
+    const target = report.targets.find((t) => t.name === "confident answers by shared dock/dongle MACs");
+    expect(target?.met).toBe(dock.confident + dongle.confident === 0);
+  });
+
   it("attributes no more than 2 % of sweeps to the wrong device, and answers 99 % of lookups", () => {
     expect(report.devices.misattributed_sweeps / report.devices.sweep_sightings).toBeLessThanOrEqual(0.02);
     expect(report.lookups.hit_rate_pct).toBeGreaterThanOrEqual(99);

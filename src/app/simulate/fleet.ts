@@ -156,6 +156,14 @@ export interface Device {
   readonly netboxHasMac: boolean;
   /** A hot-desk laptop: its index among them (it docks at a different desk each day), else -1. */
   readonly hotDesk: number;
+  /** A laptop with no wired NIC of its own: the USB Ethernet dongle it shares (index in `dongles`), else -1. */
+  dongle: number;
+}
+
+/** A USB Ethernet dongle passed around a few laptops of one site: one holder per 12 h shift. */
+export interface Dongle {
+  readonly mac: string;
+  readonly laptops: readonly number[];
 }
 
 export interface PartitionSlots {
@@ -173,6 +181,8 @@ export interface Fleet {
   readonly docks: string[];
   /** Cloned virtual machines: pairs of devices in two partitions that report one MAC. */
   readonly clones: [number, number][];
+  /** USB Ethernet dongles shared by MAC-only laptops. */
+  readonly dongles: Dongle[];
 }
 
 export function generateFleet(n: number, rng: Prng): Fleet {
@@ -185,7 +195,7 @@ export function generateFleet(n: number, rng: Prng): Fleet {
   let agent = 0;
   let routerGroup = 0;
   const partitions: PartitionSlots[] = [];
-  const fleet: Fleet = { devices, partitions, macSerial: 0, docks: [], clones: [] };
+  const fleet: Fleet = { devices, partitions, macSerial: 0, docks: [], clones: [], dongles: [] };
   for (const cls of DEVICE_CLASSES) {
     const p = CLASSES[cls];
     for (let k = 0; k < classes[cls]; k++) {
@@ -228,9 +238,11 @@ export function generateFleet(n: number, rng: Prng): Fleet {
               : `00:00:0c:07:ac:${hex2(group % 256)}`,
         netboxHasMac: cls === "router" || rng.chance(0.5),
         hotDesk,
+        dongle: -1,
       });
     }
   }
+  shareDongles(fleet, rng);
   partitions.push(
     ...PARTITIONS.map((plan, i) => ({
       plan,
@@ -281,6 +293,34 @@ function hex2(n: number): string {
 
 /** Docking stations' network adapters (a USB Ethernet chip vendor). */
 const DOCK_OUI = "00:E0:4C";
+
+/** USB Ethernet adapters (another vendor than the docks'). */
+const DONGLE_OUI = "00:0E:C6";
+/** Office laptops with no wired NIC of their own, and how many of them share one dongle. */
+const DONGLE_SHARE = 0.05;
+const LAPTOPS_PER_DONGLE = 3;
+
+/**
+ * MAC-only laptops sharing USB dongles: 5 % of the office laptops (hq, branch; not the hot desks) have
+ * only Wi-Fi; on the wire they use a USB Ethernet dongle, one per 3 laptops of a site, passed between
+ * them. Chosen after the rest of the fleet so the other classes stay as they were for a seed.
+ */
+function shareDongles(fleet: Fleet, rng: Prng): void {
+  const bySite = new Map<number, number[]>();
+  for (const d of fleet.devices) {
+    if (d.cls !== "laptop" || d.hotDesk >= 0 || PARTITIONS[d.partition]!.name === "campus") continue;
+    if (!rng.chance(DONGLE_SHARE)) continue;
+    d.macs.length = 1; // Wi-Fi only: no wired NIC of its own
+    bySite.set(d.partition, [...(bySite.get(d.partition) ?? []), d.id]);
+  }
+  for (const laptops of bySite.values()) {
+    for (let i = 0; i < laptops.length; i += LAPTOPS_PER_DONGLE) {
+      const group = laptops.slice(i, i + LAPTOPS_PER_DONGLE);
+      for (const d of group) fleet.devices[d]!.dongle = fleet.dongles.length;
+      fleet.dongles.push({ mac: nextMac(fleet, DONGLE_OUI), laptops: group });
+    }
+  }
+}
 
 /** A VM of another partition to clone, if there is one yet. */
 function cloneSource(devices: readonly Device[], partition: number, rng: Prng): Device | undefined {

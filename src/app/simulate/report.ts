@@ -2,6 +2,7 @@ import type { DeviceClass } from "./fleet.js";
 import type { KvCounters } from "./kv-cost.js";
 import { judgeRate } from "./scale.js";
 import type { Scenario } from "./scenario.js";
+import type { SharedMacKind, SharedMacLookupStats } from "./shared-macs.js";
 import type { BindingCensus } from "./target.js";
 import type { TruthSummary } from "./truth.js";
 
@@ -52,6 +53,13 @@ export interface SimReport {
     }[];
     readonly cadences: Readonly<Record<string, number | string>>;
     readonly nic_swaps: number;
+    /** Shared MACs in the fleet: hot-desk docks, USB dongles (and the MAC-only laptops sharing them), cloned VMs. */
+    readonly shared_macs: {
+      readonly docks: number;
+      readonly dongles: number;
+      readonly dongle_laptops: number;
+      readonly cloned_vms: number;
+    };
   };
   readonly timing: {
     readonly seconds: number;
@@ -81,6 +89,8 @@ export interface SimReport {
     readonly retries: number;
   };
   readonly lookups: { readonly periodic: LookupStats; readonly final: LookupStats; readonly hit_rate_pct: number };
+  /** Lookups by hot-desk dock and USB dongle MACs (periodic and at the end), against who held them. */
+  readonly shared_mac_lookups: Readonly<Record<SharedMacKind, SharedMacLookupStats>>;
   readonly kv: {
     readonly unchanged: {
       readonly updates: number;
@@ -156,6 +166,7 @@ export interface ReportInput {
   readonly changedKeysPlusOne: number;
   readonly truth: TruthSummary;
   readonly lookups: { readonly periodic: LookupStats; readonly final: LookupStats };
+  readonly sharedMacLookups: Readonly<Record<SharedMacKind, SharedMacLookupStats>>;
   readonly kv: KvCounters;
   readonly census: BindingCensus | null;
   /** By kind: what the map would hold with nothing stale. */
@@ -203,6 +214,12 @@ export function buildReport(i: ReportInput): SimReport {
   // A run shorter than the TTL has not let any vacated address expire yet: judged against what may still be bound.
   const bindingsMet = Math.abs(difference) <= 10 || Math.abs(withinTtlDifference) <= 10;
 
+  const shared = Object.values(i.sharedMacLookups);
+  const sharedAsked = shared.reduce((a, x) => a + x.shared_asked, 0);
+  const confident = shared.reduce((a, x) => a + x.confident, 0);
+  const confidentOnce = shared.reduce((a, x) => a + x.confident_after_one_change, 0);
+  const confidentOther = shared.reduce((a, x) => a + x.confident_other_device, 0);
+
   const dedup = judgeRate(Math.max(0, duplicates), Math.max(0, baselineDup), 99);
   const lookups = judgeRate(asked - hits, asked, 99);
   const targets: Target[] = [
@@ -227,6 +244,21 @@ export function buildReport(i: ReportInput): SimReport {
       met: t.false_merges === 0,
       ...(t.false_merges > 0
         ? { note: `${t.misattributed_asserting} asserting sightings landed on another device's id` }
+        : {}),
+    },
+    {
+      name: "confident answers by shared dock/dongle MACs",
+      value: `${confident} of ${sharedAsked}`,
+      target: "0",
+      met: confident === 0,
+      ...(sharedAsked === 0 ? { at_scale_only: "no dock or dongle MAC had two holders in this run" } : {}),
+      ...(confident > 0
+        ? {
+            note:
+              `lookups by a MAC two or more devices were reported with in the week before: ${confidentOnce} ` +
+              `of the confident answers came after a single change of holder (the service quarantines on ` +
+              `the second rebind, ADR 0010), ${confidentOther} named a device other than the last holder`,
+          }
         : {}),
     },
     {
@@ -320,6 +352,12 @@ export function buildReport(i: ReportInput): SimReport {
         sweep: `hourly, each target every ${c.sweepRotation} h`,
       },
       nic_swaps: i.scenario.swaps.length,
+      shared_macs: {
+        docks: i.scenario.fleet.docks.length,
+        dongles: i.scenario.fleet.dongles.length,
+        dongle_laptops: i.scenario.fleet.dongles.reduce((a, d) => a + d.laptops.length, 0),
+        cloned_vms: i.scenario.fleet.clones.length,
+      },
     },
     timing: {
       seconds: round(i.seconds, 1),
@@ -347,6 +385,7 @@ export function buildReport(i: ReportInput): SimReport {
       retries: i.retries,
     },
     lookups: { ...i.lookups, hit_rate_pct: round(hitRate, 3) },
+    shared_mac_lookups: i.sharedMacLookups,
     kv: {
       unchanged: {
         updates: unchangedN,

@@ -215,6 +215,17 @@ export class Scenario {
     return docks[(dev.hotDesk + shift * 7) % docks.length]!;
   }
 
+  /**
+   * The dongle a MAC-only laptop has in the shift of `t`: each dongle stays with one laptop of its
+   * group for a 12 h shift, then passes to the next (the others are on Wi-Fi meanwhile).
+   */
+  private dongleOf(dev: Device, t: number): string {
+    if (dev.dongle < 0) return "";
+    const dongle = this.fleet.dongles[dev.dongle]!;
+    const shift = Math.floor((t - this.options.startMs) / (12 * HOUR));
+    return dongle.laptops[(shift + dev.dongle) % dongle.laptops.length] === dev.id ? dongle.mac : "";
+  }
+
   private populate(): void {
     const start = this.options.startMs;
     const on = this.switchedOnMs;
@@ -368,7 +379,7 @@ export class Scenario {
         t = this.leftAt[dev.id]!;
         if (s < 0 || t < t1 - 24 * HOUR) continue;
       }
-      out.push(armisSighting(dev, this.address(dev, s, t), this.rng, this.dockOf(dev, t)));
+      out.push(armisSighting(dev, this.address(dev, s, t), this.rng, this.dockOf(dev, t), this.dongleOf(dev, t)));
     }
     return this.rng.shuffle(out);
   }

@@ -4,6 +4,7 @@ import { kvDelta, parseKvCounters } from "./kv-cost.js";
 import { Prng } from "./prng.js";
 import { buildReport, type LookupStats, type SimReport } from "./report.js";
 import { Scenario } from "./scenario.js";
+import { fileSharedLookup, newSharedMacStats, SharedMacTruth } from "./shared-macs.js";
 import type { Sighting, SourceName } from "./sources.js";
 import { InProcessTarget, RestTarget, type LookupJson, type SimTarget } from "./target.js";
 import { Ledger, type PublishResultJson } from "./truth.js";
@@ -65,6 +66,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
   const lookupRng = new Prng(`${opts.seed}:lookups`);
   const periodic = newLookupStats();
   const final = newLookupStats();
+  const sharedTruth = new SharedMacTruth(scenario.fleet);
+  const sharedLookups = newSharedMacStats();
   const outcomes: Record<string, number> = { created: 0, updated: 0, unchanged: 0, rejected: 0, failed: 0 };
   const bySource: Record<string, Record<string, number>> = {};
   let changedKeysPlusOne = 0;
@@ -130,6 +133,19 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
     }
   };
 
+  /** Every dock and dongle MAC reported so far, looked up by MAC: several holders should never give one answer. */
+  const judgeShared = async (atMs: number) => {
+    const macs = sharedTruth.reported();
+    for (let i = 0; i < macs.length; i += batchSize) {
+      const chunk = macs.slice(i, i + batchSize);
+      const results = await target.lookup(chunk.map((value) => ({ identity_keys: [{ kind: "mac", value }] })));
+      chunk.forEach((mac, j) => {
+        const expected = (d: number) => ledger.expected(d, "armis");
+        fileSharedLookup(sharedLookups, sharedTruth, mac, atMs, results[j]!, expected, (id) => ledger.root(id));
+      });
+    }
+  };
+
   try {
     const before = parseKvCounters(await target.metrics());
     for (let tick = scenario.nextTick(); tick; tick = scenario.nextTick()) {
@@ -158,6 +174,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
           if (r.outcome === "created" || r.outcome === "updated") changedKeysPlusOne += s.keys + 1;
           sourcesSeen[s.device]! |= SOURCE_BIT[s.source];
           ledger.record(s, r);
+          sharedTruth.record(s);
         });
         updates += chunk.length;
       }
@@ -178,6 +195,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
           periodic,
           tick.endMs,
         );
+        await judgeShared(tick.endMs);
       }
       opts.onProgress?.({
         tick: n,
@@ -198,6 +216,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
       final,
       endMs,
     );
+    await judgeShared(endMs);
     const after = parseKvCounters(await target.metrics());
     const census = await target.bindings(endMs);
     const findings = opts.onCheck ? await target.check(endMs) : null;
@@ -216,6 +235,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
       changedKeysPlusOne,
       truth: ledger.summary(),
       lookups: { periodic, final },
+      sharedMacLookups: sharedLookups,
       kv: kvDelta(before, after),
       census,
       liveIdentities: liveIdentities(scenario, ledger, sourcesSeen, endMs),

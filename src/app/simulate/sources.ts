@@ -16,6 +16,8 @@ export interface Sighting {
   readonly keys: number;
   /** `partition:ip` of the sighting. */
   readonly addressKey: string;
+  /** The hot desk's dock or USB dongle MAC the update carries (a MAC several devices take turns with), if any. */
+  readonly sharedMac?: string;
 }
 
 /** Where and when a source saw a device. */
@@ -30,7 +32,7 @@ export interface Where {
 
 /** An agent: its stable id, every MAC (dash notation), the address and hostname. */
 export function agentSighting(dev: Device, at: Where, uptimeMs: number, dock = ""): Sighting {
-  return sighting(dev, "agent", {
+  return sighting(dev, "agent", dock, {
     device_id: dev.agentId,
     ip: at.ip,
     partition: at.partition,
@@ -45,12 +47,22 @@ export function agentSighting(dev: Device, at: Where, uptimeMs: number, dock = "
 /**
  * Armis names a device by its address (`partition:ip`); it reports MACs 9 times in 10 (one of two
  * at random for a device with two NICs), the hostname 8 times in 10, and a risk score that changes.
+ * A laptop on a USB dongle (`dongle`) is seen with the dongle's MAC alone: it has no wired NIC of its
+ * own, and its Wi-Fi is off while it is wired.
  */
-export function armisSighting(dev: Device, at: Where, rng: Prng, dock = ""): Sighting {
-  const macs = rng.chance(0.9) ? (dev.macs.length > 1 && rng.chance(0.5) ? [rng.pick(dev.macs)] : dev.macs) : [];
+export function armisSighting(dev: Device, at: Where, rng: Prng, dock = "", dongle = ""): Sighting {
+  const withMacs = rng.chance(0.9);
+  const macs = !withMacs
+    ? []
+    : dongle
+      ? [dongle]
+      : dev.macs.length > 1 && rng.chance(0.5)
+        ? [rng.pick(dev.macs)]
+        : dev.macs;
   // A docked laptop is seen with the dock's MAC (the wired link goes through it).
   const all = [...macs, ...(dock ? [dock] : []), ...(dev.virtualMac ? [dev.virtualMac] : [])];
-  return sighting(dev, "armis", {
+  const shared = dock || (withMacs ? dongle : "");
+  return sighting(dev, "armis", shared, {
     device_id: `${at.partition}:${at.ip}`,
     ip: at.ip,
     partition: at.partition,
@@ -70,7 +82,7 @@ export function armisSighting(dev: Device, at: Where, rng: Prng, dock = ""): Sig
 /** NetBox names a device by its static address too; MACs (Cisco notation) only where interfaces are documented. */
 export function netboxSighting(dev: Device, at: Where): Sighting {
   const macs = dev.netboxHasMac ? [...dev.macs, ...(dev.virtualMac ? [dev.virtualMac] : [])] : [];
-  return sighting(dev, "netbox", {
+  return sighting(dev, "netbox", "", {
     device_id: `${at.partition}:${at.ip}`,
     ip: at.ip,
     partition: at.partition,
@@ -94,10 +106,11 @@ export function sweepSighting(device: number, at: Where): Sighting {
   return { update, device, source: "sweep", asserting: false, keys: 3, addressKey: `${at.partition}:${at.ip}` };
 }
 
-function sighting(dev: Device, source: SourceName, update: DeviceUpdate): Sighting {
+function sighting(dev: Device, source: SourceName, sharedMac: string, update: DeviceUpdate): Sighting {
   const macs = (update.mac ?? "").split(/[,; ]+/).filter((m) => m !== "" && !isVirtual(m)).length;
   const keys = 3 + (update.metadata?.armis_device_id ? 1 : 0) + (update.metadata?.integration_id ? 1 : 0) + macs;
-  return { update, device: dev.id, source, asserting: true, keys, addressKey: `${update.partition}:${update.ip}` };
+  const addressKey = `${update.partition}:${update.ip}`;
+  return { update, device: dev.id, source, asserting: true, keys, addressKey, ...(sharedMac ? { sharedMac } : {}) };
 }
 
 function ciscoMac(m: string): string {

@@ -56,6 +56,22 @@ export function renderTable(r: SimReport): string {
     `${lk(r.lookups.periodic.strongest)} / ${lk(r.lookups.periodic.address)}`,
   );
   add("  at the end: strongest id / partition:ip", `${lk(r.lookups.final.strongest)} / ${lk(r.lookups.final.address)}`);
+  const sm = r.shared_mac_lookups;
+  const smRow = (x: (typeof sm)["dock"]) =>
+    `${n(x.confident)} confident (${n(x.confident_after_one_change)} after one change of holder, ` +
+    `${n(x.confident_other_device)} not the last holder), ${n(x.ambiguous)} ambiguous, ${n(x.not_found)} not found`;
+  const smAsked = sm.dock.shared_asked + sm.dongle.shared_asked;
+  add(
+    "lookups by a shared dock/dongle MAC: confident",
+    `${n(sm.dock.confident + sm.dongle.confident)} of ${n(smAsked)}`,
+    tg("confident answers by shared dock/dongle MACs"),
+  );
+  add(`  docks (${n(sm.dock.shared_asked)})`, smRow(sm.dock));
+  add(`  dongles (${n(sm.dongle.shared_asked)})`, smRow(sm.dongle));
+  add(
+    "  one holder so far: named it",
+    `${n(sm.dock.single_confident + sm.dongle.single_confident)} of ${n(sm.dock.single_asked + sm.dongle.single_asked)}`,
+  );
   const k = r.kv;
   add(
     "KV ops per unchanged update",
@@ -115,6 +131,8 @@ export function renderTable(r: SimReport): string {
   const lines = [
     `identity-map simulation: ${n(s.devices)} devices, ${s.days} days, seed ${s.seed}; ${s.service}`,
     `fleet: ${cov}; ${s.nic_swaps} NIC swaps`,
+    `shared MACs: ${n(s.shared_macs.docks)} hot-desk docks, ${n(s.shared_macs.dongles)} USB dongles among ` +
+      `${n(s.shared_macs.dongle_laptops)} MAC-only laptops, ${n(s.shared_macs.cloned_vms)} cloned VMs`,
     "",
     `${"".padEnd(w0)}  ${"value".padEnd(w1)}  ${"target".padEnd(w2)}`,
     ...rows.map(([a, v, t, m]) => `${a.padEnd(w0)}  ${v.padEnd(w1)}  ${(t ?? "").padEnd(w2)}  ${m ?? ""}`.trimEnd()),

@@ -21,6 +21,8 @@ export interface LookupJson {
 export interface LookupResultJson {
   readonly found: boolean;
   readonly record?: { readonly canonical_device_id: string };
+  /** A quarantined (shared) identifier: the devices it names. */
+  readonly ambiguous?: { readonly candidates: readonly string[] };
 }
 
 /** What the map holds at the end (in-process only: it needs the KV itself). */
