@@ -70,7 +70,8 @@ export function renderTable(r: SimReport): string {
   add(`  dongles (${n(sm.dongle.shared_asked)})`, smRow(sm.dongle));
   add(
     "  one holder so far: named it",
-    `${n(sm.dock.single_confident + sm.dongle.single_confident)} of ${n(sm.dock.single_asked + sm.dongle.single_asked)}`,
+    `${n(sm.dock.single_confident + sm.dongle.single_confident)} of ` +
+      n(sm.dock.single_asked + sm.dongle.single_asked),
   );
   const k = r.kv;
   add(
