@@ -5,6 +5,8 @@
  * since a network is not a device. Written by hand because src/domain may not import node:net.
  */
 export function normalizeIp(raw: string): string | undefined {
+  // The usual case, an address already in canonical dotted-quad form, is its own normal form.
+  if (CANONICAL_IPV4.test(raw)) return raw;
   let s = raw.trim();
   const slash = s.indexOf("/");
   if (slash >= 0) {
@@ -26,6 +28,9 @@ export function isIp(s: string): boolean {
 }
 
 const OCTET = /^(0|[1-9][0-9]{0,2})$/;
+/** Four octets of 0-255 without leading zeros: exactly the strings formatIpv4 writes. */
+const CANONICAL_IPV4 =
+  /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
 
 function parseIpv4(s: string): number[] | undefined {
   const parts = s.split(".");

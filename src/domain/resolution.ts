@@ -17,10 +17,10 @@ import type { Decision, Resolved } from "./resolution/decision.js";
 import { nextIdentity } from "./resolution/device-identity.js";
 import { deviceRecordWrite, stepOrder } from "./resolution/device-record.js";
 import { keptKeys } from "./resolution/kept-keys.js";
-import { buildKeyWrites, type RetiredDevice } from "./resolution/key-writes.js";
+import { buildKeyWrites, type IdentityPart, type RetiredDevice } from "./resolution/key-writes.js";
 import { provisionalToAbsorb, type AbsorptionRefusal } from "./resolution/absorb.js";
 import type { Candidate } from "./resolution/choose-device.js";
-import type { DecisionRule, ProvisionalOutcome } from "./resolution/trace.js";
+import type { DecisionRule, DecisionTrace, ProvisionalOutcome } from "./resolution/trace.js";
 import { isStrongKind } from "./identity-kind.js";
 import { ownIdOutcome } from "./resolution/own-id.js";
 import { provisionalSince } from "./resolution/provisional.js";
@@ -102,14 +102,14 @@ function decideLoaded(
   const attributes = attributesOf(identity);
   const provisionalSinceMs = provisionalSince(c, deviceRecord, chosen);
   const metadataHash = identityHash(canonical, partition, attributes, provisionalSinceMs);
-  const base = {
+  const base: Mutable<IdentityPart> = {
     canonicalDeviceId: canonical,
     partition,
     metadataHash,
     attributes,
     operationId,
-    ...(provisionalSinceMs > 0 ? { provisionalSinceMs } : {}),
   };
+  if (provisionalSinceMs > 0) base.provisionalSinceMs = provisionalSinceMs;
 
   const rule = choice.chosen ? ruleOfChoice(c, choice.chosen) : (claim.rule ?? "new_device");
   const linkReason = rule === "provisional_take_over" ? "taken_over" : deviceRecord ? "linked" : "created";
@@ -126,30 +126,35 @@ function decideLoaded(
   const steps = stepOrder(!deviceRecord, kw.writes, device.step, kw.deletes);
   const tombstone =
     own.tombstone ?? (absorption.absorbed ? { device_id: absorption.absorbed.id, merged_into: canonical } : undefined);
-  return {
+  // Built field by field in the order the object literal with conditional spreads had (the JSON of a
+  // decision is unchanged): a spread of a maybe-empty object is a runtime call each (issue 13).
+  const trace = { candidates: choice.candidates } as Mutable<DecisionTrace>;
+  const provisional = provisionalOutcome(rule, canonical, absorption);
+  if (provisional) trace.provisional = provisional;
+  if (own.trace) trace.own_id = own.trace;
+  if (ignored.length) trace.quarantined_ignored = ignored;
+  if (keys.quarantines.length) trace.quarantined = keys.quarantines.map((q) => q.key);
+  trace.rule = rule;
+  const resolved: Mutable<Resolved> = {
     status: "decided",
     outcome: !chosen ? "created" : steps.length > 0 ? "updated" : "unchanged",
     canonicalDeviceId: canonical,
     partition,
     matchedBy: chosen?.kind ?? null,
-    ...(tombstone ? { tombstone } : {}),
-    mergedDeviceIds: retired && retired.id !== update.deviceId ? [retired.id] : [],
-    record: device.changed || !deviceRecord ? device.next : deviceRecord,
-    steps,
-    changes,
-    conflicts: keys.conflicts,
-    vetoes: choice.vetoes,
-    staleLinks: choice.staleLinks,
-    trace: {
-      candidates: choice.candidates,
-      ...provisionalOutcome(rule, canonical, absorption),
-      ...(own.trace ? { own_id: own.trace } : {}),
-      ...(ignored.length ? { quarantined_ignored: ignored } : {}),
-      ...(keys.quarantines.length ? { quarantined: keys.quarantines.map((q) => q.key) } : {}),
-      rule,
-    },
-  };
+  } as Mutable<Resolved>;
+  if (tombstone) resolved.tombstone = tombstone;
+  resolved.mergedDeviceIds = retired && retired.id !== update.deviceId ? [retired.id] : [];
+  resolved.record = device.changed || !deviceRecord ? device.next : deviceRecord;
+  resolved.steps = steps;
+  resolved.changes = changes;
+  resolved.conflicts = keys.conflicts;
+  resolved.vetoes = choice.vetoes;
+  resolved.staleLinks = choice.staleLinks;
+  resolved.trace = trace;
+  return resolved;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The rule behind a device a bound key named. */
 function ruleOfChoice(c: UpdateContext, chosen: Candidate): DecisionRule {
@@ -163,16 +168,14 @@ function provisionalOutcome(
   rule: DecisionRule,
   canonical: string,
   absorption: { absorbed?: { id: string }; refused?: AbsorptionRefusal },
-): { provisional?: ProvisionalOutcome } {
-  if (rule === "provisional_take_over") return { provisional: { action: "take_over", device_id: canonical } };
-  if (absorption.absorbed) return { provisional: { action: "absorbed", device_id: absorption.absorbed.id } };
+): ProvisionalOutcome | undefined {
+  if (rule === "provisional_take_over") return { action: "take_over", device_id: canonical };
+  if (absorption.absorbed) return { action: "absorbed", device_id: absorption.absorbed.id };
   if (absorption.refused)
     return {
-      provisional: {
-        action: "absorption_refused",
-        device_id: absorption.refused.deviceId,
-        reason: absorption.refused.reason,
-      },
+      action: "absorption_refused",
+      device_id: absorption.refused.deviceId,
+      reason: absorption.refused.reason,
     };
-  return {};
+  return undefined;
 }

@@ -193,12 +193,12 @@ export class PublishService {
     partial: AuditedChange[],
     batch: { readonly actor: string; readonly now: number; readonly journaled: string[] },
   ): Promise<Applied> {
-    const base = { device_id: u.deviceId, ...(u.rejected.length ? { rejected_identifiers: u.rejected } : {}) };
+    const base = () => ({ device_id: u.deviceId, ...(u.rejected.length ? { rejected_identifiers: u.rejected } : {}) });
     if (u.keys.length === 0) {
       return {
         update: u,
         revisions: new Map(),
-        result: { ...base, canonical_device_id: null, matched_by: null, outcome: "rejected" },
+        result: { ...base(), canonical_device_id: null, matched_by: null, outcome: "rejected" },
       };
     }
     const deadline = performance.now() + this.backoff.budgetMs;
@@ -213,7 +213,8 @@ export class PublishService {
     // nor is an absent key after a lost reply (our write did not land, or has not yet).
     const ownOperations = new Set<string>();
     let unsettled: { key: IdentityKey; lostReply: boolean } | undefined;
-    const earlier = new EarlierWrites();
+    // Made when an attempt fails: most updates never need one.
+    let earlier: EarlierWrites | undefined;
     for (let attempt = 1; ; attempt++) {
       const view = new Map<string, Binding | null>();
       const attemptOf: { operationId?: string } = {};
@@ -239,6 +240,7 @@ export class PublishService {
         }
         revisions = await this.applySteps(d, cost, landed);
       } catch (e) {
+        earlier ??= new EarlierWrites();
         earlier.note(d, view, landed);
         if (!(e instanceof RevisionConflict)) {
           partial.push(...earlier.changes());
@@ -259,7 +261,7 @@ export class PublishService {
             earlierChanges: earlier.changes(),
             casConflicts: { count: conflicts, key: e.key },
             result: {
-              ...base,
+              ...base(),
               canonical_device_id: null,
               matched_by: null,
               outcome: "failed",
@@ -275,7 +277,8 @@ export class PublishService {
         continue;
       }
       // The decision is applied: nothing below may send it round the retry loop again.
-      const earlierChanges = earlier.isEmpty ? [] : await reconcile(earlier, d, ownOperations, this.reconcileDeps());
+      const earlierChanges =
+        !earlier || earlier.isEmpty ? [] : await reconcile(earlier, d, ownOperations, this.reconcileDeps());
       // No write: `cache` when the update cost no KV round trip at all, `hash` when bindings had to be read.
       if (d.steps.length === 0)
         this.deps.metrics.writeAvoided(cost.reads === 0 && cost.writes === 0 ? "cache" : "hash");
@@ -288,14 +291,7 @@ export class PublishService {
         revisions,
         ...(earlierChanges.length > 0 ? { earlierChanges } : {}),
         ...(conflicts > 0 ? { casConflicts: { count: conflicts, key: conflictKey } } : {}),
-        result: {
-          ...base,
-          canonical_device_id: d.canonicalDeviceId,
-          matched_by: d.matchedBy,
-          outcome: d.outcome,
-          ...(d.tombstone ? { tombstone: d.tombstone } : {}),
-          ...(d.mergedDeviceIds.length ? { merged_device_ids: d.mergedDeviceIds } : {}),
-        },
+        result: decidedResult(u, d),
       };
     }
   }
@@ -357,6 +353,21 @@ export class PublishService {
     if (d.trace.provisional) m.provisional(d.trace.provisional.action);
     for (const c of d.changes) m.bindingChange(c.reason, c.key.kind);
   }
+}
+
+/**
+ * A decided update's result, field by field in the order the literal with conditional spreads had (the
+ * JSON a client sees is unchanged), without spreading maybe-empty objects per update (issue 13).
+ */
+function decidedResult(u: NormalizedUpdate, d: Resolved): PublishResult {
+  const r = { device_id: u.deviceId } as { -readonly [K in keyof PublishResult]: PublishResult[K] };
+  if (u.rejected.length) r.rejected_identifiers = u.rejected;
+  r.canonical_device_id = d.canonicalDeviceId;
+  r.matched_by = d.matchedBy;
+  r.outcome = d.outcome;
+  if (d.tombstone) r.tombstone = d.tombstone;
+  if (d.mergedDeviceIds.length) r.merged_device_ids = d.mergedDeviceIds;
+  return r;
 }
 
 function countOutcomes(applied: readonly Applied[]): Record<string, number> {

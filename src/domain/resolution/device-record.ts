@@ -2,7 +2,7 @@ import type { Binding, BindingChange, KeyWrite } from "../binding.js";
 import { keyId } from "../identity-key.js";
 import { kindRank } from "../identity-kind.js";
 import type { CanonicalRecord, IndexedKey } from "../record.js";
-import { expiredOwner, type IdentityPart } from "./key-writes.js";
+import { expiredOwner, recordOf, type IdentityPart } from "./key-writes.js";
 import { deviceKey } from "./reader.js";
 import type { UpdateContext } from "./update-context.js";
 
@@ -37,15 +37,15 @@ export function deviceRecordWrite(c: UpdateContext, input: DeviceRecordInput): D
   // A weak device is refreshed like an address: only once it is older than half the expiry.
   const updatedAtMs =
     weakDevice && deviceRecord && t - deviceRecord.updatedAtMs < half ? deviceRecord.updatedAtMs : deviceUpdatedAt;
-  const next: CanonicalRecord = {
-    ...base,
+  const next: CanonicalRecord = recordOf(
+    base,
     updatedAtMs,
-    assertedBy: deviceRecord?.assertedBy ?? c.assertion,
-    source: deviceRecord?.source || u.source,
-    authority: false,
-    expiresAtMs: weakDevice ? updatedAtMs + policy.weakKeyTtlMs : 0,
-    keys: newIndex,
-  };
+    deviceRecord?.assertedBy ?? c.assertion,
+    deviceRecord?.source || u.source,
+    false,
+    weakDevice ? updatedAtMs + policy.weakKeyTtlMs : 0,
+    newIndex,
+  );
   const changed =
     !deviceRecord ||
     deviceRecord.metadataHash !== base.metadataHash ||
