@@ -72,7 +72,20 @@ export function threeInstancesThroughARestart(kind: ClusterKind): void {
         // Every rule, rule 2 included (the device's index lists every key bound to it): a batch that
         // failed mid-way (503) after its device record committed a move once left the old address bound
         // outside the index; the record now lists an address it lets go until it is gone.
-        expect(findViolations(snap).map((v) => v.text)).toEqual([]);
+        const violations = findViolations(snap);
+        if (violations.length > 0) {
+          // What wrote the stray binding and the device's record, for whoever reads a failure.
+          const detail = (b: { record: { operationId: string; updatedAtMs: number }; revision: number } | undefined) =>
+            b ? `op ${b.record.operationId} rev ${b.revision} at ${b.record.updatedAtMs}` : "absent";
+          for (const v of violations) {
+            const device = snap.live.get(`device-id|${v.device}`)?.binding;
+            console.log(
+              `[violation] ${v.text}\n  binding: ${detail(snap.live.get(v.key)?.binding)}\n  device record: ${detail(device)}` +
+                `, keys ${JSON.stringify(device?.record.keys.map((k) => [k.kind, k.value, k.sources]))}; retries ${retries}`,
+            );
+          }
+        }
+        expect(violations.map((v) => v.text)).toEqual([]);
         const canonical = new Map<number, string>();
         for (let d = 0; d < DEVICES; d++) {
           const s = sightingOf(run, d, 0);
