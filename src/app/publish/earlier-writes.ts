@@ -86,7 +86,7 @@ export interface ReconcileDeps {
  */
 export async function reconcile(
   earlier: EarlierWrites,
-  d: Resolved,
+  d: Settled,
   ownOperations: ReadonlySet<string>,
   deps: ReconcileDeps,
 ): Promise<AuditedChange[]> {
@@ -159,6 +159,26 @@ export async function reconcile(
   return out;
 }
 
-function listed(d: Resolved, key: IdentityKey): boolean {
+/**
+ * An update that gave up (its CAS retries exhausted) decided nothing: what its attempts bound stands
+ * only where the device's record, as the store holds it now, lists it; the rest is undone as
+ * `reconcile` undoes it. Without this, a key bound by the first attempt stayed on the device outside
+ * its index (the etcd cluster's three-instance test found it).
+ */
+export async function abandon(
+  earlier: EarlierWrites,
+  deviceId: string,
+  ownOperations: ReadonlySet<string>,
+  deps: ReconcileDeps,
+): Promise<AuditedChange[]> {
+  const own = await deps.store.get({ kind: "device-id", value: deviceId });
+  const keys = own && own.record.canonicalDeviceId === deviceId ? own.record.keys : [];
+  return reconcile(earlier, { canonicalDeviceId: deviceId, record: { keys }, changes: [] }, ownOperations, deps);
+}
+
+/** What `reconcile` needs of the deciding attempt: the device, its key index, the changes it audits. */
+type Settled = Pick<Resolved, "canonicalDeviceId" | "changes"> & { readonly record: Pick<Resolved["record"], "keys"> };
+
+function listed(d: Settled, key: IdentityKey): boolean {
   return d.record.keys.some((k) => k.kind === key.kind && k.value === key.value);
 }

@@ -7,7 +7,7 @@ import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import type { Resolved } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
 import { IntentJournal } from "./intent-journal.js";
-import { EarlierWrites, reconcile, type AuditedChange, type ReconcileDeps } from "./earlier-writes.js";
+import { abandon, EarlierWrites, reconcile, type AuditedChange, type ReconcileDeps } from "./earlier-writes.js";
 import type { PublishResult, ResolveResult } from "../../ports/identity-service.js";
 import { checkBatchSize, type ServiceDeps } from "../service-deps.js";
 import { groupUpdates, runGroups } from "./publish-groups.js";
@@ -258,7 +258,7 @@ export class PublishService {
           return {
             update: u,
             revisions: new Map(),
-            earlierChanges: earlier.changes(),
+            earlierChanges: await this.abandon(earlier, d.canonicalDeviceId, ownOperations),
             casConflicts: { count: conflicts, key: e.key },
             result: {
               ...base(),
@@ -334,6 +334,17 @@ export class PublishService {
       if (failed) throw failed.reason;
     }
     return landed;
+  }
+
+  /** Undoes what a given-up update's attempts bound outside its device's index; audits what stands. */
+  private async abandon(earlier: EarlierWrites, deviceId: string, own: ReadonlySet<string>): Promise<AuditedChange[]> {
+    try {
+      return await abandon(earlier, deviceId, own, this.reconcileDeps());
+    } catch (e) {
+      // The store failed meanwhile: the changes stand as made, audited (the intent journal covers them).
+      this.deps.log.warn({ err: e instanceof Error ? e.message : String(e), device_id: deviceId }, "could not undo");
+      return earlier.changes();
+    }
   }
 
   private reconcileDeps(): ReconcileDeps {
