@@ -19,14 +19,19 @@ forBackend("memory", () => {
     afterEach(async () => {
       for (const s of open.splice(0)) await s.close();
     });
-
-    it("leaves no binding of the first attempt unlisted or unaudited", async () => {
+    /** Two instances on one memory store; x's KV calls can be held at a gate. */
+    const twoInstances = async () => {
       const kv = new MemoryKv();
       const config = serviceConfig({ IDMAP_KV_BACKEND: "memory" }, ":memory:");
       const gated = gatedKv(sharedKv(kv));
       const x = await startService(config, { kv: gated });
       const y = await startService(config, { kv: sharedKv(kv) });
       open.push(x, y);
+      return { kv, config, gated, x, y };
+    };
+
+    it("leaves no binding of the first attempt unlisted or unaudited", async () => {
+      const { kv, config, gated, x, y } = await twoInstances();
       const t0 = Date.now() - 10 * 60_000;
       const device = { device_id: "lost-cas-1", mac: "02:00:00:00:03:01", source: "agent", partition: "p" };
       expect((await postUpdates(x.rest, [{ ...device, ip: "10.7.0.1", timestamp: t0 }])).status).toBe(200);
@@ -47,12 +52,7 @@ forBackend("memory", () => {
     });
 
     it("an update that gives up (retries exhausted) leaves no binding of its attempts outside the device's index", async () => {
-      const kv = new MemoryKv();
-      const config = serviceConfig({ IDMAP_KV_BACKEND: "memory" }, ":memory:");
-      const gated = gatedKv(sharedKv(kv));
-      const x = await startService(config, { kv: gated });
-      const y = await startService(config, { kv: sharedKv(kv) });
-      open.push(x, y);
+      const { kv, config, gated, x, y } = await twoInstances();
       // x's publisher gives up at the first conflict.
       const impatient = new PublishService({
         store: x.app.store,

@@ -57,10 +57,10 @@ export const expiredOwner = (prior: Binding | null | undefined): string | null =
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
- * A binding's record: the device's identity part, then the binding's own fields, with the keys in the
- * order `{ ...base, updatedAtMs, assertedBy, source, authority, expiresAtMs, keys }` gave them (so
- * anything serialized from a record is unchanged). Built as a literal: that spread, with the optional
- * fields spread in after it, was a twentieth of a publish's CPU in the profiles (issue 13).
+ * A binding's record: the device's identity part, then the binding's own fields. Built as a literal:
+ * `{ ...base, ... }` with the optional fields spread in after it was a twentieth of a publish's CPU in
+ * the profiles (issue 13). The protobuf encoding orders fields by number, so the bytes do not depend
+ * on the order the properties are set in.
  */
 export function recordOf(
   base: IdentityPart,
@@ -71,27 +71,12 @@ export function recordOf(
   expiresAtMs: number,
   keys: readonly IndexedKey[],
 ): Mutable<CanonicalRecord> {
-  if (!("provisionalSinceMs" in base))
-    return {
-      canonicalDeviceId: base.canonicalDeviceId,
-      partition: base.partition,
-      metadataHash: base.metadataHash,
-      attributes: base.attributes,
-      operationId: base.operationId,
-      updatedAtMs,
-      assertedBy,
-      source,
-      authority,
-      expiresAtMs,
-      keys,
-    };
-  return {
+  const r: Mutable<CanonicalRecord> = {
     canonicalDeviceId: base.canonicalDeviceId,
     partition: base.partition,
     metadataHash: base.metadataHash,
     attributes: base.attributes,
     operationId: base.operationId,
-    provisionalSinceMs: base.provisionalSinceMs,
     updatedAtMs,
     assertedBy,
     source,
@@ -99,6 +84,8 @@ export function recordOf(
     expiresAtMs,
     keys,
   };
+  if (base.provisionalSinceMs !== undefined) r.provisionalSinceMs = base.provisionalSinceMs;
+  return r;
 }
 
 /** The conditional writes of the device's keys: its own, a redirect, a merge's, and per-source pruning. */
