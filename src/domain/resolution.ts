@@ -1,5 +1,5 @@
 import type { BindingView } from "./binding.js";
-import type { IdentityKey } from "./identity-key.js";
+import { keyId, type IdentityKey } from "./identity-key.js";
 import type { NormalizedUpdate } from "./device-update.js";
 import {
   attributesOf,
@@ -8,6 +8,7 @@ import {
   identityHash,
   identityOf,
   unionIdentity,
+  type CanonicalRecord,
   type IndexedKey,
 } from "./record.js";
 import { ignoringQuarantined } from "./resolution/quarantined-keys.js";
@@ -121,6 +122,7 @@ function decideLoaded(
     index: kw.index,
     droppable: kw.droppable,
     weakDevice: !hasStrongIdentity(identity),
+    bindsKeys: kw.changes.some((ch) => ch.toDeviceId === canonical),
   });
   const changes = device.created ? [device.created, ...kw.changes] : kw.changes;
   const steps = stepOrder(!deviceRecord, kw.writes, device.step, kw.deletes);
@@ -151,10 +153,29 @@ function decideLoaded(
   resolved.vetoes = choice.vetoes;
   resolved.staleLinks = choice.staleLinks;
   resolved.trace = trace;
+  if (deviceRecord && device.changed) {
+    const dropped = droppedAsGone(c, reader, deviceRecord, device.next);
+    if (dropped.length) resolved.dropped = dropped;
+  }
   return resolved;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Keys the device's index listed and the written record leaves out because the reader had them gone. */
+function droppedAsGone(
+  c: UpdateContext,
+  reader: Reader,
+  before: CanonicalRecord,
+  next: CanonicalRecord,
+): IdentityKey[] {
+  if (before.keys.length === 0) return [];
+  const kept = new Set(next.keys.map(keyId));
+  const out: IdentityKey[] = [];
+  for (const e of before.keys)
+    if (!kept.has(keyId(e)) && !c.live(reader.get(e))) out.push({ kind: e.kind, value: e.value });
+  return out;
+}
 
 /** The rule behind a device a bound key named. */
 function ruleOfChoice(c: UpdateContext, chosen: Candidate): DecisionRule {

@@ -156,12 +156,23 @@ export class BindingStore {
       if (c !== undefined) view.set(id, c);
       return c;
     };
+    // Keys read from the store in this loop because the decision dropped them from the index.
+    let checked: Set<string> | undefined;
     for (let round = 0; ; round++) {
       const d = decide(input, read);
       if (d.status === "rejected") return null;
-      if (d.status === "decided") return d;
       if (round > 50) throw new Error(`resolution of ${input.update.deviceId} did not converge`);
-      cost.reads += await this.load(d.keys, view, fresh);
+      if (d.status === "needs") {
+        cost.reads += await this.load(d.keys, view, fresh);
+        continue;
+      }
+      // A key dropped as gone may be one another instance has just bound to this device, which the
+      // cache has not seen yet; the record's CAS does not cover it (issue 12). Read it from the store.
+      const unchecked = fresh || !d.dropped ? [] : d.dropped.filter((k) => !checked?.has(keyId(k)));
+      if (unchecked.length === 0) return d;
+      checked ??= new Set();
+      for (const k of unchecked) checked.add(keyId(k));
+      cost.reads += await this.load(unchecked, view, true);
     }
   }
 

@@ -34,6 +34,12 @@ export interface Resolved {
   readonly staleLinks: number;
   /** Why: the candidates, vetoes, provisional outcome and the rule that chose. */
   readonly trace: DecisionTrace;
+  /**
+   * Address keys the written record leaves out of its index because the reader said they were gone.
+   * The record's conditional write does not cover them: a caller whose reader may lag (a cache) reads
+   * them from the store before it commits, and decides again if one is bound after all.
+   */
+  readonly dropped?: readonly IdentityKey[];
 }
 
 export interface RefusedRebind {

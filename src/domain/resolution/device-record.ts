@@ -15,6 +15,12 @@ export interface DeviceRecordInput {
   readonly droppable: ReadonlySet<string>;
   /** A device with no strong identifier ages out like its addresses. */
   readonly weakDevice: boolean;
+  /**
+   * This update binds a key to the device (a create, a rebind, a bound key that had expired): the
+   * record is written even when its index already lists the key, so that this write and a concurrent
+   * writer's dropping of the key from the index meet on the record's revision (one of them re-decides).
+   */
+  readonly bindsKeys: boolean;
 }
 
 export interface DeviceRecordWrite {
@@ -48,6 +54,7 @@ export function deviceRecordWrite(c: UpdateContext, input: DeviceRecordInput): D
   );
   const changed =
     !deviceRecord ||
+    input.bindsKeys ||
     deviceRecord.metadataHash !== base.metadataHash ||
     deviceRecord.expiresAtMs !== next.expiresAtMs ||
     !(sameIndex(deviceRecord.keys, newIndex) || sameIndex(deviceRecord.keys, fullIndex));

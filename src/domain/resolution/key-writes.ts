@@ -224,8 +224,15 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
         continue;
       }
       const b = reader.get(e);
-      if (!b || b.record.canonicalDeviceId !== canonical) {
+      if (b && b.record.canonicalDeviceId !== canonical) {
         index.delete(id);
+        continue;
+      }
+      // Listed by a source and not bound: a writer may be binding it right now (a new device writes
+      // its record before its keys). It stays listed, asserted by no source, and a later update drops
+      // it once it is still gone (`droppable`): dropping it now could leave that write unlisted.
+      if (!b) {
+        index.set(id, { ...e, sources: [] });
         continue;
       }
       // A newer observation holds the address here: this report does not let it go.
@@ -254,9 +261,20 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       put(e, b, { ...perBinding, ...base, updatedAtMs: Math.max(b.record.updatedAtMs, t), keys: [] });
     }
   }
+  // An address listed without a source before this update and not bound now: gone, unless a writer
+  // binds it concurrently, which the record's CAS catches when it lists the key (`bindsKeys`) and the
+  // caller's fresh read of `Resolved.dropped` catches when its view lags.
+  const sourceless = new Set<string>();
+  for (const e of deviceRecord?.keys ?? []) if (e.sources.length === 0) sourceless.add(keyId(e));
   const droppable = new Set<string>();
   for (const [id, e] of index)
-    if (isAddressKind(e.kind) && e.sources.length === 0 && !written.has(id) && !c.live(reader.get(e)))
+    if (
+      isAddressKind(e.kind) &&
+      e.sources.length === 0 &&
+      sourceless.has(id) &&
+      !written.has(id) &&
+      !c.live(reader.get(e))
+    )
       droppable.add(id);
   return { writes, deletes, changes, index, droppable };
 }
