@@ -57,6 +57,8 @@ export interface Config {
   /** A MAC taken this many times between evidently different devices within the window is quarantined. */
   readonly sharedMacRebinds: number;
   readonly sharedMacWindowMs: number;
+  /** Rebinds within the window after which lookups by a MAC answer ambiguous (ADR 0022). */
+  readonly sharedMacAmbiguousAfter: number;
   readonly compactIntervalMs: number;
   /** How long the audit trail keeps entries (history, as-of lookups); each key's latest entry stays. */
   readonly auditRetentionMs: number;
@@ -112,6 +114,7 @@ const DEFAULTS: Record<string, string> = {
   IDMAP_WEAK_KEY_TTL: "24h",
   IDMAP_SHARED_MAC_REBINDS: "2",
   IDMAP_SHARED_MAC_WINDOW: "7d",
+  IDMAP_SHARED_MAC_AMBIGUOUS_AFTER: "1",
   IDMAP_COMPACT_INTERVAL: "10m",
   IDMAP_AUDIT_RETENTION: "90d",
   IDMAP_AUDIT_RECOVERY_AGE: "2m",
@@ -278,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, configFile?: st
     weakKeyTtlMs: duration("IDMAP_WEAK_KEY_TTL", get("IDMAP_WEAK_KEY_TTL")),
     sharedMacRebinds: int("IDMAP_SHARED_MAC_REBINDS", get("IDMAP_SHARED_MAC_REBINDS"), 1, 1000),
     sharedMacWindowMs: duration("IDMAP_SHARED_MAC_WINDOW", get("IDMAP_SHARED_MAC_WINDOW")),
+    sharedMacAmbiguousAfter: int("IDMAP_SHARED_MAC_AMBIGUOUS_AFTER", get("IDMAP_SHARED_MAC_AMBIGUOUS_AFTER"), 1, 1000),
     compactIntervalMs: duration("IDMAP_COMPACT_INTERVAL", get("IDMAP_COMPACT_INTERVAL")),
     auditRetentionMs: duration("IDMAP_AUDIT_RETENTION", get("IDMAP_AUDIT_RETENTION")),
     auditRecoveryAgeMs: duration("IDMAP_AUDIT_RECOVERY_AGE", get("IDMAP_AUDIT_RECOVERY_AGE")),

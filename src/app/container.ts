@@ -1,3 +1,4 @@
+import { sharedIdentifierPolicy } from "../domain/shared-identifier.js";
 import "reflect-metadata";
 import { Container } from "inversify";
 import { DEFAULT_BACKOFF } from "../domain/backoff.js";
@@ -100,7 +101,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     freshnessWindowMs: config.freshnessWindowMs,
     weakKeyTtlMs: config.weakKeyTtlMs,
     addressAuthorities: config.addressAuthorities,
-    sharedIdentifiers: { rebinds: config.sharedMacRebinds, windowMs: config.sharedMacWindowMs },
+    sharedIdentifiers: sharedIdentifierPolicy(config),
   });
   c.bind<IdentityKv>(TOKENS.Kv).toResolvedValue(
     (cfg: Config, log: Logger) => overrides.kv ?? openKv(cfg, log),

@@ -167,7 +167,7 @@ export class IdentityCache {
       if (!e) continue;
       const exp = e.record.expires_at_unix_millis;
       if (exp > 0 && exp <= now) continue;
-      if ((e.record.quarantined_since_unix_millis ?? 0) > 0) {
+      if ((e.record.quarantined_since_unix_millis ?? 0) > 0 || (e.record.contested_until_unix_millis ?? 0) > now) {
         ambiguous ??= { key, candidates: [...(e.record.candidates ?? [])] };
         continue;
       }

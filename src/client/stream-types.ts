@@ -16,6 +16,8 @@ export interface StreamRecord {
   readonly expires_at_unix_millis: number;
   /** Set on a MAC quarantined as shared: a lookup by it is ambiguous. */
   readonly quarantined_since_unix_millis?: number;
+  /** Set on a MAC evidently different devices took from each other: ambiguous until then. */
+  readonly contested_until_unix_millis?: number;
   readonly candidates?: readonly string[];
 }
 

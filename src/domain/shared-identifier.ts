@@ -12,12 +12,31 @@ export interface SharedIdentifierPolicy {
   /** Rebinds between evidently different devices within the window that quarantine the MAC. */
   readonly rebinds: number;
   readonly windowMs: number;
+  /**
+   * Rebinds within the window after which a lookup by the MAC answers that it is ambiguous (naming
+   * its holders) though it is not quarantined yet: it still links and merges as before (ADR 0022).
+   * At `rebinds` or more, only a quarantine makes a lookup ambiguous. Default 1.
+   */
+  readonly ambiguousAfter?: number;
 }
 
 export const DEFAULT_SHARED_IDENTIFIER_POLICY: SharedIdentifierPolicy = {
   rebinds: 2,
   windowMs: 7 * 24 * 3_600_000,
+  ambiguousAfter: 1,
 };
+
+/** The shared-identifier policy the settings describe (design.md §3, ADR 0010 and 0022). */
+export function sharedIdentifierPolicy(s: {
+  readonly sharedMacRebinds: number;
+  readonly sharedMacWindowMs: number;
+  readonly sharedMacAmbiguousAfter: number;
+}): SharedIdentifierPolicy {
+  return { rebinds: s.sharedMacRebinds, windowMs: s.sharedMacWindowMs, ambiguousAfter: s.sharedMacAmbiguousAfter };
+}
+
+/** Contenders remembered on a MAC that changes hands (besides the quarantine's): the newest few. */
+const MAX_CONTENDERS = 16;
 
 export function isQuarantined(r: CanonicalRecord): boolean {
   return (r.quarantinedSinceMs ?? 0) > 0;
@@ -37,6 +56,46 @@ export function evidentlyDifferent(holder: CanonicalRecord, taker: string, taker
   if (conflictingKinds(held, takerIdentity).some((k) => k !== "mac")) return true;
   if (held.hostname !== "" && takerIdentity.hostname !== "" && held.hostname !== takerIdentity.hostname) return true;
   return isStableName(holder.canonicalDeviceId) && isStableName(taker);
+}
+
+/**
+ * The devices a lookup by this binding could mean when it cannot name one confidently: every
+ * contender of a quarantined MAC, or the holders of a MAC that changed hands between evidently
+ * different devices at least `ambiguousAfter` times within the window before `nowMs`. Undefined
+ * when the binding names its holder confidently.
+ */
+export function ambiguityOf(
+  r: CanonicalRecord,
+  nowMs: number,
+  policy: SharedIdentifierPolicy = DEFAULT_SHARED_IDENTIFIER_POLICY,
+): readonly string[] | undefined {
+  if (isQuarantined(r)) return candidatesOf(r);
+  const after = policy.ambiguousAfter ?? DEFAULT_SHARED_IDENTIFIER_POLICY.ambiguousAfter!;
+  if (!r.sharedRebindsMs || !r.contenders || after >= policy.rebinds) return undefined;
+  let recent = 0;
+  for (const at of r.sharedRebindsMs) if (nowMs - at < policy.windowMs) recent++;
+  return recent >= after ? r.contenders : undefined;
+}
+
+/** When a contested (not quarantined) binding stops being ambiguous, for clients that decide locally. */
+export function contestedUntil(r: CanonicalRecord, policy: SharedIdentifierPolicy): number | undefined {
+  if (isQuarantined(r) || !r.sharedRebindsMs?.length || !r.contenders) return undefined;
+  const after = policy.ambiguousAfter ?? DEFAULT_SHARED_IDENTIFIER_POLICY.ambiguousAfter!;
+  if (after >= policy.rebinds || r.sharedRebindsMs.length < after) return undefined;
+  // The `after`-th newest rebind leaves the window last among those that make it ambiguous.
+  const sorted = [...r.sharedRebindsMs].sort((a, b) => b - a);
+  return sorted[after - 1]! + policy.windowMs;
+}
+
+/** The holders a MAC remembers after it moves from `prior`'s holder to `taker` (newest last, capped). */
+export function contendersAfterRebind(prior: CanonicalRecord, taker: string, history: readonly number[]): string[] {
+  // A history of one rebind starts afresh: earlier holders left the window with their rebinds.
+  const before = history.length > 1 ? (prior.contenders ?? []) : [];
+  const all = [...before, prior.canonicalDeviceId, taker];
+  const out: string[] = [];
+  for (let i = all.length - 1; i >= 0 && out.length < MAX_CONTENDERS; i--)
+    if (!out.includes(all[i]!)) out.push(all[i]!);
+  return out.sort();
 }
 
 /** The rebind history after one more rebind at `t`, pruned to the window. */

@@ -216,6 +216,10 @@ export interface FrontEndSettings {
   readonly requestTimeoutMs: number;
   readonly bodyLimitBytes: number;
   readonly mode: string;
+  /** The shared-MAC rules a follower needs to tell when a contested MAC stops being ambiguous. */
+  readonly sharedMacRebinds: number;
+  readonly sharedMacWindowMs: number;
+  readonly sharedMacAmbiguousAfter: number;
 }
 
 /** Everything a front-end calls: the use cases, readiness, the metrics text, auth and TLS. */

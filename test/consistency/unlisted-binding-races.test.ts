@@ -21,7 +21,7 @@ function laggingKv(inner: IdentityKv): IdentityKv & { pause(): void; resume(): v
           for (const deliver of held.splice(0)) deliver();
         };
       if (prop === "watch")
-        return (prefix: string, after: bigint, onChange: (c: KvChange) => void, onError: (e: Error) => void) =>
+        return (prefix: string, after: number, onChange: (c: KvChange) => void, onError: (e: Error) => void) =>
           target.watch(prefix, after, (c) => (paused ? held.push(() => onChange(c)) : onChange(c)), onError);
       const v = Reflect.get(target, prop, receiver);
       return typeof v === "function" ? v.bind(target) : v;

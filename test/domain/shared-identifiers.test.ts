@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { keyId } from "../../src/domain/identity-key.js";
-import { evidentlyDifferent, releaseQuarantine } from "../../src/domain/shared-identifier.js";
+import { ambiguityOf, evidentlyDifferent, releaseQuarantine } from "../../src/domain/shared-identifier.js";
 import { HOUR, World } from "../support/world.js";
 
 const T0 = 1_780_000_000_000;
@@ -31,6 +31,38 @@ describe("shared identifiers (design.md §3)", () => {
     expect(macBinding(w, DOCK)?.record.canonicalDeviceId).toBe("lap-B");
     expect(macBinding(w, DOCK)?.record.quarantinedSinceMs).toBeUndefined();
     expect(macBinding(w, DOCK)?.record.sharedRebindsMs).toEqual([T0 + HOUR]);
+  });
+
+  it("after one hand-over between evidently different devices, a lookup by the MAC is ambiguous until the window passes (ADR 0022)", () => {
+    const w = hotDesk();
+    const r = macBinding(w, DOCK)!.record;
+    expect(r.contenders).toEqual(["lap-A", "lap-B"]);
+    const week = 7 * 24 * HOUR;
+    expect(ambiguityOf(r, T0 + 2 * HOUR)).toEqual(["lap-A", "lap-B"]);
+    expect(ambiguityOf(r, T0 + HOUR + week - 1)).toEqual(["lap-A", "lap-B"]);
+    expect(ambiguityOf(r, T0 + HOUR + week)).toBeUndefined();
+    // Configured to answer confidently until the quarantine, as design.md §3 alone would.
+    expect(ambiguityOf(r, T0 + 2 * HOUR, { rebinds: 2, windowMs: week, ambiguousAfter: 2 })).toBeUndefined();
+    // Its own MAC was never taken: lap-A's other MAC names it confidently.
+    expect(ambiguityOf(macBinding(w, OWN_A)!.record, T0 + 2 * HOUR)).toBeUndefined();
+  });
+
+  it("a MAC's holders are remembered while it refreshes on its holder; a sweep's device taken over is no hand-over", () => {
+    const w = hotDesk();
+    w.publish(laptop("lap-B", "A2", "10.0.0.2", DOCK), T0 + 20 * HOUR);
+    expect(macBinding(w, DOCK)!.record.contenders).toEqual(["lap-A", "lap-B"]);
+    const one = new World();
+    one.publish({ ip: "10.0.0.9", partition: "p", mac: "02:00:00:00:00:99", source: "sweep" }, T0);
+    one.publish(laptop("lap-C", "A3", "10.0.0.9", "02:00:00:00:00:99"), T0 + HOUR);
+    const mac = macBinding(one, "02:00:00:00:00:99")!.record;
+    expect(mac.sharedRebindsMs).toBeUndefined();
+    expect(ambiguityOf(mac, T0 + 2 * HOUR)).toBeUndefined();
+  });
+
+  it("a quarantined MAC is ambiguous whatever the window, naming every contender", () => {
+    const w = hotDesk();
+    w.publish(laptop("lap-A", "A1", "10.0.0.1", `${OWN_A},${DOCK}`), T0 + 2 * HOUR);
+    expect(ambiguityOf(macBinding(w, DOCK)!.record, T0 + 365 * 24 * HOUR)).toEqual(["lap-A", "lap-B"]);
   });
 
   it("a MAC that evidently different devices keep taking from each other is quarantined, naming both, audited", () => {

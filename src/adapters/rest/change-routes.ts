@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { InvalidArgument } from "../../domain/errors.js";
+import { sharedIdentifierPolicy, type SharedIdentifierPolicy } from "../../domain/shared-identifier.js";
 import type { ChangeEvent, ChangeSink, Following } from "../../ports/changes.js";
 import type { IdentityMapApi, Principal } from "../../ports/identity-service.js";
 import { changeJson, snapshotEndJson, snapshotLineJson } from "./change-messages.js";
@@ -33,6 +34,7 @@ export function registerChangeRoutes(
   authorize: (req: FastifyRequest, need: "reader" | "writer") => Principal,
 ): void {
   for (const schema of CHANGE_SCHEMAS) f.addSchema(schema);
+  const shared = sharedIdentifierPolicy(app.config);
   const open = new Set<() => void>();
   f.addHook("preClose", async () => {
     for (const end of open) end();
@@ -67,7 +69,7 @@ export function registerChangeRoutes(
         let count = 0;
         for await (const page of snap.pages) {
           count += page.length;
-          yield page.map((e) => `${JSON.stringify(snapshotLineJson(e))}\n`).join("");
+          yield page.map((e) => `${JSON.stringify(snapshotLineJson(e, shared))}\n`).join("");
         }
         yield `${JSON.stringify(snapshotEndJson(snap.revision, count))}\n`;
       }
@@ -115,7 +117,7 @@ export function registerChangeRoutes(
     async (req, reply) => {
       authorize(req, "reader");
       const since = resumeAfter(req.headers["last-event-id"], (req.query as { since?: number }).since);
-      const sse = new SseSink(app.changes.heartbeatMs);
+      const sse = new SseSink(app.changes.heartbeatMs, shared);
       const field = req.headers["last-event-id"] !== undefined ? "last-event-id" : "since";
       const following: Following = await app.changes.follow(since ?? (await app.changes.head()), sse, "rest", field);
       reply.hijack();
@@ -134,14 +136,14 @@ export function registerChangeRoutes(
  * follower that is current the same batch object.
  */
 const encoded = new WeakMap<readonly ChangeEvent[], string>();
-function encodeBatch(batch: readonly ChangeEvent[]): string {
+function encodeBatch(batch: readonly ChangeEvent[], shared: SharedIdentifierPolicy): string {
   let out = encoded.get(batch);
   if (out !== undefined) return out;
   out = "";
   for (let i = 0; i < batch.length; i++) {
     const e = batch[i]!;
     const lastOfRevision = batch[i + 1]?.revision !== e.revision;
-    out += `event: change\n${lastOfRevision ? `id: ${e.revision}\n` : ""}data: ${JSON.stringify(changeJson(e))}\n\n`;
+    out += `event: change\n${lastOfRevision ? `id: ${e.revision}\n` : ""}data: ${JSON.stringify(changeJson(e, shared))}\n\n`;
   }
   encoded.set(batch, out);
   return out;
@@ -168,7 +170,10 @@ class SseSink implements ChangeSink {
   private onClose: (() => void) | undefined;
   private closed = false;
 
-  constructor(private readonly heartbeatMs: number) {}
+  constructor(
+    private readonly heartbeatMs: number,
+    private readonly shared: SharedIdentifierPolicy,
+  ) {}
 
   attach(res: ServerResponse, onClose: () => void): void {
     this.onClose = onClose;
@@ -191,7 +196,7 @@ class SseSink implements ChangeSink {
   }
 
   changes(batch: readonly ChangeEvent[]): void {
-    this.write(encodeBatch(batch));
+    this.write(encodeBatch(batch, this.shared));
   }
 
   /** A current follower's heartbeat carries the head as its id: resuming after it misses nothing. */

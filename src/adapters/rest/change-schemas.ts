@@ -14,7 +14,15 @@ export const StreamRecordSchema = Type.Object(
     quarantined_since_unix_millis: Type.Optional(
       Type.Integer({ description: "A MAC quarantined as shared: lookups by it are ambiguous" }),
     ),
-    candidates: Type.Optional(Type.Array(Type.String(), { description: "A quarantined MAC: the devices it names" })),
+    contested_until_unix_millis: Type.Optional(
+      Type.Integer({
+        description:
+          "A MAC evidently different devices took from each other (not quarantined): lookups by it are ambiguous until then",
+      }),
+    ),
+    candidates: Type.Optional(
+      Type.Array(Type.String(), { description: "A quarantined or contested MAC: the devices it names" }),
+    ),
   },
   { $id: "StreamRecord", description: "A binding's record, with what a local lookup needs" },
 );

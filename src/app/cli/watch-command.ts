@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from "commander";
 import { changeJson } from "../../adapters/rest/change-messages.js";
+import { sharedIdentifierPolicy } from "../../domain/shared-identifier.js";
 import { followChanges, RevisionGone } from "../../client/change-stream.js";
 import type { ChangeEvent as WireChange } from "../../client/stream-types.js";
 import { RevisionCompacted } from "../../domain/errors.js";
@@ -88,7 +89,7 @@ async function watchHere(
           from,
           {
             changes: (batch: readonly ChangeEvent[]) => {
-              for (const c of batch) print(changeJson(c) as WireChange);
+              for (const c of batch) print(changeJson(c, sharedIdentifierPolicy(app.config)) as WireChange);
             },
             heartbeat: () => {},
             end: (e) => {

@@ -3,7 +3,7 @@ import type { Binding } from "../../domain/binding.js";
 import { isLive } from "../../domain/binding.js";
 import { partitionIp } from "../../domain/device-update.js";
 import { BatchTooLarge, InvalidArgument, NotFound } from "../../domain/errors.js";
-import { candidatesOf, isQuarantined } from "../../domain/shared-identifier.js";
+import { ambiguityOf } from "../../domain/shared-identifier.js";
 import { isAddressKind, parseKind, type IdentityKind } from "../../domain/identity-kind.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import { normalizeIp } from "../../domain/ip.js";
@@ -128,12 +128,15 @@ export class LookupService {
     // Keys answer in the order given. The first key the cache holds live ends the search; the keys
     // before it that the cache does not know are asked of the store in one batch read.
     let kvFailure: unknown;
-    // A quarantined identifier names several devices: it answers nothing confidently, here or from
-    // the relational store; the keys after it still may. A miss then says why.
+    // A quarantined identifier, or a MAC evidently different devices took from each other within
+    // the window, names several devices: it answers nothing confidently, here or from the relational
+    // store; the keys after it still may. A miss then says why.
     let ambiguous = undefined as LookupResult["ambiguous"];
+    const sharedPolicy = this.deps.policy.sharedIdentifiers;
     const shared = (key: IdentityKey, b: Binding): boolean => {
-      if (!isQuarantined(b.record)) return false;
-      ambiguous ??= { key, candidates: candidatesOf(b.record) };
+      const candidates = ambiguityOf(b.record, now, sharedPolicy);
+      if (!candidates) return false;
+      ambiguous ??= { key, candidates };
       return true;
     };
     const paths = keys.map((k) => store.path(k));

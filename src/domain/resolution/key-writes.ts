@@ -2,7 +2,7 @@ import type { Binding, BindingChange, KeyWrite } from "../binding.js";
 import { keyId, type IdentityKey } from "../identity-key.js";
 import { atLeastAsStrong, isAddressKind } from "../identity-kind.js";
 import type { CanonicalRecord, IndexedKey } from "../record.js";
-import { quarantinedRecord } from "../shared-identifier.js";
+import { contendersAfterRebind, quarantinedRecord } from "../shared-identifier.js";
 import type { KeptKeys } from "./kept-keys.js";
 import type { OwnIdOutcome } from "./own-id.js";
 import type { Reader } from "./reader.js";
@@ -118,7 +118,16 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       address ? updatedAtMs + policy.weakKeyTtlMs : 0,
       [],
     );
-    if (history?.length) record.sharedRebindsMs = history;
+    if (history?.length) {
+      record.sharedRebindsMs = history;
+      // The holders it moved between: a lookup by it may be ambiguous (ambiguityOf).
+      const contenders = rebinding
+        ? contendersAfterRebind(prior!.record, canonical, history)
+        : same
+          ? prior.record.contenders
+          : undefined;
+      if (contenders?.length) record.contenders = contenders;
+    }
     // An operator's pin stays with the binding while the key stays on the device (ADR 0016).
     if (same && prior.record.pin) record.pin = prior.record.pin;
     return record;
