@@ -267,7 +267,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     if (b && b.record.canonicalDeviceId === canonical && b.record.metadataHash !== hash) {
       // The identity part comes from base only: a flag the device no longer has must not survive.
       const { provisionalSinceMs: _, ...perBinding } = b.record;
-      put(e, b, { ...perBinding, ...base, updatedAtMs: Math.max(b.record.updatedAtMs, t), keys: [] });
+      put(e, b, { ...perBinding, ...base, keys: [] });
     }
   }
   // An address listed without a source before this update and not bound now: gone, unless a writer
