@@ -26,7 +26,7 @@ export const DEFAULT_SHARED_IDENTIFIER_POLICY: SharedIdentifierPolicy = {
   ambiguousAfter: 1,
 };
 
-/** The shared-identifier policy the settings describe (design.md §3, ADR 0010 and 0022). */
+/** The shared-identifier policy the settings describe (ADR 0010 and 0022). */
 export function sharedIdentifierPolicy(s: {
   readonly sharedMacRebinds: number;
   readonly sharedMacWindowMs: number;

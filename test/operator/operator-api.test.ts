@@ -197,9 +197,10 @@ function operatorSuite(label: string, open: () => Promise<{ env: Record<string, 
           timestamp: at(),
         },
       ]);
-      expect((await w.call("GET", `/v1/canonical-devices/lookup?mac=${M2}`)).body.record.canonical_device_id).toBe(
-        "lap-1",
-      );
+      expect((await w.app.store.get({ kind: "mac", value: M2 }))?.record.canonicalDeviceId).toBe("lap-1");
+      // Handed over between evidently different devices, the MAC alone is ambiguous for the window (ADR 0022).
+      const byMac = await w.call("GET", `/v1/canonical-devices/lookup?mac=${M2}`);
+      expect([byMac.status, byMac.body.error.candidates]).toEqual([409, ["agent-77", "lap-1"]]);
       // Pin it back where it now is: idempotent.
       expect((await w.call("PUT", `/v1/canonical-devices/lap-1/pins/mac/${M2}`)).body).toEqual({ pinned: true });
       expect((await w.call("PUT", `/v1/canonical-devices/lap-1/pins/mac/${M2}`)).body).toEqual({ pinned: true });

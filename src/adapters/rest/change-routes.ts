@@ -143,7 +143,8 @@ function encodeBatch(batch: readonly ChangeEvent[], shared: SharedIdentifierPoli
   for (let i = 0; i < batch.length; i++) {
     const e = batch[i]!;
     const lastOfRevision = batch[i + 1]?.revision !== e.revision;
-    out += `event: change\n${lastOfRevision ? `id: ${e.revision}\n` : ""}data: ${JSON.stringify(changeJson(e, shared))}\n\n`;
+    const id = lastOfRevision ? `id: ${e.revision}\n` : "";
+    out += `event: change\n${id}data: ${JSON.stringify(changeJson(e, shared))}\n\n`;
   }
   encoded.set(batch, out);
   return out;

@@ -17,7 +17,8 @@ export const StreamRecordSchema = Type.Object(
     contested_until_unix_millis: Type.Optional(
       Type.Integer({
         description:
-          "A MAC evidently different devices took from each other (not quarantined): lookups by it are ambiguous until then",
+          "A MAC evidently different devices took from each other, not quarantined: " +
+          "lookups by it are ambiguous until then",
       }),
     ),
     candidates: Type.Optional(

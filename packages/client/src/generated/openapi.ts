@@ -769,7 +769,9 @@ export interface components {
             expires_at_unix_millis: number;
             /** @description A MAC quarantined as shared: lookups by it are ambiguous */
             quarantined_since_unix_millis?: number;
-            /** @description A quarantined MAC: the devices it names */
+            /** @description A MAC evidently different devices took from each other, not quarantined: lookups by it are ambiguous until then */
+            contested_until_unix_millis?: number;
+            /** @description A quarantined or contested MAC: the devices it names */
             candidates?: string[];
         };
         /** @description One line of GET /v1/snapshot: a live binding */
