@@ -1,4 +1,5 @@
 import { AjvCompiler } from "@fastify/ajv-compiler";
+import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import type { SwaggerOptions } from "@fastify/swagger";
 import type { TSchema } from "typebox";
 import { ErrorSchema, NAMED_SCHEMAS, ref } from "./schemas.js";
@@ -70,13 +71,98 @@ type ValidatorFactory = ReturnType<typeof AjvCompiler>;
 
 /**
  * Bodies are checked, not coerced (`"ip": 123` is a 400, not "123"); query and path parameters arrive
- * as text, so numbers there are coerced and a `limit` can be typed an integer.
+ * as text, so numbers there are coerced and a `limit` can be typed an integer. The schemas are not
+ * checked against the JSON Schema meta-schema at start (compiling it took 0.7 s of every start):
+ * test/api/route-schemas.test.ts checks them, with `validateSchema` on.
  */
 export const routeSchemas = {
-  validatorFactory: ((externalSchemas) => {
-    const base = { removeAdditional: false, allErrors: false, keywords: ["example"] };
+  validatorFactory: validators(false),
+  /** The same, checking every schema against the meta-schema first (the tests use it). */
+  checkedValidatorFactory: validators(true),
+};
+
+function validators(validateSchema: boolean): ValidatorFactory {
+  return ((externalSchemas) => {
+    const base = { removeAdditional: false, allErrors: false, keywords: ["example"], validateSchema };
     const strict = AjvCompiler()(externalSchemas, { customOptions: { ...base, coerceTypes: false } });
     const coercing = AjvCompiler()(externalSchemas, { customOptions: { ...base, coerceTypes: true } });
     return (route) => (route.httpPart === "body" ? strict(route) : coercing(route));
-  }) as ValidatorFactory,
-};
+  }) as ValidatorFactory;
+}
+
+type Validate = ((data: unknown) => unknown) & { errors?: unknown };
+type Serialize = (data: unknown) => string;
+type SerializerFactory = ReturnType<typeof SerializerSelector>;
+
+/**
+ * Route schemas compiled at a route's first request instead of before the service listens (issue 13:
+ * compiling ~40 routes' validators and serializers took about 1.5 s of a start's CPU, before the
+ * first lookup could be answered). `compileAll` compiles whatever is still pending, so a schema
+ * error still shows: the service calls it once it listens, in the background, and the tests call it.
+ */
+export class LazyRouteCompilers {
+  private readonly pending = new Set<() => void>();
+  /** Every route part a validator was made for (for the meta-schema check in the tests). */
+  readonly validated: Parameters<ReturnType<ValidatorFactory>>[0][] = [];
+
+  readonly validatorFactory = ((externalSchemas, options) => {
+    const build = routeSchemas.validatorFactory(externalSchemas, options);
+    return (route) => {
+      this.validated.push(route);
+      let inner: Validate | undefined;
+      const compile = () => {
+        inner ??= build(route) as Validate;
+        this.pending.delete(compile);
+        return inner;
+      };
+      this.pending.add(compile);
+      const validate: Validate = (data) => {
+        const v = inner ?? compile();
+        const ok = v(data);
+        validate.errors = v.errors;
+        return ok;
+      };
+      return validate;
+    };
+  }) as ValidatorFactory;
+
+  readonly serializerFactory = ((externalSchemas, options) => {
+    const build = SerializerSelector()(externalSchemas, options);
+    return (route) => {
+      let inner: Serialize | undefined;
+      const compile = () => {
+        inner ??= build(route) as Serialize;
+        this.pending.delete(compile);
+        return inner;
+      };
+      this.pending.add(compile);
+      return (data: unknown) => (inner ?? compile())(data);
+    };
+  }) as SerializerFactory;
+
+  /** Schemas not compiled yet. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
+  /** Compiles every schema not compiled yet (throws the first schema error). */
+  compileAll(): void {
+    for (const compile of [...this.pending]) compile();
+  }
+
+  /** Compiles the pending schemas one per macrotask, so requests interleave; errors go to `onError`. */
+  compileInBackground(onError: (e: unknown) => void): void {
+    const next = () => {
+      const compile = this.pending.values().next().value;
+      if (!compile) return;
+      try {
+        compile();
+      } catch (e) {
+        onError(e);
+        this.pending.delete(compile);
+      }
+      setImmediate(next).unref();
+    };
+    setImmediate(next).unref();
+  }
+}

@@ -15,7 +15,7 @@ import { registerConsole } from "./console-routes.js";
 import { asOfJson, registerOperatorRoutes } from "./operator-routes.js";
 import { LookupOrAsOfReply, OPERATOR_SCHEMAS } from "./operator-schemas.js";
 import { deviceJson, deviceListJson, historyJson, lookupJson } from "./rest-messages.js";
-import { described, documented, ref, routeSchemas } from "./openapi.js";
+import { described, documented, LazyRouteCompilers, ref } from "./openapi.js";
 import {
   BatchLookupBody,
   BatchLookupReply,
@@ -55,6 +55,7 @@ const ANONYMOUS_WRITER: Principal = { actor: "anonymous", role: "writer" };
  */
 export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {}): Promise<FastifyInstance> {
   const { config } = app;
+  const compilers = new LazyRouteCompilers();
   const f = Fastify({
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
     logger: false,
@@ -69,8 +70,15 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
     },
     // Refused during shutdown with our error envelope (the onRequest hook below), not fastify's body.
     return503OnClosing: false,
-    schemaController: { compilersFactory: { buildValidator: routeSchemas.validatorFactory } },
+    schemaController: {
+      compilersFactory: { buildValidator: compilers.validatorFactory, buildSerializer: compilers.serializerFactory },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Schemas compile at first use; the rest once the server is ready, in the background (issue 13).
+  f.decorate("routeCompilers", compilers);
+  f.addHook("onReady", async () => {
+    compilers.compileInBackground((e) => app.log.error({ err: String(e) }, "a route schema does not compile"));
+  });
   const authorize = options.authorize ?? (() => ANONYMOUS_WRITER);
   // The API speaks JSON only: any other body is a 415, not a string that fails validation as a 400.
   f.removeContentTypeParser("text/plain");
