@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import { openPostgres } from "../adapters/db/postgres.js";
 import { SqlDeviceStore } from "../adapters/db/sql-device-store.js";
 import { openSqliteHandles } from "../adapters/db/sqlite.js";
 import { openEmbeddedKv } from "../adapters/kv/embedded-kv.js";
@@ -73,9 +72,12 @@ export async function openDeviceStore(config: Config, log: Logger = silentLogger
       store = new SqlDeviceStore(db, "sqlite", raw);
       break;
     }
-    case "postgres":
+    case "postgres": {
+      // Loaded only when configured (like the KV clients): pg is not part of an embedded start.
+      const { openPostgres } = await import("../adapters/db/postgres.js");
       store = new SqlDeviceStore(openPostgres(config.databaseUrl, log), "postgres");
       break;
+    }
     default: {
       const never: never = dialect;
       throw new Error(`unknown database ${String(never)}`);
