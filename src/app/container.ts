@@ -1,7 +1,7 @@
-import { sharedIdentifierPolicy } from "../domain/shared-identifier.js";
 import "reflect-metadata";
 import { Container } from "inversify";
 import { DEFAULT_BACKOFF } from "../domain/backoff.js";
+import { sharedIdentifierPolicy } from "../domain/shared-identifier.js";
 import type { ResolutionPolicy } from "../domain/resolution.js";
 import { PromMetrics } from "../adapters/metrics/prom-metrics.js";
 import { systemClock, type Clock } from "../ports/clock.js";

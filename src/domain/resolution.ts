@@ -1,5 +1,5 @@
 import type { BindingView } from "./binding.js";
-import { keyId, type IdentityKey } from "./identity-key.js";
+import type { IdentityKey } from "./identity-key.js";
 import type { NormalizedUpdate } from "./device-update.js";
 import {
   attributesOf,
@@ -8,7 +8,6 @@ import {
   identityHash,
   identityOf,
   unionIdentity,
-  type CanonicalRecord,
   type IndexedKey,
 } from "./record.js";
 import { ignoringQuarantined } from "./resolution/quarantined-keys.js";
@@ -153,29 +152,16 @@ function decideLoaded(
   resolved.vetoes = choice.vetoes;
   resolved.staleLinks = choice.staleLinks;
   resolved.trace = trace;
-  if (deviceRecord && device.changed) {
-    const dropped = droppedAsGone(c, reader, deviceRecord, device.next);
-    if (dropped.length) resolved.dropped = dropped;
-  }
+  // What the written record leaves out as gone (`droppable`): the caller may need to re-read it.
+  if (deviceRecord && device.changed && kw.droppable.size > 0)
+    resolved.dropped = [...kw.droppable].map((id) => {
+      const { kind, value } = kw.index.get(id)!;
+      return { kind, value };
+    });
   return resolved;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** Keys the device's index listed and the written record leaves out because the reader had them gone. */
-function droppedAsGone(
-  c: UpdateContext,
-  reader: Reader,
-  before: CanonicalRecord,
-  next: CanonicalRecord,
-): IdentityKey[] {
-  if (before.keys.length === 0) return [];
-  const kept = new Set(next.keys.map(keyId));
-  const out: IdentityKey[] = [];
-  for (const e of before.keys)
-    if (!kept.has(keyId(e)) && !c.live(reader.get(e))) out.push({ kind: e.kind, value: e.value });
-  return out;
-}
 
 /** The rule behind a device a bound key named. */
 function ruleOfChoice(c: UpdateContext, chosen: Candidate): DecisionRule {

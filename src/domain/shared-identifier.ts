@@ -70,21 +70,19 @@ export function ambiguityOf(
   policy: SharedIdentifierPolicy = DEFAULT_SHARED_IDENTIFIER_POLICY,
 ): readonly string[] | undefined {
   if (isQuarantined(r)) return candidatesOf(r);
-  const after = policy.ambiguousAfter ?? DEFAULT_SHARED_IDENTIFIER_POLICY.ambiguousAfter!;
-  if (!r.sharedRebindsMs || !r.contenders || after >= policy.rebinds) return undefined;
-  let recent = 0;
-  for (const at of r.sharedRebindsMs) if (nowMs - at < policy.windowMs) recent++;
-  return recent >= after ? r.contenders : undefined;
+  return (contestedUntil(r, policy) ?? 0) > nowMs ? r.contenders : undefined;
 }
 
-/** When a contested (not quarantined) binding stops being ambiguous, for clients that decide locally. */
+/**
+ * Until when a contested (not quarantined) binding is ambiguous: the `ambiguousAfter`-th newest
+ * rebind's time plus the window. Undefined when it never was (or is quarantined: that is for good).
+ */
 export function contestedUntil(r: CanonicalRecord, policy: SharedIdentifierPolicy): number | undefined {
   if (isQuarantined(r) || !r.sharedRebindsMs?.length || !r.contenders) return undefined;
   const after = policy.ambiguousAfter ?? DEFAULT_SHARED_IDENTIFIER_POLICY.ambiguousAfter!;
   if (after >= policy.rebinds || r.sharedRebindsMs.length < after) return undefined;
-  // The `after`-th newest rebind leaves the window last among those that make it ambiguous.
-  const sorted = [...r.sharedRebindsMs].sort((a, b) => b - a);
-  return sorted[after - 1]! + policy.windowMs;
+  const newestFirst = [...r.sharedRebindsMs].sort((a, b) => b - a);
+  return newestFirst[after - 1]! + policy.windowMs;
 }
 
 /** The holders a MAC remembers after it moves from `prior`'s holder to `taker` (newest last, capped). */

@@ -1,20 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { IdentityCache } from "../../src/client/index.js";
+import { DOCK, dockedLaptop as laptop } from "../support/docked-laptop.js";
 import { getLookup, postUpdates, serviceConfig, startService, type Service } from "../support/service.js";
 
-const DOCK = "02:00:00:00:0D:0C";
 const HOUR = 3_600_000;
 const WEEK = 7 * 24 * HOUR;
-const laptop = (name: string, armisId: string, ip: string, mac: string, at: number) => ({
-  device_id: name,
-  ip,
-  partition: "p",
-  mac,
-  hostname: name,
-  metadata: { armis_device_id: armisId },
-  source: "armis",
-  timestamp: at,
-});
 
 /**
  * Issue 11's target "a lookup by a shared dock or dongle MAC never names a device confidently when

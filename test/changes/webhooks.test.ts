@@ -6,6 +6,7 @@ import { signWebhook, WebhookDispatcher } from "../../src/app/changes/webhooks.j
 import { loadConfig } from "../../src/app/config.js";
 import { configSecrets, silentLogger } from "../../src/app/logger.js";
 import { type ManualClock, testApp } from "../support/app.js";
+import { dockedLaptop as laptop } from "../support/docked-laptop.js";
 import { until } from "../support/servers.js";
 
 const SECRET = "webhook-secret-0123456789";
@@ -85,16 +86,6 @@ describe("webhooks", () => {
     await d.start();
 
     const t = clock.now - 3 * 3_600_000;
-    const laptop = (name: string, armisId: string, ip: string, mac: string, at: number) => ({
-      device_id: name,
-      ip,
-      partition: "p",
-      mac,
-      hostname: name,
-      metadata: { armis_device_id: armisId },
-      source: "armis",
-      timestamp: at,
-    });
     await app.publish.publish(
       [
         {

@@ -5,7 +5,7 @@ import { PublishService } from "../../src/app/publish/publish-service.js";
 import { forBackend } from "../support/backends.js";
 import { expectConsistent } from "../support/check.js";
 import { gatedKv } from "../support/gated-kv.js";
-import { postUpdates, readBinding, serviceConfig, sharedKv, startService, type Service } from "../support/service.js";
+import { postUpdates, readBinding, sharedKv, twoOnOneStore, type Service } from "../support/service.js";
 
 /**
  * Defect 3 of issue 12, forced deterministically: an attempt binds the keys of a new address, loses
@@ -22,10 +22,8 @@ forBackend("memory", () => {
     /** Two instances on one memory store; x's KV calls can be held at a gate. */
     const twoInstances = async () => {
       const kv = new MemoryKv();
-      const config = serviceConfig({ IDMAP_KV_BACKEND: "memory" }, ":memory:");
       const gated = gatedKv(sharedKv(kv));
-      const x = await startService(config, { kv: gated });
-      const y = await startService(config, { kv: sharedKv(kv) });
+      const { config, x, y } = await twoOnOneStore(gated, sharedKv(kv));
       open.push(x, y);
       return { kv, config, gated, x, y };
     };

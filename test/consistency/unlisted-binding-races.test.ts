@@ -6,7 +6,7 @@ import type { IdentityKv, KvChange } from "../../src/ports/identity-kv.js";
 import { forBackend } from "../support/backends.js";
 import { expectConsistent } from "../support/check.js";
 import { gatedKv } from "../support/gated-kv.js";
-import { postUpdates, readBinding, serviceConfig, sharedKv, startService, type Service } from "../support/service.js";
+import { postUpdates, readBinding, sharedKv, twoOnOneStore, type Service } from "../support/service.js";
 
 /** A KV whose watch can be paused: the changes wait, in order, until `resume` (a cache that lags). */
 function laggingKv(inner: IdentityKv): IdentityKv & { pause(): void; resume(): void } {
@@ -44,10 +44,8 @@ forBackend("memory", () => {
 
     it("a new device's key written after another instance's newer report stays listed", async () => {
       const kv = new MemoryKv();
-      const config = serviceConfig({ IDMAP_KV_BACKEND: "memory" }, ":memory:");
       const gated = gatedKv(sharedKv(kv));
-      const x = await startService(config, { kv: gated });
-      const y = await startService(config, { kv: sharedKv(kv) });
+      const { config, x, y } = await twoOnOneStore(gated, sharedKv(kv));
       open.push(x, y);
       const t0 = Date.now() - 10 * 60_000;
       const device = { device_id: "race-new-1", mac: "02:00:00:00:04:01", source: "agent", partition: "p" };
@@ -69,10 +67,8 @@ forBackend("memory", () => {
 
     it("a cache that has not seen another instance's binding does not drop it from the index", async () => {
       const kv = new MemoryKv();
-      const config = serviceConfig({ IDMAP_KV_BACKEND: "memory" }, ":memory:");
       const lagging = laggingKv(sharedKv(kv));
-      const x = await startService(config, { kv: sharedKv(kv) });
-      const y = await startService(config, { kv: lagging });
+      const { config, x, y } = await twoOnOneStore(sharedKv(kv), lagging);
       open.push(x, y);
       const t0 = Date.now() - 10 * 60_000;
       const device = { device_id: "race-stale-1", mac: "02:00:00:00:04:02", source: "agent", partition: "p" };

@@ -1,20 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { keyId } from "../../src/domain/identity-key.js";
 import { ambiguityOf, evidentlyDifferent, releaseQuarantine } from "../../src/domain/shared-identifier.js";
+import { DOCK, dockedLaptop as laptop } from "../support/docked-laptop.js";
 import { HOUR, World } from "../support/world.js";
 
 const T0 = 1_780_000_000_000;
-const DOCK = "02:00:00:00:0D:0C";
 const OWN_A = "02:00:00:00:00:0A";
-const laptop = (name: string, armisId: string, ip: string, mac: string) => ({
-  device_id: name,
-  ip,
-  partition: "p",
-  mac,
-  hostname: name,
-  metadata: { armis_device_id: armisId },
-  source: "armis",
-});
 const macBinding = (w: World, mac: string) => w.bindings.get(keyId({ kind: "mac", value: mac }));
 
 /** Two laptops taking turns at one dock: A, then B, then A again. */

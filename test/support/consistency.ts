@@ -6,7 +6,7 @@ import { batches, churn, jitter, prng, type Sighting } from "./churn.js";
 import { findViolations, grouping, snapshot, type MapSnapshot } from "./invariants.js";
 import { expectConsistent } from "./check.js";
 import { until } from "./servers.js";
-import { postUpdates, serviceConfig, sharedKv, startService, type Service } from "./service.js";
+import { postUpdates, serviceConfig, sharedKv, startService, twoOnOneStore, type Service } from "./service.js";
 
 /** Two service instances on one store, each with its own cache and relational database. */
 export interface Pair {
@@ -22,9 +22,7 @@ export type PairFactory = () => Promise<Pair>;
 /** Two instances on one MemoryKv (in-process: the watch is synchronous, the interleaving comes from the awaits). */
 export async function memoryPair(): Promise<Pair> {
   const kv = new MemoryKv();
-  const config = serviceConfig({ IDMAP_KV_BACKEND: "memory" }, ":memory:");
-  const a = await startService(config, { kv: sharedKv(kv) });
-  const b = await startService(config, { kv: sharedKv(kv) });
+  const { x: a, y: b } = await twoOnOneStore(sharedKv(kv), sharedKv(kv));
   return { a, b, direct: kv, close: async () => (await Promise.all([a.close(), b.close()]), await kv.close()) };
 }
 

@@ -3,18 +3,7 @@ import type { TestBackend } from "./backends.js";
 import type { PairFactory } from "./consistency.js";
 import { counterValue, getLookup, postUpdates } from "./service.js";
 import { until } from "./servers.js";
-
-const DOCK = "02:00:00:00:0D:0C";
-const laptop = (name: string, armisId: string, ip: string, mac: string, at: number) => ({
-  device_id: name,
-  ip,
-  partition: "p",
-  mac,
-  hostname: name,
-  metadata: { armis_device_id: armisId },
-  source: "armis",
-  timestamp: at,
-});
+import { DOCK, dockedLaptop as laptop } from "./docked-laptop.js";
 
 type Pair = Awaited<ReturnType<PairFactory>>;
 

@@ -77,6 +77,20 @@ export async function startService(config: Config, overrides: AppOverrides = {})
   };
 }
 
+/**
+ * Two service instances on one memory store, each through the KV it is given (`sharedKv(kv)`, or
+ * that wrapped in a gate or a lagging watch to force an interleaving), with one config.
+ */
+export async function twoOnOneStore(
+  forX: IdentityKv,
+  forY: IdentityKv,
+): Promise<{ config: Config; x: Service; y: Service }> {
+  const config = serviceConfig({ IDMAP_KV_BACKEND: "memory" }, ":memory:");
+  const x = await startService(config, { kv: forX });
+  const y = await startService(config, { kv: forY });
+  return { config, x, y };
+}
+
 /** A second client on the service's store, with no cache: what the KV itself holds. */
 export async function directKv(config: Config): Promise<IdentityKv> {
   return openKv(config, silentLogger);

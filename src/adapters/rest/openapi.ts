@@ -101,7 +101,7 @@ type SerializerFactory = ReturnType<typeof SerializerSelector>;
  * error still shows: the service calls it once it listens, in the background, and the tests call it.
  */
 export class LazyRouteCompilers {
-  private readonly pending = new Set<() => void>();
+  private readonly pending = new Set<() => unknown>();
   /** Every route part a validator was made for (for the meta-schema check in the tests). */
   readonly validated: Parameters<ReturnType<ValidatorFactory>>[0][] = [];
 
@@ -109,15 +109,9 @@ export class LazyRouteCompilers {
     const build = routeSchemas.validatorFactory(externalSchemas, options);
     return (route) => {
       this.validated.push(route);
-      let inner: Validate | undefined;
-      const compile = () => {
-        inner ??= build(route) as Validate;
-        this.pending.delete(compile);
-        return inner;
-      };
-      this.pending.add(compile);
+      const compiled = this.lazily(() => build(route) as Validate);
       const validate: Validate = (data) => {
-        const v = inner ?? compile();
+        const v = compiled();
         const ok = v(data);
         validate.errors = v.errors;
         return ok;
@@ -129,16 +123,24 @@ export class LazyRouteCompilers {
   readonly serializerFactory = ((externalSchemas, options) => {
     const build = SerializerSelector()(externalSchemas, options);
     return (route) => {
-      let inner: Serialize | undefined;
-      const compile = () => {
-        inner ??= build(route) as Serialize;
-        this.pending.delete(compile);
-        return inner;
-      };
-      this.pending.add(compile);
-      return (data: unknown) => (inner ?? compile())(data);
+      const compiled = this.lazily(() => build(route) as Serialize);
+      return (data: unknown) => compiled()(data);
     };
   }) as SerializerFactory;
+
+  /** `build` run at the first call (and kept), pending until then. */
+  private lazily<F>(build: () => F): () => F {
+    let made: F | undefined;
+    const compile = (): F => {
+      if (made === undefined) {
+        made = build();
+        this.pending.delete(compile);
+      }
+      return made;
+    };
+    this.pending.add(compile);
+    return compile;
+  }
 
   /** Schemas not compiled yet. */
   get waiting(): number {

@@ -82,6 +82,7 @@ async function watchHere(
   try {
     let failure: Error | undefined;
     const from = since ?? (await app.changes.head());
+    const shared = sharedIdentifierPolicy(app.config);
     const ended = new Promise<void>((resolve) => {
       signal.addEventListener("abort", () => resolve(), { once: true });
       void app.changes
@@ -89,7 +90,7 @@ async function watchHere(
           from,
           {
             changes: (batch: readonly ChangeEvent[]) => {
-              for (const c of batch) print(changeJson(c, sharedIdentifierPolicy(app.config)) as WireChange);
+              for (const c of batch) print(changeJson(c, shared) as WireChange);
             },
             heartbeat: () => {},
             end: (e) => {
