@@ -121,7 +121,7 @@ function decideLoaded(
     index: kw.index,
     droppable: kw.droppable,
     weakDevice: !hasStrongIdentity(identity),
-    bindsKeys: kw.changes.some((ch) => ch.toDeviceId === canonical),
+    writesKeyIdentity: kw.writesKeyIdentity,
   });
   const changes = device.created ? [device.created, ...kw.changes] : kw.changes;
   const steps = stepOrder(!deviceRecord, kw.writes, device.step, kw.deletes);

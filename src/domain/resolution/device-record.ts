@@ -16,11 +16,13 @@ export interface DeviceRecordInput {
   /** A device with no strong identifier ages out like its addresses. */
   readonly weakDevice: boolean;
   /**
-   * This update binds a key to the device (a create, a rebind, a bound key that had expired): the
-   * record is written even when its index already lists the key, so that this write and a concurrent
-   * writer's dropping of the key from the index meet on the record's revision (one of them re-decides).
+   * This update binds a key to the device (a create, a rebind, a bound key that had expired) or
+   * rewrites a key's identity: the record is written even when it would not change, so that this
+   * write and a concurrent writer of the device meet on the record's revision (one of them decides
+   * again). Without it, a writer whose record was older than the keys it read (another instance's
+   * keys, written before that instance's record) rewrote them with the older identity, unseen.
    */
-  readonly bindsKeys: boolean;
+  readonly writesKeyIdentity: boolean;
 }
 
 export interface DeviceRecordWrite {
@@ -54,7 +56,7 @@ export function deviceRecordWrite(c: UpdateContext, input: DeviceRecordInput): D
   );
   const changed =
     !deviceRecord ||
-    input.bindsKeys ||
+    input.writesKeyIdentity ||
     deviceRecord.metadataHash !== base.metadataHash ||
     deviceRecord.expiresAtMs !== next.expiresAtMs ||
     !(sameIndex(deviceRecord.keys, newIndex) || sameIndex(deviceRecord.keys, fullIndex));

@@ -45,6 +45,12 @@ export interface KeyWrites {
    * is written anyway, never a write of their own.
    */
   readonly droppable: ReadonlySet<string>;
+  /**
+   * A key of the device is written with an identity it did not carry (a bind, or a key out of step
+   * with the identity this decision read): the record must be written too, so that a concurrent
+   * writer of the device meets this one on the record's revision (`DeviceRecordInput.writesKeyIdentity`).
+   */
+  readonly writesKeyIdentity: boolean;
 }
 
 /**
@@ -138,6 +144,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
 
   // The update's keys.
   const index = new Map<string, IndexedKey>();
+  let restamped = false;
   // The index is a hint, kept unless the key now belongs to another device: a key that is absent
   // may be one a concurrent writer is about to bind (it writes this record first). An address no
   // source asserts any more is dropped once it is gone (see `droppable`).
@@ -173,6 +180,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     const address = isAddressKind(k.kind);
     const refresh = address && t > r.updatedAtMs && t - r.updatedAtMs >= half;
     const gainsAuthority = address && c.isAuthority && !r.authority && t >= r.updatedAtMs;
+    if (r.metadataHash !== hash) restamped = true;
     if (r.metadataHash !== hash || refresh || gainsAuthority) put(k, prior, recordFor(k, b, false));
   }
 
@@ -265,13 +273,14 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     if (written.has(keyId(e)) || deletes.some((d) => keyId(d.key) === keyId(e))) continue;
     const b = c.live(reader.get(e));
     if (b && b.record.canonicalDeviceId === canonical && b.record.metadataHash !== hash) {
+      restamped = true;
       // The identity part comes from base only: a flag the device no longer has must not survive.
       const { provisionalSinceMs: _, ...perBinding } = b.record;
       put(e, b, { ...perBinding, ...base, keys: [] });
     }
   }
   // An address listed without a source before this update and not bound now: gone, unless a writer
-  // binds it concurrently, which the record's CAS catches when it lists the key (`bindsKeys`) and the
+  // binds it concurrently, which the record's CAS catches when it lists the key (`writesKeyIdentity`) and the
   // caller's fresh read of `Resolved.dropped` catches when its view lags.
   const sourceless = new Set<string>();
   for (const e of deviceRecord?.keys ?? []) if (e.sources.length === 0) sourceless.add(keyId(e));
@@ -285,7 +294,8 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
       !c.live(reader.get(e))
     )
       droppable.add(id);
-  return { writes, deletes, changes, index, droppable };
+  const writesKeyIdentity = restamped || changes.some((ch) => ch.toDeviceId === canonical);
+  return { writes, deletes, changes, index, droppable, writesKeyIdentity };
 }
 
 function mergeSources(a: readonly string[] | undefined, b: readonly string[]): string[] {
