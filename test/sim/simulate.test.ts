@@ -25,13 +25,18 @@ describe("idmap simulate: a small fleet against ground truth", () => {
 
   // The issue's targets, at this size. Reported and missed: 99 % fewer duplicates than the baseline
   // (about 94 % here): sweep-only ids of laptops that held an address only between two reports of
-  // their asserting source, so nothing ever asserts who was there (docs/benchmarks.md). Asserted: the
-  // rest of the targets, and duplicates at least 90 % fewer (75 % before provisional devices).
+  // their asserting source, so nothing ever asserts who was there (docs/benchmarks.md). The ledger
+  // counts those (no asserting source reported the device in the tenure the sweep saw): they bound
+  // what any map without false merges can remove (94.6 % here). Asserted: of the duplicates the data
+  // allows removing, at least 99 % are removed; and at least 90 % of all (75 % before provisional devices).
   it("removes the naive baseline's duplicates: asserting sources almost never split a device", () => {
     const d = report.devices;
+    const where = JSON.stringify(d.duplicates_by_group);
     expect(d.baseline_duplicates).toBeGreaterThan(0);
-    expect(d.split_extra_ids / d.baseline_duplicates, JSON.stringify(d.duplicates_by_group)).toBeLessThan(0.01);
-    expect(d.reduction_pct, JSON.stringify(d.duplicates_by_group)).toBeGreaterThanOrEqual(90);
+    expect(d.split_extra_ids / d.baseline_duplicates, where).toBeLessThan(0.01);
+    expect((d.duplicates - d.weak_ids_unattributable) / d.baseline_duplicates, where).toBeLessThanOrEqual(0.01);
+    expect(d.reduction_pct, where).toBeGreaterThanOrEqual(90);
+    expect(d.reduction_ceiling_pct).toBeGreaterThanOrEqual(d.reduction_pct);
   });
 
   it("takes provisional devices over or absorbs them, and quarantines the hot desks' docks", () => {

@@ -78,6 +78,11 @@ export interface SimReport {
     readonly baseline_duplicates: number;
     readonly duplicates: number;
     readonly reduction_pct: number;
+    /**
+     * The most a map without false merges could remove: every id `weak_ids_unattributable` counts is a
+     * duplicate no evidence in the run can resolve.
+     */
+    readonly reduction_ceiling_pct: number;
   } & Omit<TruthSummary, "devices_seen" | "baseline_ids" | "canonical_ids">;
   readonly publish: {
     readonly updates: number;
@@ -188,6 +193,7 @@ export function buildReport(i: ReportInput): SimReport {
   const baselineDup = baseline_ids - truth;
   const duplicates = canonical_ids - truth;
   const reduction = baselineDup <= 0 ? 100 : pct(baselineDup - duplicates, baselineDup);
+  const ceiling = baselineDup <= 0 ? 100 : pct(baselineDup - t.weak_ids_unattributable, baselineDup);
   const failed = i.outcomes.failed ?? 0;
   const success = pct(i.updates - failed, i.updates);
   const allLookups = [i.lookups.periodic, i.lookups.final].flatMap((l) => [l.strongest, l.address]);
@@ -233,7 +239,9 @@ export function buildReport(i: ReportInput): SimReport {
         ? {
             note:
               `${duplicates} duplicates left: ${t.split_extra_ids} extra ids of ${t.split_devices} split ` +
-              `devices, ${t.weak_ids_of_strong_devices} sweep-only ids of devices other sources know`,
+              `devices, ${t.weak_ids_of_strong_devices} sweep-only ids of devices other sources know ` +
+              `(${t.weak_ids_unattributable} of them at a tenure no asserting source reported: the most ` +
+              `any rule without false merges could remove is ${round(ceiling, 2)} %)`,
           }
         : {}),
     },
@@ -256,8 +264,9 @@ export function buildReport(i: ReportInput): SimReport {
         ? {
             note:
               `lookups by a MAC two or more devices were reported with in the week before: ${confidentOnce} ` +
-              `of the confident answers came after a single change of holder (the service quarantines on ` +
-              `the second rebind, ADR 0010), ${confidentOther} named a device other than the last holder`,
+              `of the confident answers came after a single change of holder the service did not see as one ` +
+              `between evidently different devices (ADR 0022), ${confidentOther} named a device other than ` +
+              `the last holder`,
           }
         : {}),
     },
@@ -374,6 +383,7 @@ export function buildReport(i: ReportInput): SimReport {
       baseline_duplicates: baselineDup,
       duplicates,
       reduction_pct: round(reduction, 3),
+      reduction_ceiling_pct: round(ceiling, 3),
       ...truthRest,
     },
     publish: {

@@ -415,7 +415,7 @@ export class Scenario {
       const d = site.occupant[s]!;
       if (d < 0 || !this.rng.chance(0.97)) continue;
       const t = Math.round(t0 + this.rng.between(0, this.tickMs));
-      out.push(sweepSighting(d, { ip: slotAddress(site.slots, s), partition: site.name, t }));
+      out.push(sweepSighting(d, { ip: slotAddress(site.slots, s), partition: site.name, t, stay: this.stayOf(d) }));
     }
     return this.rng.shuffle(out);
   }
@@ -424,6 +424,11 @@ export class Scenario {
   private address(dev: Device, s: number, t: number): Where {
     const site = this.sites[dev.partition]!;
     if (site.reportedAt[s]! < t) site.reportedAt[s] = t;
-    return { ip: slotAddress(site.slots, s), partition: site.name, t };
+    return { ip: slotAddress(site.slots, s), partition: site.name, t, stay: this.stayOf(dev.id) };
+  }
+
+  /** The device's current (or, once it left, last) tenure at a DHCP address: when it began; -1 for a static address. */
+  private stayOf(d: number): number {
+    return this.fleet.devices[d]!.dhcp ? this.slotSince[d]! : -1;
   }
 }

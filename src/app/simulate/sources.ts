@@ -18,6 +18,11 @@ export interface Sighting {
   readonly addressKey: string;
   /** The hot desk's dock or USB dongle MAC the update carries (a MAC several devices take turns with), if any. */
   readonly sharedMac?: string;
+  /**
+   * Which tenure of the device at this address the sighting saw (the time its DHCP lease began; -1 for
+   * a static address): the truth that says whether any asserting source ever saw a sweep's device there.
+   */
+  readonly stay?: number;
 }
 
 /** Where and when a source saw a device. */
@@ -25,6 +30,8 @@ export interface Where {
   readonly ip: string;
   readonly partition: string;
   readonly t: number;
+  /** The device's tenure at the address (see `Sighting.stay`). */
+  readonly stay?: number;
 }
 
 // What each source says about a device it sees: its own naming, its subset of identifiers, its MAC
@@ -32,16 +39,22 @@ export interface Where {
 
 /** An agent: its stable id, every MAC (dash notation), the address and hostname. */
 export function agentSighting(dev: Device, at: Where, uptimeMs: number, dock = ""): Sighting {
-  return sighting(dev, "agent", dock, {
-    device_id: dev.agentId,
-    ip: at.ip,
-    partition: at.partition,
-    mac: [...dev.macs, ...(dock ? [dock] : [])].map((m) => m.toUpperCase().replace(/:/g, "-")).join(" "),
-    hostname: dev.hostname,
-    source: "agent",
-    metadata: { agent_version: "1.4.2", uptime_s: String(Math.round(uptimeMs / 1000)) },
-    timestamp: at.t,
-  });
+  return sighting(
+    dev,
+    "agent",
+    dock,
+    {
+      device_id: dev.agentId,
+      ip: at.ip,
+      partition: at.partition,
+      mac: [...dev.macs, ...(dock ? [dock] : [])].map((m) => m.toUpperCase().replace(/:/g, "-")).join(" "),
+      hostname: dev.hostname,
+      source: "agent",
+      metadata: { agent_version: "1.4.2", uptime_s: String(Math.round(uptimeMs / 1000)) },
+      timestamp: at.t,
+    },
+    at,
+  );
 }
 
 /**
@@ -62,55 +75,79 @@ export function armisSighting(dev: Device, at: Where, rng: Prng, dock = "", dong
   // A docked laptop is seen with the dock's MAC (the wired link goes through it).
   const all = [...macs, ...(dock ? [dock] : []), ...(dev.virtualMac ? [dev.virtualMac] : [])];
   const shared = dock || (withMacs ? dongle : "");
-  return sighting(dev, "armis", shared, {
-    device_id: `${at.partition}:${at.ip}`,
-    ip: at.ip,
-    partition: at.partition,
-    ...(all.length ? { mac: all.join(",") } : {}),
-    ...(rng.chance(0.8) ? { hostname: dev.hostname } : {}),
-    source: "armis",
-    metadata: {
-      armis_device_id: dev.armisId,
-      risk_score: String(rng.int(100)),
-      site: at.partition,
-      last_seen: new Date(at.t).toISOString(),
+  return sighting(
+    dev,
+    "armis",
+    shared,
+    {
+      device_id: `${at.partition}:${at.ip}`,
+      ip: at.ip,
+      partition: at.partition,
+      ...(all.length ? { mac: all.join(",") } : {}),
+      ...(rng.chance(0.8) ? { hostname: dev.hostname } : {}),
+      source: "armis",
+      metadata: {
+        armis_device_id: dev.armisId,
+        risk_score: String(rng.int(100)),
+        site: at.partition,
+        last_seen: new Date(at.t).toISOString(),
+      },
+      timestamp: at.t,
     },
-    timestamp: at.t,
-  });
+    at,
+  );
 }
 
 /** NetBox names a device by its static address too; MACs (Cisco notation) only where interfaces are documented. */
 export function netboxSighting(dev: Device, at: Where): Sighting {
   const macs = dev.netboxHasMac ? [...dev.macs, ...(dev.virtualMac ? [dev.virtualMac] : [])] : [];
-  return sighting(dev, "netbox", "", {
-    device_id: `${at.partition}:${at.ip}`,
-    ip: at.ip,
-    partition: at.partition,
-    ...(macs.length ? { mac: macs.map(ciscoMac).join(";") } : {}),
-    hostname: dev.hostname,
-    source: "netbox",
-    metadata: {
-      integration_type: "netbox",
-      integration_id: dev.netboxId,
-      netbox_device_id: dev.netboxId,
-      role: dev.cls,
-      site: at.partition,
+  return sighting(
+    dev,
+    "netbox",
+    "",
+    {
+      device_id: `${at.partition}:${at.ip}`,
+      ip: at.ip,
+      partition: at.partition,
+      ...(macs.length ? { mac: macs.map(ciscoMac).join(";") } : {}),
+      hostname: dev.hostname,
+      source: "netbox",
+      metadata: {
+        integration_type: "netbox",
+        integration_id: dev.netboxId,
+        netbox_device_id: dev.netboxId,
+        role: dev.cls,
+        site: at.partition,
+      },
+      timestamp: at.t,
     },
-    timestamp: at.t,
-  });
+    at,
+  );
 }
 
 /** A sweep sends only the address: it asserts nothing about which device answered. */
 export function sweepSighting(device: number, at: Where): Sighting {
   const update = { ip: at.ip, partition: at.partition, source: "sweep", timestamp: at.t };
-  return { update, device, source: "sweep", asserting: false, keys: 3, addressKey: `${at.partition}:${at.ip}` };
+  const addressKey = `${at.partition}:${at.ip}`;
+  return { update, device, source: "sweep", asserting: false, keys: 3, addressKey, ...stayOf(at) };
 }
 
-function sighting(dev: Device, source: SourceName, sharedMac: string, update: DeviceUpdate): Sighting {
+const stayOf = (at: Where) => (at.stay === undefined ? {} : { stay: at.stay });
+
+function sighting(dev: Device, source: SourceName, sharedMac: string, update: DeviceUpdate, at: Where): Sighting {
   const macs = (update.mac ?? "").split(/[,; ]+/).filter((m) => m !== "" && !isVirtual(m)).length;
   const keys = 3 + (update.metadata?.armis_device_id ? 1 : 0) + (update.metadata?.integration_id ? 1 : 0) + macs;
   const addressKey = `${update.partition}:${update.ip}`;
-  return { update, device: dev.id, source, asserting: true, keys, addressKey, ...(sharedMac ? { sharedMac } : {}) };
+  return {
+    update,
+    device: dev.id,
+    source,
+    asserting: true,
+    keys,
+    addressKey,
+    ...(sharedMac ? { sharedMac } : {}),
+    ...stayOf(at),
+  };
 }
 
 function ciscoMac(m: string): string {

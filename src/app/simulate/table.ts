@@ -26,6 +26,7 @@ export function renderTable(r: SimReport): string {
   add("  ids with asserting sightings", n(d.strong_ids));
   add("  sweep-only ids (all)", n(d.weak_only_ids));
   add("  sweep-only ids of devices others know", n(d.weak_ids_of_strong_devices));
+  add("    of them, at a tenure no asserting source reported", n(d.weak_ids_unattributable));
   add("  split devices (extra ids)", `${n(d.split_devices)} (${n(d.split_extra_ids)})`);
   const where = Object.entries(d.duplicates_by_group)
     .map(([g, v]) => [g, v.sweep_only_ids + v.split_extra_ids, v] as const)
@@ -37,6 +38,7 @@ export function renderTable(r: SimReport): string {
       where.map(([g, , v]) => `${g} ${n(v.sweep_only_ids)}+${n(v.split_extra_ids)}`).join(", "),
     );
   add("duplicates removed vs baseline", `${d.reduction_pct.toFixed(2)} %`, tg("duplicates removed vs baseline"));
+  add("  the most the data allows (without guessing)", `${d.reduction_ceiling_pct.toFixed(2)} %`);
   add("false merges", n(d.false_merges), tg("false merges"));
   add("  asserting sightings on another device's id", n(d.misattributed_asserting));
   add("misattributed sweeps (inherent to IP-only data)", `${n(d.misattributed_sweeps)} of ${n(d.sweep_sightings)}`);

@@ -15,7 +15,13 @@ interface CanonStat {
   readonly assert: Map<number, number>;
   /** True device → weak (sweep) sightings that got this id. */
   readonly weak: Map<number, number>;
+  /** The tenures (`stayKey`) the weak sightings saw. */
+  readonly weakStays: Set<string>;
 }
+
+/** A device's tenure at an address, as `Sighting.stay` names it. */
+const stayKey = (s: { readonly device: number; readonly addressKey: string; readonly stay?: number }) =>
+  `${s.device}|${s.addressKey}|${s.stay ?? -1}`;
 
 export interface MergeExample {
   readonly canonical_device_id: string;
@@ -32,6 +38,12 @@ export interface TruthSummary {
   readonly weak_only_ids: number;
   /** Weak-only ids whose sightings belong to a device that also has a strong source. */
   readonly weak_ids_of_strong_devices: number;
+  /**
+   * Of those, the ids no rule could attribute without guessing: no asserting source ever reported the
+   * device during any tenure at an address the sweeps saw it at (a DHCP lease held only between two of
+   * its source's reports). Each is an id more than the devices that nothing in the data can remove.
+   */
+  readonly weak_ids_unattributable: number;
   /** True devices whose asserting sightings landed on two or more canonical ids, and the ids beyond one. */
   readonly split_devices: number;
   readonly split_extra_ids: number;
@@ -63,6 +75,8 @@ export class Ledger {
   private retiredCanon = 0;
   private reusedRetired = 0;
   private tombstones = 0;
+  /** The tenures (`stayKey`) some asserting source reported. */
+  private readonly assertedStays = new Set<string>();
   /** Per device: the canonical id its latest asserting sighting got (any sighting, for sweep-only devices). */
   readonly lastCanon: (string | undefined)[];
   /** Per device and source: the canonical id that source's latest sighting of it got. */
@@ -103,7 +117,7 @@ export class Ledger {
     if (id === null || r.outcome === "failed" || r.outcome === "rejected") return;
     let stat = this.canon.get(id);
     if (!stat) {
-      stat = { assert: new Map(), weak: new Map() };
+      stat = { assert: new Map(), weak: new Map(), weakStays: new Set() };
       this.canon.set(id, stat);
       if (this.retired.has(id)) {
         this.retiredCanon++;
@@ -112,6 +126,8 @@ export class Ledger {
     }
     const counts = s.asserting ? stat.assert : stat.weak;
     counts.set(s.device, (counts.get(s.device) ?? 0) + 1);
+    if (s.asserting) this.assertedStays.add(stayKey(s));
+    else stat.weakStays.add(stayKey(s));
     let bySource = this.lastBySource.get(s.source);
     if (!bySource) this.lastBySource.set(s.source, (bySource = new Array<string | undefined>(this.seen.length)));
     bySource[s.device] = id;
@@ -157,15 +173,21 @@ export class Ledger {
     const groups = new Map<string, CanonStat>();
     for (const [id, stat] of this.canon) {
       const r = this.root(id);
-      const g = groups.get(r) ?? { assert: new Map<number, number>(), weak: new Map<number, number>() };
+      const g = groups.get(r) ?? {
+        assert: new Map<number, number>(),
+        weak: new Map<number, number>(),
+        weakStays: new Set<string>(),
+      };
       for (const [d, n] of stat.assert) g.assert.set(d, (g.assert.get(d) ?? 0) + n);
       for (const [d, n] of stat.weak) g.weak.set(d, (g.weak.get(d) ?? 0) + n);
+      for (const k of stat.weakStays) g.weakStays.add(k);
       groups.set(r, g);
     }
     const idsPerDevice = new Map<number, number>();
     let strong = 0;
     let weakOnly = 0;
     let weakOfStrong = 0;
+    let unattributable = 0;
     let falseMerges = 0;
     let misAsserting = 0;
     let misSweeps = 0;
@@ -184,6 +206,9 @@ export class Ledger {
         if (!this.weakOnly(owner)) {
           weakOfStrong++;
           bucket(owner).sweep_only_ids++;
+          const mine = `${owner}|`;
+          const evidence = [...g.weakStays].some((k) => k.startsWith(mine) && this.assertedStays.has(k));
+          if (!evidence) unattributable++;
         }
         continue;
       }
@@ -220,6 +245,7 @@ export class Ledger {
       strong_ids: strong,
       weak_only_ids: weakOnly,
       weak_ids_of_strong_devices: weakOfStrong,
+      weak_ids_unattributable: unattributable,
       split_devices: split,
       split_extra_ids: extra,
       duplicates_by_group: byGroup,
