@@ -135,6 +135,7 @@ function decideLoaded(
   if (own.trace) trace.own_id = own.trace;
   if (ignored.length) trace.quarantined_ignored = ignored;
   if (keys.quarantines.length) trace.quarantined = keys.quarantines.map((q) => q.key);
+  if (keys.contests.length) trace.contested = keys.contests.map((q) => q.key);
   trace.rule = rule;
   const resolved: Mutable<Resolved> = {
     status: "decided",

@@ -38,6 +38,43 @@ describe("shared identifiers (design.md §3)", () => {
     expect(ambiguityOf(macBinding(w, OWN_A)!.record, T0 + 2 * HOUR)).toBeUndefined();
   });
 
+  // Found by the simulator: Armis lists a laptop that left at the time it was last seen, so the report
+  // of the dongle's earlier holder often arrives after the later holder's. Refused as out of order, it
+  // used to leave the MAC naming the later holder confidently.
+  it("an earlier holder's late report does not move the MAC, but makes it ambiguous as a hand-over seen in order would", () => {
+    const w = new World();
+    w.publish(laptop("lap-B", "A2", "10.0.0.2", DOCK), T0 + HOUR);
+    const late = w.publish(laptop("lap-A", "A1", "10.0.0.1", `${OWN_A},${DOCK}`), T0);
+    expect(late.conflicts).toContainEqual({ key: { kind: "mac", value: DOCK }, reason: "out_of_order" });
+    expect(late.trace.contested).toEqual([{ kind: "mac", value: DOCK }]);
+    expect(late.changes.filter((c) => c.key.value === DOCK)).toEqual([]);
+    const r = macBinding(w, DOCK)!.record;
+    expect(r.canonicalDeviceId).toBe("lap-B");
+    expect(r.sharedRebindsMs).toEqual([T0 + HOUR]);
+    expect(ambiguityOf(r, T0 + 2 * HOUR)).toEqual(["lap-A", "lap-B"]);
+    expect(ambiguityOf(r, T0 + HOUR + 7 * 24 * HOUR)).toBeUndefined();
+    // The source lists the old report again: nothing more to remember, nothing written.
+    const writes = w.writes;
+    const again = w.publish(laptop("lap-A", "A1", "10.0.0.1", `${OWN_A},${DOCK}`), T0);
+    expect(again.trace.contested).toBeUndefined();
+    expect(w.writes).toBe(writes);
+    // Another device's late report on top is a second hand-over within the window: quarantined, as in order.
+    const third = w.publish(laptop("lap-C", "A3", "10.0.0.3", DOCK), T0 + HOUR / 2);
+    expect(third.trace.quarantined).toEqual([{ kind: "mac", value: DOCK }]);
+    expect(macBinding(w, DOCK)!.record.contenders).toEqual(["lap-A", "lap-B", "lap-C"]);
+  });
+
+  it("a late report of the same device, or of one not evidently different, contests nothing", () => {
+    const w = new World();
+    w.publish(laptop("lap-B", "A2", "10.0.0.2", DOCK), T0 + HOUR);
+    const same = w.publish(laptop("lap-B", "A2", "10.0.0.5", DOCK), T0);
+    expect(same.trace.contested).toBeUndefined();
+    // A sweep-like report with the MAC alone is no evidence of another device.
+    const anon = w.publish({ ip: "10.0.0.9", partition: "p", mac: DOCK, source: "agent" }, T0);
+    expect(anon.trace.contested).toBeUndefined();
+    expect(macBinding(w, DOCK)!.record.sharedRebindsMs).toBeUndefined();
+  });
+
   it("a MAC's holders are remembered while it refreshes on its holder; a sweep's device taken over is no hand-over", () => {
     const w = hotDesk();
     w.publish(laptop("lap-B", "A2", "10.0.0.2", DOCK), T0 + 20 * HOUR);

@@ -13,6 +13,15 @@ export interface KeptKeys {
   readonly conflicts: readonly RefusedRebind[];
   /** MAC rebinds between evidently different devices: the history each rebound binding carries. */
   readonly rebindHistories: ReadonlyMap<string, readonly number[]>;
+  /**
+   * MACs an earlier holder reports late (refused as out of order) while an evidently different device
+   * holds them: they stay where they are, remembering the hand-over (ADR 0022).
+   */
+  readonly contests: readonly {
+    readonly key: IdentityKey;
+    readonly binding: Binding;
+    readonly history: readonly number[];
+  }[];
   /** MACs this update found shared: their bindings become quarantined instead of moving. */
   readonly quarantines: readonly {
     readonly key: IdentityKey;
@@ -47,6 +56,7 @@ export function keptKeys(
   const kept: IdentityKey[] = [];
   const rebindHistories = new Map<string, readonly number[]>();
   const quarantines: { key: IdentityKey; binding: Binding; history: readonly number[] }[] = [];
+  const contests: { key: IdentityKey; binding: Binding; history: readonly number[] }[] = [];
   const shared = c.policy.sharedIdentifiers ?? DEFAULT_SHARED_IDENTIFIER_POLICY;
   for (const k of c.ranked) {
     if (k.kind === "device-id") continue;
@@ -87,6 +97,18 @@ export function keptKeys(
     const weaklyHeld = c.strong && !isStrongKind(b.record.assertedBy ?? k.kind);
     if (t <= b.record.updatedAtMs && !weaklyHeld) {
       conflicts.push({ key: k, reason: "out_of_order" });
+      // An evidently different device reports, late, that it held the MAC before its holder did: the
+      // MAC changed hands at its holder's observation, whichever order the reports came in. It stays
+      // with its holder (the newer observation) and remembers the hand-over, as one seen in order
+      // would (ADR 0022): once per contender, so a source re-listing the old report changes nothing.
+      if (
+        k.kind === "mac" &&
+        !(b.record.contenders ?? []).includes(taker.id) &&
+        evidentlyDifferent(b.record, taker.id, taker.identity)
+      ) {
+        const history = rebindHistory(b.record, b.record.updatedAtMs, shared);
+        (history.length >= shared.rebinds ? quarantines : contests).push({ key: k, binding: b, history });
+      }
       continue;
     }
     // A MAC that evidently different devices keep taking from each other is shared: quarantined
@@ -101,5 +123,5 @@ export function keptKeys(
     }
     kept.push(k);
   }
-  return { kept, conflicts, staleAddressReport, rebindHistories, quarantines };
+  return { kept, conflicts, staleAddressReport, rebindHistories, contests, quarantines };
 }

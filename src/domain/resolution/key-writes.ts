@@ -231,6 +231,16 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     });
   }
 
+  // MACs an earlier holder reported late: still their holder's, now naming both (ambiguityOf).
+  for (const q of keys.contests) {
+    const record = {
+      ...q.binding.record,
+      sharedRebindsMs: q.history,
+      contenders: contendersAfterRebind(q.binding.record, canonical, q.history),
+    };
+    writes.push({ op: "update", key: q.key, record, revision: q.binding.revision });
+  }
+
   // Per-source address pruning: the address this source reported before no longer lands here.
   if (c.asserting && u.ip !== "" && u.source !== "" && !keys.staleAddressReport) {
     for (const [id, e] of index) {

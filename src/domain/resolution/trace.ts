@@ -15,6 +15,11 @@ export interface DecisionTrace {
   readonly quarantined_ignored?: readonly IdentityKey[];
   /** An identifier this update found shared and quarantined. */
   readonly quarantined?: readonly IdentityKey[];
+  /**
+   * A MAC this update reported late while another device holds it: not moved, but contested (a lookup
+   * by it answers ambiguous for the window, ADR 0022).
+   */
+  readonly contested?: readonly IdentityKey[];
   /** The rule that chose the canonical id. */
   readonly rule: DecisionRule;
 }
