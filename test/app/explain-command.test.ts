@@ -39,6 +39,8 @@ describe("idmap explain: the trace, one fact a line", () => {
         "  mac 02:00:00:00:00:01 names dev-K: vetoed (armis-id A2 here, A1 there)",
         "  partition-ip p:10.1.0.9 names p:10.1.0.9 (provisional): chosen",
         "  provisional device p:10.1.0.9: take_over",
+        // dev-K's report holds the MAC at the same time: an evidently different device contests it.
+        "  contests mac 02:00:00:00:00:01: another device holds it from a report as new or newer (not moved; ambiguous)",
         "  the update's own id: redirect",
         "  rule: provisional_take_over",
       ]);

@@ -105,6 +105,69 @@ describe("explain: POST /v1/device-updates/resolve and ResolveDeviceUpdates", ()
   });
 });
 
+describe("explain: shared MACs in the trace, on REST and gRPC alike", () => {
+  it("names the MAC a decision contests, quarantines, or ignores as quarantined", async () => {
+    const mac = "02:00:00:00:0D:1E";
+    const t = app.clock.nowMs() - 4 * 3_600_000;
+    const hour = 3_600_000;
+    const lap = (name: string, at: number) => ({
+      device_id: name,
+      ip: `10.3.0.${name === "lap-X" ? 1 : name === "lap-Y" ? 2 : 3}`,
+      partition: "p",
+      mac,
+      hostname: name,
+      metadata: { armis_device_id: `A-${name}` },
+      source: "armis",
+      timestamp: at,
+    });
+    const publish = async (u: { timestamp: number }) =>
+      expect(
+        (await rest.inject({ method: "POST", url: "/v1/device-updates", payload: { updates: [u] } })).statusCode,
+      ).toBe(200);
+    const restTrace = async (u: { timestamp: number }) => {
+      const r = await rest.inject({
+        method: "POST",
+        url: "/v1/device-updates/resolve",
+        payload: { updates: [u], explain: true },
+      });
+      expect(r.statusCode).toBe(200);
+      return r.json().results[0].trace;
+    };
+    // gRPC's observation time is `timestamp_unix_millis` (its `timestamp` is RFC 3339 text).
+    const grpcTrace = async ({ timestamp, ...u }: { timestamp: number }) =>
+      (
+        await grpc.call("ResolveDeviceUpdates", {
+          updates: [{ ...u, timestamp_unix_millis: timestamp }],
+          explain: true,
+        })
+      ).results[0].trace;
+    const onWire = { kind: "IDENTITY_KIND_MAC", value: mac };
+
+    await publish(lap("lap-Y", t + hour));
+    // lap-X held the MAC before lap-Y, reported only now: contested, not moved.
+    const late = lap("lap-X", t);
+    expect((await restTrace(late)).contested).toEqual([{ kind: "mac", value: mac }]);
+    expect((await grpcTrace(late)).contested).toEqual([onWire]);
+    await publish(late);
+    // lap-Z takes it in order: the second hand-over in the window quarantines it.
+    const taker = lap("lap-Z", t + 2 * hour);
+    expect((await restTrace(taker)).quarantined).toEqual([{ kind: "mac", value: mac }]);
+    expect((await grpcTrace(taker)).quarantined).toEqual([onWire]);
+    await publish(taker);
+    // A report with the quarantined MAC: ignored, said so.
+    const anon = { ip: "10.3.0.9", partition: "p", mac, source: "agent", timestamp: t + 3 * hour };
+    const rt = await restTrace(anon);
+    expect(rt.quarantined_ignored).toEqual([{ kind: "mac", value: mac }]);
+    expect(rt.contested).toBeUndefined();
+    const gt = await grpcTrace(anon);
+    expect(gt.quarantined_ignored).toEqual([onWire]);
+    expect(gt.contested).toEqual([]);
+    // Released, so the quarantine list the next test reads is its own.
+    const released = await rest.inject({ method: "DELETE", url: `/v1/identifiers/quarantined/mac/${mac}` });
+    expect(released.statusCode).toBe(200);
+  });
+});
+
 describe("ambiguity over gRPC", () => {
   it("GetCanonicalDevice by a quarantined MAC is found: false with ambiguous {key, candidates}", async () => {
     const dock = "02:00:00:00:0D:0D";

@@ -141,6 +141,9 @@ export function resolveReply(r: ResolveResult) {
           ...r.trace,
           candidates: r.trace.candidates.map((c) => ({ ...c, key: wireKey(c.key), differing: c.differing ?? [] })),
           own_id: r.trace.own_id ?? "",
+          quarantined_ignored: (r.trace.quarantined_ignored ?? []).map(wireKey),
+          quarantined: (r.trace.quarantined ?? []).map(wireKey),
+          contested: (r.trace.contested ?? []).map(wireKey),
         }
       : null,
   };

@@ -157,12 +157,14 @@ export const ResolveBody = Type.Object(
   { $id: "ResolveRequest" },
 );
 
+const TraceKey = Type.Object({ kind: Kind, value: Type.String() });
+
 const DecisionTraceSchema = Type.Object(
   {
     candidates: Type.Array(
       Type.Object({
         device_id: Type.String(),
-        key: Type.Object({ kind: Kind, value: Type.String() }),
+        key: TraceKey,
         verdict: stringEnum(["chosen", "vetoed", "stale_link", "named_elsewhere"]),
         provisional: Type.Boolean(),
         differing: Type.Optional(
@@ -179,6 +181,21 @@ const DecisionTraceSchema = Type.Object(
     ),
     own_id: Type.Optional(
       Type.String({ description: "redirect, already_redirects, merged, kept_apart, pinned_apart" }),
+    ),
+    quarantined_ignored: Type.Optional(
+      Type.Array(TraceKey, {
+        description: "The update's quarantined (shared) identifiers: they linked, merged and moved nothing",
+      }),
+    ),
+    quarantined: Type.Optional(
+      Type.Array(TraceKey, { description: "Identifiers this update found shared and quarantined" }),
+    ),
+    contested: Type.Optional(
+      Type.Array(TraceKey, {
+        description:
+          "MACs another device holds from a report as new or newer than this one: not moved, but ambiguous in lookups " +
+          "for the shared-identifier window",
+      }),
     ),
     rule: Type.String({
       description:

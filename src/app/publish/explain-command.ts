@@ -57,6 +57,10 @@ export function renderExplanation(r: ResolveResult, n: number): string {
     lines.push(`  provisional device ${t.provisional.device_id}: ${t.provisional.action}${reason}`);
   }
   for (const k of t.quarantined ?? []) lines.push(`  quarantines ${k.kind} ${k.value}: shared by several devices`);
+  for (const k of t.contested ?? [])
+    lines.push(
+      `  contests ${k.kind} ${k.value}: another device holds it from a report as new or newer (not moved; ambiguous)`,
+    );
   if (t.own_id) lines.push(`  the update's own id: ${t.own_id}`);
   lines.push(`  rule: ${t.rule}`);
   return lines.join("\n");

@@ -16,8 +16,8 @@ export interface DecisionTrace {
   /** An identifier this update found shared and quarantined. */
   readonly quarantined?: readonly IdentityKey[];
   /**
-   * A MAC this update reported late while another device holds it: not moved, but contested (a lookup
-   * by it answers ambiguous for the window, ADR 0022).
+   * A MAC an evidently different device holds from a report as new or newer than this one: not moved,
+   * but contested (a lookup by it answers ambiguous for the window, ADR 0022).
    */
   readonly contested?: readonly IdentityKey[];
   /** The rule that chose the canonical id. */

@@ -525,6 +525,33 @@ export interface components {
             };
             /** @description redirect, already_redirects, merged, kept_apart, pinned_apart */
             own_id?: string;
+            /** @description The update's quarantined (shared) identifiers: they linked, merged and moved nothing */
+            quarantined_ignored?: {
+                /**
+                 * @description Identity kind, strongest first: armis-id ... device-id
+                 * @enum {string}
+                 */
+                kind: "armis-id" | "netbox-id" | "mac" | "partition-ip" | "ip" | "device-id";
+                value: string;
+            }[];
+            /** @description Identifiers this update found shared and quarantined */
+            quarantined?: {
+                /**
+                 * @description Identity kind, strongest first: armis-id ... device-id
+                 * @enum {string}
+                 */
+                kind: "armis-id" | "netbox-id" | "mac" | "partition-ip" | "ip" | "device-id";
+                value: string;
+            }[];
+            /** @description MACs another device holds from a report as new or newer than this one: not moved, but ambiguous in lookups for the shared-identifier window */
+            contested?: {
+                /**
+                 * @description Identity kind, strongest first: armis-id ... device-id
+                 * @enum {string}
+                 */
+                kind: "armis-id" | "netbox-id" | "mac" | "partition-ip" | "ip" | "device-id";
+                value: string;
+            }[];
             /** @description strongest_bound_key, stable_id, address, address_derived_id, provisional_take_over, joined_concurrent_create, new_device, derived_id */
             rule: string;
         };
