@@ -64,6 +64,26 @@ describe("shared identifiers (design.md §3)", () => {
     expect(macBinding(w, DOCK)!.record.contenders).toEqual(["lap-A", "lap-B", "lap-C"]);
   });
 
+  // Found by the two-instance suite (Redis, seed 9601891): an agent's report of lap-A's MAC at lap-A's
+  // address, delivered after lap-B took the MAC, linked through the MAC to lap-B and moved lap-A's
+  // address onto it.
+  it("a sighting older than a MAC's hand-over is not linked through the MAC to its new holder", () => {
+    const w = new World();
+    const MIN = 60_000;
+    w.publish(laptop("lap-A", "A1", "10.0.0.1", DOCK), T0);
+    w.publish(laptop("lap-B", "A2", "10.0.0.2", `02:00:00:00:00:0B,${DOCK}`), T0 + 4 * MIN);
+    expect(w.owner("mac", DOCK)).toBe("lap-B");
+    // Observed at lap-A's address, within the freshness window, before lap-B took the MAC.
+    const agent = w.publish({ ip: "10.0.0.1", partition: "p", mac: DOCK, source: "agent" }, T0 + 2 * MIN);
+    expect(agent.trace.candidates[0]).toMatchObject({ device_id: "lap-B", verdict: "stale_link" });
+    expect(agent.canonicalDeviceId).toBe("lap-A");
+    expect(w.owner("partition-ip", "p:10.0.0.1")).toBe("lap-A");
+    expect(w.owner("mac", DOCK)).toBe("lap-B");
+    // A sighting after the hand-over still links through it.
+    const later = w.publish({ ip: "10.0.0.2", partition: "p", mac: DOCK, source: "agent" }, T0 + 3 * HOUR);
+    expect(later.canonicalDeviceId).toBe("lap-B");
+  });
+
   it("a late report of the same device, or of one not evidently different, contests nothing", () => {
     const w = new World();
     w.publish(laptop("lap-B", "A2", "10.0.0.2", DOCK), T0 + HOUR);

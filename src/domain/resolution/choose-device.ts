@@ -57,6 +57,14 @@ export function chooseDevice(c: UpdateContext, reader: Reader): DeviceChoice {
       }
       link = ab;
     }
+    // A MAC an evidently different device took after this observation was made named another device
+    // then: it does not pull this (older) sighting onto its holder now. Found by the two-instance
+    // suite: an agent's report delivered after a NIC move moved its address onto the MAC's new device.
+    if (k.kind === "mac" && b.record.sharedRebindsMs?.some((r) => r > t)) {
+      staleLinks++;
+      candidates.push({ ...candidate, verdict: "stale_link" });
+      continue;
+    }
     // An address links a new strong identity only while fresh (or asserted by an address
     // authority); a weak sighting (only an address) follows it for as long as the binding lives.
     // An address authority reporting its own static address links through it whatever its age. A
