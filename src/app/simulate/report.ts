@@ -149,6 +149,12 @@ export interface SimReport {
     readonly truth: number;
     readonly baseline: number;
     readonly identity_map: number;
+    /**
+     * Sweep-only ids no asserting source could attribute so far (`weak_ids_unattributable`), every 24
+     * hours (the ledger's summary is too dear for every hour). So far: a report still to come in a
+     * tenure that has not ended may yet attribute one, so early in a run it overstates the floor.
+     */
+    readonly unattributable?: number;
   }[];
 }
 

@@ -180,11 +180,13 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimReport> {
       }
       const n = tick.index + 1;
       if (n % ticksPerHour === 0) {
+        const hour = n / ticksPerHour;
         series.push({
-          hour: n / ticksPerHour,
+          hour,
           truth: ledger.devicesSeen,
           baseline: ledger.baseline.size,
           identity_map: ledger.deviceCount,
+          ...(hour % 24 === 0 ? { unattributable: ledger.summary().weak_ids_unattributable } : {}),
         });
       }
       if (target.simulatedClock && n % (24 * ticksPerHour) === 0 && n < scenario.ticks)

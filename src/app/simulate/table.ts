@@ -23,6 +23,19 @@ export function renderTable(r: SimReport): string {
     `${n(d.identity_map)}  (${d.duplicates >= 0 ? "+" : ""}${n(d.duplicates)} duplicates)`,
   );
   if (d.identity_map_live !== null) add("  devices held by the map at the end", n(d.identity_map_live));
+  // The switch-on target (ids within 1 % of the devices), as measured and beyond the ids no data resolves.
+  const pctOver = (ids: number, truth: number) => `${(((ids - truth) / truth) * 100).toFixed(2)} %`;
+  const days = r.series.filter((p) => p.unattributable !== undefined && p.truth > 0);
+  if (days.length > 0)
+    add(
+      "  ids vs truth (beyond unattributable): hour",
+      days
+        .map(
+          (p) =>
+            `${p.hour}: ${pctOver(p.identity_map, p.truth)} (${pctOver(p.identity_map - p.unattributable!, p.truth)})`,
+        )
+        .join(", "),
+    );
   add("  ids with asserting sightings", n(d.strong_ids));
   add("  sweep-only ids (all)", n(d.weak_only_ids));
   add("  sweep-only ids of devices others know", n(d.weak_ids_of_strong_devices));
