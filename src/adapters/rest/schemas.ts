@@ -193,8 +193,8 @@ const DecisionTraceSchema = Type.Object(
     contested: Type.Optional(
       Type.Array(TraceKey, {
         description:
-          "MACs another device holds from a report as new or newer than this one: not moved, but ambiguous in lookups " +
-          "for the shared-identifier window",
+          "MACs another device holds from a report as new or newer than this one: not moved, but ambiguous " +
+          "in lookups for the shared-identifier window",
       }),
     ),
     rule: Type.String({
