@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { keyId } from "../../src/domain/identity-key.js";
 import { HOUR, MIN, World } from "../support/world.js";
 
 const T0 = 1_780_000_000_000;
@@ -190,6 +191,46 @@ describe("the decision's trace (explain)", () => {
     expect(d.trace.rule).toBe("derived_id");
   });
 });
+
+describe("a sweep never keeps a known device's address alive (found by the simulator)", () => {
+  // A sweep cannot tell who answers at an address. It refreshed the address a laptop had left (its next
+  // occupant answering), so the laptop looked seen there; when its source then reported it at a
+  // provisional device's address, the two-places guard refused the absorption and the sweep-born id
+  // stayed a duplicate (7 of them at 10 000 devices).
+  it("the laptop's old address is not refreshed by sweeps, and the provisional device at its new one is absorbed", () => {
+    const w = new World();
+    w.publish(laptop("10.0.0.1"), T0);
+    // Half a TTL later the laptop is gone; a sweep finds its old address answering (someone else).
+    w.publish(sweep("10.0.0.1"), T0 + 13 * HOUR);
+    expect(seenAt(w, "10.0.0.1")).toBe(T0);
+    const s = w.publish(sweep("10.0.0.9"), T0 + 13 * HOUR + 30 * MIN);
+    w.publish(sweep("10.0.0.1"), T0 + 13 * HOUR + 40 * MIN);
+    expect(seenAt(w, "10.0.0.1")).toBe(T0);
+    const a = w.publish(laptop("10.0.0.9"), T0 + 14 * HOUR);
+    expect(a.trace.provisional).toEqual({ action: "absorbed", device_id: s.canonicalDeviceId });
+    expect(a.tombstone).toEqual({ device_id: s.canonicalDeviceId, merged_into: "dev-K" });
+  });
+
+  it("it still keeps a sweep-born device's address alive; the known device's ages out from its own reports", () => {
+    const w = new World();
+    const s = w.publish(sweep("10.0.0.9"), T0);
+    w.publish(laptop("10.0.0.1"), T0);
+    w.publish(sweep("10.0.0.9"), T0 + 13 * HOUR);
+    expect(seenAt(w, "10.0.0.9")).toBe(T0 + 13 * HOUR);
+    w.publish(sweep("10.0.0.1"), T0 + 13 * HOUR);
+    expect(w.owner("partition-ip", "p:10.0.0.9", T0 + 30 * HOUR)).toBe(s.canonicalDeviceId);
+    expect(w.owner("partition-ip", "p:10.0.0.1", T0 + 30 * HOUR)).toBeUndefined();
+    // Its own source's report refreshes it as before.
+    w.publish(laptop("10.0.0.1"), T0 + 20 * HOUR);
+    expect(seenAt(w, "10.0.0.1")).toBe(T0 + 20 * HOUR);
+    expect(w.owner("partition-ip", "p:10.0.0.1", T0 + 30 * HOUR)).toBe("dev-K");
+  });
+});
+
+/** When the address's binding was last seen (what freshness, expiry and the two-places guard read). */
+function seenAt(w: World, ip: string): number | undefined {
+  return w.bindings.get(keyId({ kind: "partition-ip", value: `p:${ip}` }))?.record.updatedAtMs;
+}
 
 describe("an address that names many devices over time (found by the simulator)", () => {
   it("every sweep-born device absorbed there leaves a redirect; the next one still gets a free derived id", () => {

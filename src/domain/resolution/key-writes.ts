@@ -178,7 +178,12 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
     }
     const r = b.record;
     const address = isAddressKind(k.kind);
-    const refresh = address && t > r.updatedAtMs && t - r.updatedAtMs >= half;
+    // A sweep keeps a sweep-born (provisional) device's address alive, but it cannot tell who answers
+    // at an address: it never refreshes the address of a device its own sources assert. Else the next
+    // occupant's sweeps kept a departed device's address bound and "seen", and the two-places guard
+    // took that for the device (an asserted sighting elsewhere) and refused absorptions it should make.
+    const refresh =
+      address && t > r.updatedAtMs && t - r.updatedAtMs >= half && (c.asserting || (base.provisionalSinceMs ?? 0) > 0);
     const gainsAuthority = address && c.isAuthority && !r.authority && t >= r.updatedAtMs;
     if (r.metadataHash !== hash) restamped = true;
     if (r.metadataHash !== hash || refresh || gainsAuthority) put(k, prior, recordFor(k, b, false));
