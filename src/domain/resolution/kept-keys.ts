@@ -7,6 +7,13 @@ import type { RefusedRebind } from "./decision.js";
 import type { Reader } from "./reader.js";
 import type { UpdateContext } from "./update-context.js";
 
+/** A MAC binding this update changes the shared-identifier state of, with its rebind history after it. */
+export interface SharedMacChange {
+  readonly key: IdentityKey;
+  readonly binding: Binding;
+  readonly history: readonly number[];
+}
+
 export interface KeptKeys {
   /** The update's keys (device-id aside) that end up bound to the device. */
   readonly kept: readonly IdentityKey[];
@@ -17,17 +24,9 @@ export interface KeptKeys {
    * MACs an earlier holder reports late (refused as out of order) while an evidently different device
    * holds them: they stay where they are, remembering the hand-over (ADR 0022).
    */
-  readonly contests: readonly {
-    readonly key: IdentityKey;
-    readonly binding: Binding;
-    readonly history: readonly number[];
-  }[];
+  readonly contests: readonly SharedMacChange[];
   /** MACs this update found shared: their bindings become quarantined instead of moving. */
-  readonly quarantines: readonly {
-    readonly key: IdentityKey;
-    readonly binding: Binding;
-    readonly history: readonly number[];
-  }[];
+  readonly quarantines: readonly SharedMacChange[];
   /** The source reported another address since this observation: its address is not brought back. */
   readonly staleAddressReport: boolean;
 }
@@ -55,8 +54,8 @@ export function keptKeys(
   const conflicts: RefusedRebind[] = [];
   const kept: IdentityKey[] = [];
   const rebindHistories = new Map<string, readonly number[]>();
-  const quarantines: { key: IdentityKey; binding: Binding; history: readonly number[] }[] = [];
-  const contests: { key: IdentityKey; binding: Binding; history: readonly number[] }[] = [];
+  const quarantines: SharedMacChange[] = [];
+  const contests: SharedMacChange[] = [];
   const shared = c.policy.sharedIdentifiers ?? DEFAULT_SHARED_IDENTIFIER_POLICY;
   for (const k of c.ranked) {
     if (k.kind === "device-id") continue;
