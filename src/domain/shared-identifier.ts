@@ -101,6 +101,14 @@ export function rebindHistory(prior: CanonicalRecord, t: number, policy: SharedI
   return [...(prior.sharedRebindsMs ?? []), t].filter((at) => t - at < policy.windowMs).sort((a, b) => a - b);
 }
 
+/**
+ * The MAC's binding once an evidently different device's late report contested it (ADR 0022): still
+ * its holder's, remembering the hand-over and both holders, as a rebind seen in order would.
+ */
+export function contestedRecord(prior: CanonicalRecord, taker: string, history: readonly number[]): CanonicalRecord {
+  return { ...prior, sharedRebindsMs: history, contenders: contendersAfterRebind(prior, taker, history) };
+}
+
 /** The MAC's binding once quarantined: still naming its last holder, listing every contender. */
 export function quarantinedRecord(
   prior: CanonicalRecord,

@@ -38,32 +38,40 @@ function ledger(): Ledger {
   );
 }
 
+/** The ledger's summary after these sightings, each filed under the canonical id it got. */
+function summaryOf(...filed: [Sighting, string][]) {
+  const l = ledger();
+  for (const [s, id] of filed) l.record(s, result(id));
+  return l.summary();
+}
+
 describe("the simulator's ledger: sweep-only ids a rule could attribute, and those nothing can", () => {
   it("counts a sweep-only id as unattributable when no asserting source reported the device in that tenure", () => {
-    const l = ledger();
-    l.record(armis("172.20.0.1", 1000, 1000), result("laptop"));
-    // The laptop's next lease, held only between two Armis reports: only the sweep saw it there.
-    l.record(sweep("172.20.0.2", 5000, 6000), result("provisional-1"));
-    l.record(armis("172.20.0.3", 9000, 9000), result("laptop"));
-    const s = l.summary();
+    const s = summaryOf(
+      [armis("172.20.0.1", 1000, 1000), "laptop"],
+      // The laptop's next lease, held only between two Armis reports: only the sweep saw it there.
+      [sweep("172.20.0.2", 5000, 6000), "provisional-1"],
+      [armis("172.20.0.3", 9000, 9000), "laptop"],
+    );
     expect(s.weak_ids_of_strong_devices).toBe(1);
     expect(s.weak_ids_unattributable).toBe(1);
   });
 
   it("counts it as attributable when an asserting source reported the device in the same tenure", () => {
-    const l = ledger();
-    l.record(sweep("172.20.0.2", 5000, 6000), result("provisional-1"));
-    // Armis saw the laptop at that address in the same lease, but the map gave it its own id.
-    l.record(armis("172.20.0.2", 5000, 7000), result("laptop"));
-    const s = l.summary();
+    const s = summaryOf(
+      [sweep("172.20.0.2", 5000, 6000), "provisional-1"],
+      // Armis saw the laptop at that address in the same lease, but the map gave it its own id.
+      [armis("172.20.0.2", 5000, 7000), "laptop"],
+    );
     expect(s.weak_ids_of_strong_devices).toBe(1);
     expect(s.weak_ids_unattributable).toBe(0);
   });
 
   it("does not take a report of the same address in an earlier tenure as evidence", () => {
-    const l = ledger();
-    l.record(armis("172.20.0.2", 1000, 1000), result("laptop"));
-    l.record(sweep("172.20.0.2", 5000, 6000), result("provisional-1"));
-    expect(l.summary().weak_ids_unattributable).toBe(1);
+    const s = summaryOf(
+      [armis("172.20.0.2", 1000, 1000), "laptop"],
+      [sweep("172.20.0.2", 5000, 6000), "provisional-1"],
+    );
+    expect(s.weak_ids_unattributable).toBe(1);
   });
 });

@@ -129,10 +129,10 @@ export function netboxSighting(dev: Device, at: Where): Sighting {
 export function sweepSighting(device: number, at: Where): Sighting {
   const update = { ip: at.ip, partition: at.partition, source: "sweep", timestamp: at.t };
   const addressKey = `${at.partition}:${at.ip}`;
-  return { update, device, source: "sweep", asserting: false, keys: 3, addressKey, ...stayOf(at) };
+  return { update, device, source: "sweep", asserting: false, keys: 3, addressKey, ...stayField(at) };
 }
 
-const stayOf = (at: Where) => (at.stay === undefined ? {} : { stay: at.stay });
+const stayField = (at: Where) => (at.stay === undefined ? {} : { stay: at.stay });
 
 function sighting(dev: Device, source: SourceName, sharedMac: string, update: DeviceUpdate, at: Where): Sighting {
   const macs = (update.mac ?? "").split(/[,; ]+/).filter((m) => m !== "" && !isVirtual(m)).length;
@@ -146,7 +146,7 @@ function sighting(dev: Device, source: SourceName, sharedMac: string, update: De
     keys,
     addressKey,
     ...(sharedMac ? { sharedMac } : {}),
-    ...stayOf(at),
+    ...stayField(at),
   };
 }
 

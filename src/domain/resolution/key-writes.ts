@@ -2,7 +2,7 @@ import type { Binding, BindingChange, KeyWrite } from "../binding.js";
 import { keyId, type IdentityKey } from "../identity-key.js";
 import { atLeastAsStrong, isAddressKind } from "../identity-kind.js";
 import type { CanonicalRecord, IndexedKey } from "../record.js";
-import { contendersAfterRebind, quarantinedRecord } from "../shared-identifier.js";
+import { contendersAfterRebind, contestedRecord, quarantinedRecord } from "../shared-identifier.js";
 import type { KeptKeys } from "./kept-keys.js";
 import type { OwnIdOutcome } from "./own-id.js";
 import type { Reader } from "./reader.js";
@@ -238,11 +238,7 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
 
   // MACs an earlier holder reported late: still their holder's, now naming both (ambiguityOf).
   for (const q of keys.contests) {
-    const record = {
-      ...q.binding.record,
-      sharedRebindsMs: q.history,
-      contenders: contendersAfterRebind(q.binding.record, canonical, q.history),
-    };
+    const record = contestedRecord(q.binding.record, canonical, q.history);
     writes.push({ op: "update", key: q.key, record, revision: q.binding.revision });
   }
 
