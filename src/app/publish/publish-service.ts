@@ -6,7 +6,7 @@ import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import type { Resolved } from "../../domain/resolution.js";
 import { DeviceRecorder } from "./device-recorder.js";
-import { IntentJournal } from "./intent-journal.js";
+import { IntentJournal, type JournalBatch } from "./intent-journal.js";
 import { abandon, EarlierWrites, reconcile, type AuditedChange, type ReconcileDeps } from "./earlier-writes.js";
 import type { PublishResult, ResolveResult } from "../../ports/identity-service.js";
 import { checkBatchSize, type ServiceDeps } from "../service-deps.js";
@@ -70,8 +70,9 @@ export class PublishService {
     const applied = new Array<Applied>(updates.length);
     // Changes made by updates that then failed with the batch (the KV went away mid-update).
     const partial: AuditedChange[] = [];
-    // Operation ids of the attempts that journaled an intent: settled with the batch's audit rows.
-    const journaled: string[] = [];
+    // The journal rows holding this batch's intents (filled by the journal): settled with its audit rows.
+    const batch: JournalBatch = { now, actor, journaled: [] };
+    const { journaled } = batch;
     let recording = false;
     try {
       const normalized = updates.map((u) => this.normalize(u, now));
@@ -79,7 +80,7 @@ export class PublishService {
         groupUpdates(normalized, (k) => this.deps.store.cachedDeviceId(k)),
         this.deps.concurrency ?? 32,
         async (i) => {
-          applied[i] = await this.publishOne(normalized[i]!, partial, { actor, now, journaled });
+          applied[i] = await this.publishOne(normalized[i]!, partial, batch);
         },
       );
       recording = true;
@@ -188,11 +189,7 @@ export class PublishService {
     });
   }
 
-  private async publishOne(
-    u: NormalizedUpdate,
-    partial: AuditedChange[],
-    batch: { readonly actor: string; readonly now: number; readonly journaled: string[] },
-  ): Promise<Applied> {
+  private async publishOne(u: NormalizedUpdate, partial: AuditedChange[], batch: JournalBatch): Promise<Applied> {
     const base = () => ({ device_id: u.deviceId, ...(u.rejected.length ? { rejected_identifiers: u.rejected } : {}) });
     if (u.keys.length === 0) {
       return {
@@ -233,11 +230,7 @@ export class PublishService {
       try {
         // What this attempt is about to change, in the database before the map (ADR 0017): should the
         // process die before the audit rows are written, recovery audits from it.
-        if (d.changes.length > 0) {
-          const operationId = attemptOf.operationId!;
-          await this.journal.put({ operationId, atMs: batch.now, actor: batch.actor, changes: d.changes });
-          batch.journaled.push(operationId);
-        }
+        if (d.changes.length > 0) await this.journal.put(batch, attemptOf.operationId!, d.changes);
         revisions = await this.applySteps(d, cost, landed);
       } catch (e) {
         earlier ??= new EarlierWrites();
