@@ -23,6 +23,13 @@ export interface DeviceRow {
   readonly provisional?: boolean;
 }
 
+/** A device row seen again saying what it said at its last write: only its sighting moves on. */
+export interface DeviceTouch {
+  readonly deviceId: string;
+  readonly lastSeenMs: number;
+  readonly source: string;
+}
+
 /** Filters of the device listing; absent means any. */
 export interface DeviceFilter {
   readonly partition?: string;
@@ -90,6 +97,12 @@ export interface DeviceStore {
   bindings(): IdentityKv;
   /** Inserts or replaces rows by device id, with the identities they carry. */
   upsertDevices(rows: readonly DeviceRow[]): Promise<void>;
+  /**
+   * Moves the last sighting (and reporting source) of existing rows on, and with it the last sighting of
+   * the identities each row carries now (those its last write gave it), not of ones it carried before.
+   * The cheap form of an upsert of a row whose content did not change (issue 13); a missing row is left alone.
+   */
+  touchDevices(touches: readonly DeviceTouch[]): Promise<void>;
   getDevice(deviceId: string): Promise<DeviceRow | null>;
   /** The newest row not merged away that carries this identity. */
   findByIdentity(key: IdentityKey): Promise<DeviceRow | null>;

@@ -51,6 +51,43 @@ describe("publish through the service", () => {
     expect(kv.calls.getMany ?? 0).toBe(0);
   });
 
+  it("a device row seen again is left alone for five minutes, then only its sighting moves on; a change rewrites it", async () => {
+    let clock: Awaited<ReturnType<typeof testApp>>["clock"];
+    ({ app, clock } = await testApp());
+    const u = {
+      device_id: "p:10.2.0.1",
+      ip: "10.2.0.1",
+      partition: "p",
+      mac: "02:00:00:00:aa:01",
+      metadata: armis("A-row"),
+      source: "armis",
+    };
+    const [created] = await app.publish.publish([u], "test");
+    const id = created!.canonical_device_id!;
+    const t0 = (await app.devices.getDevice(id))!.lastSeenMs;
+    clock.advance(60_000);
+    await app.publish.publish([{ ...u, source: "poller" }], "test");
+    expect(await app.devices.getDevice(id)).toMatchObject({ lastSeenMs: t0, source: "armis" });
+    clock.advance(5 * 60_000);
+    await app.publish.publish([{ ...u, source: "poller" }], "test");
+    const touched = await app.devices.getDevice(id);
+    expect(touched).toMatchObject({ lastSeenMs: t0 + 6 * 60_000, source: "poller", ip: "10.2.0.1", firstSeenMs: t0 });
+    expect((await app.devices.findByIdentity({ kind: "mac", value: touched!.macs[0]! }))?.deviceId).toBe(id);
+    // Touched and then changed in one batch (the touch a minute older): the row ends as the change wrote it.
+    clock.advance(6 * 60_000);
+    const results = await app.publish.publish(
+      [
+        { ...u, source: "agent", timestamp: t0 + 11 * 60_000 },
+        { ...u, device_id: "p:10.2.0.2", ip: "10.2.0.2", timestamp: t0 + 12 * 60_000 },
+      ],
+      "test",
+    );
+    expect(results[1]?.outcome).toBe("updated");
+    expect(await app.devices.getDevice(id)).toMatchObject({ ip: "10.2.0.2", lastSeenMs: t0 + 12 * 60_000 });
+    expect((await app.devices.findByIdentity({ kind: "ip", value: "10.2.0.2" }))?.deviceId).toBe(id);
+    expect(await app.devices.findByIdentity({ kind: "ip", value: "10.2.0.1" })).toBeNull();
+  });
+
   it("updates of one device in one batch are applied in order; unrelated ones in parallel", async () => {
     ({ app } = await testApp());
     const r = await app.publish.publish(

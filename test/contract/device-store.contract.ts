@@ -128,6 +128,35 @@ export function deviceStoreContract(name: string, fixture: DeviceStoreFixture): 
         expect(await store.findByIdentity({ kind: "partition-ip", value: addr })).toBeNull();
       });
 
+      it("touches a row: its last sighting and source move on, with its current identities' and not its former ones'", async () => {
+        const a = id("touched");
+        const b = id("other");
+        const [mac1, mac2] = [`${run}-mac-t1`, `${run}-mac-t2`];
+        const addr = ip();
+        await store.upsertDevices([row({ deviceId: a, macs: [mac1], lastSeenMs: 1_000 })]);
+        // a's MAC changes: mac1 stays one of its identities, last seen at 1 000 (a former one).
+        await store.upsertDevices([row({ deviceId: a, macs: [mac2], ip: addr, hostname: "a", lastSeenMs: 2_000 })]);
+        await store.upsertDevices([row({ deviceId: b, macs: [mac1, mac2], lastSeenMs: 3_000 })]);
+        expect((await store.findByIdentity({ kind: "mac", value: mac2 }))?.deviceId).toBe(b);
+
+        await store.touchDevices([
+          { deviceId: a, lastSeenMs: 3_500, source: "poller" },
+          { deviceId: a, lastSeenMs: 4_000, source: "agent" }, // the last touch of a device wins
+          { deviceId: id("missing"), lastSeenMs: 4_000, source: "agent" },
+        ]);
+        await store.touchDevices([]);
+        const got = await store.getDevice(a);
+        expect(got).toEqual(
+          row({ deviceId: a, macs: [mac2], ip: addr, hostname: "a", lastSeenMs: 4_000, source: "agent" }),
+        );
+        // Its current identities were seen at 4 000, after b's 3 000: they name a now.
+        expect((await store.findByIdentity({ kind: "mac", value: mac2 }))?.deviceId).toBe(a);
+        expect((await store.findByIdentity({ kind: "ip", value: addr }))?.deviceId).toBe(a);
+        // Its former MAC was not seen again: b, seen with it at 3 000, still answers.
+        expect((await store.findByIdentity({ kind: "mac", value: mac1 }))?.deviceId).toBe(b);
+        expect(await store.getDevice(`${run}-missing-${n}`)).toBeNull();
+      });
+
       it("keys a device without a partition by its bare address", async () => {
         const addr = ip();
         const r = row({ deviceId: id(), ip: addr });

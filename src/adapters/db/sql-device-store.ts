@@ -10,6 +10,7 @@ import type {
   DeviceFilter,
   DeviceRow,
   DeviceStore,
+  DeviceTouch,
   HistoryPage,
   KeyAsOf,
   ListedDevice,
@@ -116,6 +117,44 @@ export class SqlDeviceStore implements DeviceStore {
               )
               .execute();
           }
+        }
+      }),
+    );
+  }
+
+  async touchDevices(touches: readonly DeviceTouch[]): Promise<void> {
+    if (touches.length === 0) return;
+    // The last touch of a device wins; in device-id order, as upsertDevices locks rows.
+    const byId = new Map(touches.map((t) => [t.deviceId, t]));
+    const unique = [...byId.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+    if (this.raw) return this.exclusive((w) => w.touchDevices(unique));
+    await this.retryDeadlocks(() =>
+      this.db.transaction().execute(async (trx) => {
+        if (this.dialect === "sqlite") {
+          // SQLite through kysely (no raw handle): the same two statements as the prepared path, per row.
+          for (const t of unique) {
+            await sql`update device_keys set last_seen = ${t.lastSeenMs} where device_id = ${t.deviceId}
+              and last_seen = (select last_seen from devices where device_id = ${t.deviceId})`.execute(trx);
+            await trx
+              .updateTable("devices")
+              .set({ last_seen: t.lastSeenMs, source: t.source })
+              .where("device_id", "=", t.deviceId)
+              .execute();
+          }
+          return;
+        }
+        for (let i = 0; i < unique.length; i += 500) {
+          const chunk = unique.slice(i, i + 500);
+          const ids = chunk.map((t) => t.deviceId);
+          const times = chunk.map((t) => t.lastSeenMs);
+          const sources = chunk.map((t) => t.source);
+          // The identities each row carries now share its last sighting (every write gives them its time).
+          await sql`update device_keys as k set last_seen = v.last_seen
+            from unnest(${ids}::text[], ${times}::bigint[]) as v(device_id, last_seen), devices as d
+            where k.device_id = v.device_id and d.device_id = v.device_id and k.last_seen = d.last_seen`.execute(trx);
+          await sql`update devices as d set last_seen = v.last_seen, source = v.source
+            from unnest(${ids}::text[], ${times}::bigint[], ${sources}::text[]) as v(device_id, last_seen, source)
+            where d.device_id = v.device_id`.execute(trx);
         }
       }),
     );

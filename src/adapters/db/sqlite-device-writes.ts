@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import type { AuditEntry, AuditIntent, DeviceRow } from "../../ports/device-store.js";
+import type { AuditEntry, AuditIntent, DeviceRow, DeviceTouch } from "../../ports/device-store.js";
 
 /** One device_keys row: an identity a device row carries. */
 export interface DeviceKeyRow {
@@ -19,6 +19,7 @@ export interface DeviceKeyRow {
 export class SqliteDeviceWrites {
   private readonly st;
   private readonly upsertTx: (rows: readonly DeviceRow[]) => void;
+  private readonly touchTx: (touches: readonly DeviceTouch[]) => void;
   private readonly auditTx: (entries: readonly AuditEntry[], settles: readonly string[]) => void;
   private readonly journalTx: (intents: readonly AuditIntent[]) => void;
 
@@ -48,6 +49,12 @@ export class SqliteDeviceWrites {
         `insert into binding_audit (at, actor, kind, value, from_device_id, to_device_id, revision, reason)
          values (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      // The identities a row carries now are those its last write gave it: they share its last sighting.
+      touchKeys: raw.prepare(
+        `update device_keys set last_seen = ? where device_id = ?
+           and last_seen = (select last_seen from devices where device_id = ?)`,
+      ),
+      touchDevice: raw.prepare(`update devices set last_seen = ?, source = ? where device_id = ?`),
       settle: raw.prepare(`delete from audit_intent where operation_id = ?`),
       intent: raw.prepare(
         `insert into audit_intent (operation_id, at, actor, changes) values (?, ?, ?, ?)
@@ -77,6 +84,12 @@ export class SqliteDeviceWrites {
         for (const k of this.identitiesOf(r)) this.st.key.run(k.kind, k.value, r.deviceId, r.lastSeenMs);
       }
     });
+    this.touchTx = raw.transaction((touches: readonly DeviceTouch[]) => {
+      for (const t of touches) {
+        this.st.touchKeys.run(t.lastSeenMs, t.deviceId, t.deviceId);
+        this.st.touchDevice.run(t.lastSeenMs, t.source, t.deviceId);
+      }
+    });
     // The audit rows and the intents they settle, in one transaction (ADR 0017).
     this.auditTx = raw.transaction((entries: readonly AuditEntry[], settles: readonly string[]) => {
       for (const id of settles) this.st.settle.run(id);
@@ -91,6 +104,11 @@ export class SqliteDeviceWrites {
   /** Rows already deduplicated by device id (the last one wins). */
   upsertDevices(rows: readonly DeviceRow[]): void {
     this.upsertTx(rows);
+  }
+
+  /** Touches already deduplicated by device id. */
+  touchDevices(touches: readonly DeviceTouch[]): void {
+    this.touchTx(touches);
   }
 
   appendAudit(entries: readonly AuditEntry[], settles: readonly string[]): void {

@@ -3,7 +3,7 @@ import type { NormalizedUpdate } from "../../domain/device-update.js";
 import type { BindingChange, Revision } from "../../domain/binding.js";
 import { identityOf } from "../../domain/record.js";
 import type { Resolved } from "../../domain/resolution.js";
-import type { AuditEntry, DeviceRow, DeviceStore } from "../../ports/index.js";
+import type { AuditEntry, DeviceRow, DeviceStore, DeviceTouch } from "../../ports/index.js";
 import type { Logger } from "../logger.js";
 import type { AuditedChange } from "./earlier-writes.js";
 import { logBindingChange } from "../bindings/audit-line.js";
@@ -51,7 +51,9 @@ export class DeviceRecorder {
 
   /**
    * Device rows and the audit trail, one batch per publish. A row that says what it said last time is
-   * only rewritten once its last-seen time is ROW_REFRESH_MS old, so steady sightings cost no database write.
+   * left alone until its last-seen time is ROW_REFRESH_MS old, so steady sightings cost no database
+   * write; then only its sighting moves on (`touchDevices`: two statements instead of a row and its
+   * identities rewritten, issue 13).
    */
   async record(
     applied: readonly RecordedUpdate[],
@@ -61,24 +63,34 @@ export class DeviceRecorder {
     settles: readonly string[] = [],
   ): Promise<void> {
     const rows: DeviceRow[] = [];
-    const fresh = (r: DeviceRow): boolean => {
+    // Rows to write whole, and rows seen again saying what they said: only their sighting moves on.
+    const changed: DeviceRow[] = [];
+    const touches: DeviceTouch[] = [];
+    const writing = new Set<string>();
+    const sort = (r: DeviceRow): void => {
       // The reporting source is not part of it: sources taking turns must not rewrite the row.
       const sig =
         `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|` +
         `${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}|${r.provisional === true}`;
       const h = hash53(sig);
       const last = this.rowsSeenMs.get(r.deviceId);
+      // A row written earlier in this batch is written again whole (touches go first, see below).
       if (
         last !== undefined &&
         this.rowsWritten.get(r.deviceId) === h &&
-        r.lastSeenMs - last < ROW_REFRESH_MS &&
-        r.lastSeenMs >= last
-      )
-        return true;
+        r.lastSeenMs >= last &&
+        !writing.has(r.deviceId)
+      ) {
+        if (r.lastSeenMs - last < ROW_REFRESH_MS) return;
+        this.rowsSeenMs.set(r.deviceId, r.lastSeenMs);
+        touches.push({ deviceId: r.deviceId, lastSeenMs: r.lastSeenMs, source: r.source });
+        return;
+      }
       r.deviceId.charCodeAt(0); // kept as a key for as long as the process runs: one flat string (compact-bindings.ts)
       this.rowsWritten.set(r.deviceId, h);
       this.rowsSeenMs.set(r.deviceId, r.lastSeenMs);
-      return false;
+      writing.add(r.deviceId);
+      changed.push(r);
     };
     const audit: AuditEntry[] = [];
     const note = (c: BindingChange, revision: Revision | null) => {
@@ -130,15 +142,17 @@ export class DeviceRecorder {
             null,
           );
     }
-    const changed = rows.filter((r) => !fresh(r));
+    for (const r of rows) sort(r);
     try {
       // The audit first: the bindings it describes are already in the map, and its rows are plain
       // inserts that never wait on another instance's locks. Device rows are upserts that can meet
       // a deadlock; failing there must not lose the trail (defect 5 of issue 12).
       await this.devices.appendAudit(audit, settles);
+      // Touches before writes: a device touched and then written in one batch ends as written.
+      await this.devices.touchDevices(touches);
       await this.devices.upsertDevices(changed);
     } catch (e) {
-      for (const r of changed) {
+      for (const r of [...changed, ...touches]) {
         this.rowsWritten.delete(r.deviceId);
         this.rowsSeenMs.delete(r.deviceId);
       }
