@@ -1,4 +1,5 @@
 import { kindRank, type IdentityKind } from "./identity-kind.js";
+import { sortSmall } from "./small-sort.js";
 
 export interface IdentityKey {
   readonly kind: IdentityKind;
@@ -16,7 +17,8 @@ export function keyId(k: IdentityKey): string {
 
 /** Strongest first (armis, netbox, mac, partition-ip, ip, device-id); ties by value. Stable and pure. */
 export function prioritizeKeys(keys: readonly IdentityKey[]): IdentityKey[] {
-  return [...keys].sort(
+  return sortSmall(
+    [...keys],
     (a, b) => kindRank(a.kind) - kindRank(b.kind) || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
   );
 }

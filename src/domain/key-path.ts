@@ -16,19 +16,19 @@ export const DEFAULT_NAMESPACE = "device_canonical_map";
  * so even those round-trip.
  */
 export function encodeSegment(value: string): string {
+  // Runs of literal characters are copied as slices, not a character at a time (issue 13: a key path
+  // built per character was the largest allocation of a new key); a value with nothing to escape is
+  // returned as it is.
   let out = "";
+  let from = 0;
   const n = value.length;
   for (let i = 0; i < n; i++) {
     const c = value.charCodeAt(i);
-    if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x2d) {
-      out += value[i];
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x2d)
       continue;
-    }
-    if (c === 0x2e) {
-      const safe = i > 0 && i < n - 1 && value.charCodeAt(i - 1) !== 0x2e && value.charCodeAt(i + 1) !== 0x2e;
-      out += safe ? "." : "=2E";
+    if (c === 0x2e && i > 0 && i < n - 1 && value.charCodeAt(i - 1) !== 0x2e && value.charCodeAt(i + 1) !== 0x2e)
       continue;
-    }
+    out += value.slice(from, i);
     let cp = c;
     if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
       const d = value.charCodeAt(i + 1);
@@ -37,12 +37,16 @@ export function encodeSegment(value: string): string {
         i++;
       }
     }
-    for (const b of utf8Bytes(cp)) out += `=${HEX[b]!}`;
+    if (cp < 0x80) out += ESCAPED[cp]!;
+    else for (const b of utf8Bytes(cp)) out += ESCAPED[b]!;
+    from = i + 1;
   }
-  return out;
+  return from === 0 ? value : out + value.slice(from);
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
+/** `=XX` of every byte. */
+const ESCAPED = HEX.map((h) => `=${h}`);
 
 function utf8Bytes(cp: number): number[] {
   if (cp < 0x80) return [cp];

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
+import { sortSmall } from "./small-sort.js";
 
 /**
  * SHA-256 over entries sorted by key, each `key 0x00 value 0xFF`, lower-case hex; "" for no entries.
  * The reference's framing, so its test vectors hold.
  */
 export function hashMetadata(entries: Readonly<Record<string, string>>): string {
-  const keys = Object.keys(entries).sort();
+  const keys = sortSmall(Object.keys(entries));
   if (keys.length === 0) return "";
   // The framed entries are assembled in one scratch buffer and hashed in one update: the same bytes
   // as an update per piece, without four calls into the hash per entry (issue 13).

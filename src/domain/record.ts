@@ -1,5 +1,6 @@
 import type { IdentityKind } from "./identity-kind.js";
 import { hashMetadata } from "./metadata-hash.js";
+import { sortSmall } from "./small-sort.js";
 
 /** A key in a device's reverse index, with the sources that reported it (address keys only). */
 export interface IndexedKey {
@@ -86,8 +87,8 @@ export function identityOf(r: CanonicalRecord): Identity {
 export function attributesOf(id: Identity): Record<string, string> {
   const out: Record<string, string> = {};
   if (id.armisId) out[ATTR.armis] = id.armisId;
-  if (id.netboxIds.length) out[ATTR.netbox] = [...id.netboxIds].sort().join(",");
-  if (id.macs.length) out[ATTR.mac] = [...id.macs].sort().join(",");
+  if (id.netboxIds.length) out[ATTR.netbox] = sortSmall([...id.netboxIds]).join(",");
+  if (id.macs.length) out[ATTR.mac] = sortSmall([...id.macs]).join(",");
   if (id.hostname) out[ATTR.hostname] = id.hostname;
   return out;
 }
@@ -150,5 +151,5 @@ export function unionIdentity(a: Identity, b: Identity, hostnameFromB: boolean):
 function union(a: readonly string[], b: readonly string[]): string[] {
   const out = [...a];
   for (const x of b) if (!out.includes(x)) out.push(x);
-  return out.sort();
+  return sortSmall(out);
 }

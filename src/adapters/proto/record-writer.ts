@@ -1,5 +1,6 @@
 import { KIND_WIRE_NUMBER } from "../../domain/identity-kind.js";
 import type { CanonicalRecord } from "../../domain/record.js";
+import { sortSmall } from "../../domain/small-sort.js";
 
 /**
  * A hand-written protobuf writer for `identitymap.v1.CanonicalRecord`: the same bytes as protobufjs's
@@ -156,6 +157,23 @@ function endNested(lenPos: number): void {
   pos = end;
 }
 
+/**
+ * The attribute names of the last attributes object written, sorted. A decision's records share one
+ * attributes object (the device's), so one sort serves all of an update's keys (issue 13: the sort's
+ * copies were the writer's largest allocation). Records are immutable, so the object names its names.
+ */
+let sortedOf: Readonly<Record<string, string>> | undefined;
+let sortedNames: readonly string[] = [];
+
+function attributeNames(attrs: Readonly<Record<string, string>>): readonly string[] {
+  if (attrs !== sortedOf) {
+    const names = sortSmall(Object.keys(attrs));
+    sortedOf = attrs;
+    sortedNames = names;
+  }
+  return sortedNames;
+}
+
 export function writeRecord(r: CanonicalRecord): Uint8Array {
   pos = 0;
   if (r.canonicalDeviceId) stringField(10, r.canonicalDeviceId);
@@ -163,9 +181,7 @@ export function writeRecord(r: CanonicalRecord): Uint8Array {
   if (r.metadataHash) stringField(26, r.metadataHash);
   int64Field(32, r.updatedAtMs);
   const attrs = r.attributes;
-  const names = Object.keys(attrs);
-  if (names.length > 1) names.sort();
-  for (const key of names) {
+  for (const key of attributeNames(attrs)) {
     const at = beginNested(42);
     if (key !== "") stringField(10, key);
     const value = attrs[key];

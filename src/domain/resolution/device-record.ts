@@ -5,6 +5,7 @@ import type { CanonicalRecord, IndexedKey } from "../record.js";
 import { expiredOwner, recordOf, type IdentityPart } from "./key-writes.js";
 import { deviceKey } from "./reader.js";
 import type { UpdateContext } from "./update-context.js";
+import { sortSmall } from "../small-sort.js";
 
 export interface DeviceRecordInput {
   readonly base: IdentityPart;
@@ -39,7 +40,7 @@ export function deviceRecordWrite(c: UpdateContext, input: DeviceRecordInput): D
   const { t, u, policy } = c;
   const { base, deviceBinding, deviceRecord, weakDevice } = input;
   const half = policy.weakKeyTtlMs / 2;
-  const fullIndex = [...input.index.values()].sort(compareIndexed);
+  const fullIndex = sortSmall([...input.index.values()], compareIndexed);
   const newIndex = fullIndex.filter((e) => !input.droppable.has(keyId(e)));
   const deviceUpdatedAt = deviceRecord ? Math.max(deviceRecord.updatedAtMs, t) : t;
   // A weak device is refreshed like an address: only once it is older than half the expiry.

@@ -7,6 +7,7 @@ import type { KeptKeys } from "./kept-keys.js";
 import type { OwnIdOutcome } from "./own-id.js";
 import type { Reader } from "./reader.js";
 import type { UpdateContext } from "./update-context.js";
+import { sortSmall } from "../small-sort.js";
 
 /** The part of a record that is the same under every key of a device. */
 export type IdentityPart = Pick<
@@ -312,5 +313,5 @@ export function buildKeyWrites(c: UpdateContext, reader: Reader, input: KeyWrite
 function mergeSources(a: readonly string[] | undefined, b: readonly string[]): string[] {
   const out = [...(a ?? [])];
   for (const s of b) if (!out.includes(s)) out.push(s);
-  return out.sort();
+  return sortSmall(out);
 }
