@@ -13,6 +13,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * (defect 7 of issue 12: a recursive check threw RangeError on deep arrays and answered 500).
  */
 export function assertSafeJson(root: unknown, rootPath = ""): void {
+  if (isSafeFlatStrings(root)) return;
   const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path: rootPath, depth: 0 }];
   for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
     const { value, path, depth } = item;
@@ -56,4 +57,19 @@ export function parseJsonBody(text: string): unknown {
   }
   assertSafeJson(body);
   return body;
+}
+
+/**
+ * The common case of a query string or path parameters, checked without building the walk's paths:
+ * an object whose values are all strings, none of them or their names a lone surrogate or `__proto__`.
+ * Anything else (or anything wrong) takes the full walk, which names the offending field.
+ */
+function isSafeFlatStrings(o: unknown): boolean {
+  if (o === null || typeof o !== "object" || Array.isArray(o)) return false;
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) return false;
+    const v = (o as Record<string, unknown>)[k];
+    if (typeof v !== "string" || k === "__proto__" || LONE_SURROGATE.test(k) || LONE_SURROGATE.test(v)) return false;
+  }
+  return true;
 }

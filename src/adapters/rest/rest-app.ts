@@ -139,12 +139,20 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
   });
 
   // Credentials are checked before the body is parsed: a caller without them learns nothing from validation.
-  f.addHook("onRequest", async (req, reply) => {
+  // Hooks in callback form: an async hook costs a promise per request, and these sit on every lookup.
+  f.addHook("onRequest", (req, reply, done) => {
     if (closing) {
       reply.header("connection", "close");
-      throw new ShuttingDown("the service is shutting down; retry on another instance");
+      done(new ShuttingDown("the service is shutting down; retry on another instance"));
+      return;
     }
-    if (req.url.startsWith("/v1/")) authorize(req, "reader");
+    try {
+      if (req.url.startsWith("/v1/")) authorize(req, "reader");
+    } catch (e) {
+      done(e as Error);
+      return;
+    }
+    done();
   });
 
   f.removeContentTypeParser("application/json");
@@ -157,9 +165,15 @@ export async function buildRestApp(app: IdentityMapApi, options: RestOptions = {
   });
 
   // The body is checked as it is parsed; query strings and path parameters are checked here.
-  f.addHook("preHandler", async (req) => {
-    assertSafeJson(req.query, "query");
-    assertSafeJson(req.params, "params");
+  f.addHook("preHandler", (req, _reply, done) => {
+    try {
+      assertSafeJson(req.query, "query");
+      assertSafeJson(req.params, "params");
+    } catch (e) {
+      done(e as Error);
+      return;
+    }
+    done();
   });
 
   f.setNotFoundHandler(async (req) => {

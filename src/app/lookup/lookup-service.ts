@@ -70,17 +70,20 @@ export class LookupService {
     return keys;
   }
 
-  async lookup(req: LookupRequest): Promise<LookupResult> {
-    return this.measured(async () => this.lookupKeys(LookupService.parseKeys(req, this.deps.maxLookupKeys), req));
+  lookup(req: LookupRequest): Promise<LookupResult> {
+    return this.measured(req);
   }
 
-  /** Runs one lookup and counts it: where the answer came from, and how long it took. */
-  private async measured(run: () => Promise<LookupResult>): Promise<LookupResult> {
+  /**
+   * Runs one lookup (of `keys`, else the request's keys, parsed here) and counts it: where the answer
+   * came from, and how long it took. No closure per lookup: this is the lookup path's hot frame.
+   */
+  private async measured(req: LookupRequest, keys?: readonly IdentityKey[]): Promise<LookupResult> {
     const start = performance.now();
     let via: LookupVia = "error";
     let found = false;
     try {
-      const r = await run();
+      const r = await this.lookupKeys(keys ?? LookupService.parseKeys(req, this.deps.maxLookupKeys), req);
       via = r.resolvedVia;
       found = r.found;
       return r;
@@ -113,7 +116,7 @@ export class LookupService {
         throw e;
       }
     });
-    return Promise.all(reqs.map((r, i) => this.measured(() => this.lookupKeys(parsed[i]!, r))));
+    return Promise.all(reqs.map((r, i) => this.measured(r, parsed[i]!)));
   }
 
   private async lookupKeys(keys: readonly IdentityKey[], req: LookupRequest): Promise<LookupResult> {
