@@ -58,11 +58,7 @@ export class SqlDeviceStore implements DeviceStore {
 
   async upsertDevices(rows: readonly DeviceRow[]): Promise<void> {
     if (rows.length === 0) return;
-    // The last row for a device id wins, as if applied in order. Rows are written in device-id order:
-    // two instances upserting overlapping batches then lock rows in the same order, so neither holds
-    // a row the other waits for while waiting for one it holds (PostgreSQL deadlocks, issue 12).
-    const byId = new Map(rows.map((r) => [r.deviceId, r]));
-    const unique = [...byId.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+    const unique = lastPerDevice(rows);
     if (this.raw) return this.exclusive((w) => w.upsertDevices(unique));
     await this.retryDeadlocks(() =>
       this.db.transaction().execute(async (trx) => {
@@ -124,9 +120,7 @@ export class SqlDeviceStore implements DeviceStore {
 
   async touchDevices(touches: readonly DeviceTouch[]): Promise<void> {
     if (touches.length === 0) return;
-    // The last touch of a device wins; in device-id order, as upsertDevices locks rows.
-    const byId = new Map(touches.map((t) => [t.deviceId, t]));
-    const unique = [...byId.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+    const unique = lastPerDevice(touches);
     if (this.raw) return this.exclusive((w) => w.touchDevices(unique));
     await this.retryDeadlocks(() =>
       this.db.transaction().execute(async (trx) => {
@@ -502,6 +496,16 @@ export class SqlDeviceStore implements DeviceStore {
       throw new DbUnavailable(`${this.dialect}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
+}
+
+/**
+ * The last row for each device id (as if applied in order), in device-id order: two instances writing
+ * overlapping batches then lock rows in the same order, so neither holds a row the other waits for
+ * while waiting for one it holds (PostgreSQL deadlocks, issue 12).
+ */
+function lastPerDevice<T extends { readonly deviceId: string }>(rows: readonly T[]): T[] {
+  const byId = new Map(rows.map((r) => [r.deviceId, r]));
+  return [...byId.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
 }
 
 const DEADLOCK_RETRIES = 5;
