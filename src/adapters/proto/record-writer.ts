@@ -157,23 +157,6 @@ function endNested(lenPos: number): void {
   pos = end;
 }
 
-/**
- * The attribute names of the last attributes object written, sorted. A decision's records share one
- * attributes object (the device's), so one sort serves all of an update's keys (issue 13: the sort's
- * copies were the writer's largest allocation). Records are immutable, so the object names its names.
- */
-let sortedOf: Readonly<Record<string, string>> | undefined;
-let sortedNames: readonly string[] = [];
-
-function attributeNames(attrs: Readonly<Record<string, string>>): readonly string[] {
-  if (attrs !== sortedOf) {
-    const names = sortSmall(Object.keys(attrs));
-    sortedOf = attrs;
-    sortedNames = names;
-  }
-  return sortedNames;
-}
-
 export function writeRecord(r: CanonicalRecord): Uint8Array {
   pos = 0;
   if (r.canonicalDeviceId) stringField(10, r.canonicalDeviceId);
@@ -181,7 +164,8 @@ export function writeRecord(r: CanonicalRecord): Uint8Array {
   if (r.metadataHash) stringField(26, r.metadataHash);
   int64Field(32, r.updatedAtMs);
   const attrs = r.attributes;
-  for (const key of attributeNames(attrs)) {
+  // Sorted in place by insertion: the built-in sort's work copy was the writer's largest allocation.
+  for (const key of sortSmall(Object.keys(attrs))) {
     const at = beginNested(42);
     if (key !== "") stringField(10, key);
     const value = attrs[key];

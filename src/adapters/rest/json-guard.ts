@@ -13,32 +13,52 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * (defect 7 of issue 12: a recursive check threw RangeError on deep arrays and answered 500).
  */
 export function assertSafeJson(root: unknown, rootPath = ""): void {
-  if (isSafeFlatStrings(root)) return;
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path: rootPath, depth: 0 }];
+  const stack: Item[] = [{ value: root, parent: undefined, key: "", depth: 0 }];
   for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    const { value, path, depth } = item;
+    const { value, depth } = item;
     if (typeof value === "string") {
-      if (LONE_SURROGATE.test(value)) throw new InvalidArgument(path || "body", NOT_UNICODE);
+      if (LONE_SURROGATE.test(value)) throw new InvalidArgument(pathOf(item, rootPath) || "body", NOT_UNICODE);
       continue;
     }
     if (value === null || typeof value !== "object") continue;
     if (depth >= MAX_JSON_DEPTH)
-      throw new InvalidArgument(path || "body", `nested deeper than ${MAX_JSON_DEPTH} levels`);
+      throw new InvalidArgument(pathOf(item, rootPath) || "body", `nested deeper than ${MAX_JSON_DEPTH} levels`);
     // Pushed in reverse so the first offending field in document order is the one named.
     if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--)
-        stack.push({ value: value[i], path: `${path}[${i}]`, depth: depth + 1 });
+        stack.push({ value: value[i], parent: item, key: i, depth: depth + 1 });
       continue;
     }
     const keys = Object.keys(value);
     for (let i = keys.length - 1; i >= 0; i--) {
       const k = keys[i]!;
-      const at = path === "" ? k : `${path}.${k}`;
-      if (k === "__proto__") throw new InvalidArgument(at, "is a forbidden property name");
-      if (LONE_SURROGATE.test(k)) throw new InvalidArgument(at, NOT_UNICODE);
-      stack.push({ value: (value as Record<string, unknown>)[k], path: at, depth: depth + 1 });
+      const child: Item = { value: (value as Record<string, unknown>)[k], parent: item, key: k, depth: depth + 1 };
+      if (k === "__proto__") throw new InvalidArgument(pathOf(child, rootPath), "is a forbidden property name");
+      if (LONE_SURROGATE.test(k)) throw new InvalidArgument(pathOf(child, rootPath), NOT_UNICODE);
+      stack.push(child);
     }
   }
+}
+
+/** A value met by the walk, with how it was reached: its path is built only to name it in an error. */
+interface Item {
+  readonly value: unknown;
+  readonly parent: Item | undefined;
+  /** Its index in the parent array, or its name in the parent object. */
+  readonly key: string | number;
+  readonly depth: number;
+}
+
+/** `a.b[2].c`, from the root's path: what the walk used to build for every value, now only on a refusal. */
+function pathOf(item: Item, rootPath: string): string {
+  const keys: (string | number)[] = [];
+  for (let at: Item | undefined = item; at?.parent !== undefined; at = at.parent) keys.push(at.key);
+  let path = rootPath;
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const k = keys[i]!;
+    path = typeof k === "number" ? `${path}[${k}]` : path === "" ? k : `${path}.${k}`;
+  }
+  return path;
 }
 
 const NOT_UNICODE = "is not valid Unicode text (a lone UTF-16 surrogate)";
@@ -57,19 +77,4 @@ export function parseJsonBody(text: string): unknown {
   }
   assertSafeJson(body);
   return body;
-}
-
-/**
- * The common case of a query string or path parameters, checked without building the walk's paths:
- * an object whose values are all strings, none of them or their names a lone surrogate or `__proto__`.
- * Anything else (or anything wrong) takes the full walk, which names the offending field.
- */
-function isSafeFlatStrings(o: unknown): boolean {
-  if (o === null || typeof o !== "object" || Array.isArray(o)) return false;
-  for (const k in o) {
-    if (!Object.hasOwn(o, k)) return false;
-    const v = (o as Record<string, unknown>)[k];
-    if (typeof v !== "string" || k === "__proto__" || LONE_SURROGATE.test(k) || LONE_SURROGATE.test(v)) return false;
-  }
-  return true;
 }
