@@ -3,7 +3,8 @@
  * as `idmap serve` would (both front-ends listening); devices are published in-process through the
  * publish service until the local cache (which mirrors every binding) holds each target count, and
  * the process's RSS is read after full garbage collections. With `seed: false` it only starts on the
- * data directory it is given and reports what a freshly started instance holds.
+ * data directory it is given and reports what a freshly started instance holds. With `idleSeconds`,
+ * the seeded instance is sampled once more after that long without publishing.
  */
 import { loadConfig } from "../../src/app/config.js";
 import { createApp } from "../../src/app/container.js";
@@ -17,6 +18,8 @@ interface Start {
   fromDevice: number;
   targets: number[];
   batchSize: number;
+  /** After the last target, stay idle this long (no publishing) and sample again: V8's memory reducer. */
+  idleSeconds: number;
 }
 
 const send = (m: object) => process.send?.(m);
@@ -126,6 +129,12 @@ async function run(m: Start): Promise<void> {
       }
     }
     await sample(`seeded ${target}`);
+  }
+  // A service whose publishing pauses: V8's memory reducer starts compacting the old generation some
+  // seconds after the allocation rate falls, which four forced collections right away do not do.
+  if (m.idleSeconds > 0) {
+    await new Promise((r) => setTimeout(r, m.idleSeconds * 1000));
+    await sample(`idle ${m.idleSeconds} s`);
   }
   send({ type: "seeded", nextDevice: device, seedSeconds: (performance.now() - t0) / 1000 });
   await server.close();

@@ -39,7 +39,12 @@ export interface BenchOptions {
     readonly rounds: number;
     readonly keys: number;
   };
-  readonly memory: { readonly targets: readonly number[]; readonly backends: readonly BackendName[] };
+  readonly memory: {
+    readonly targets: readonly number[];
+    readonly backends: readonly BackendName[];
+    /** Seconds the publishing instance stays idle before it is measured again (0: not measured). */
+    readonly idleSeconds: number;
+  };
   /** Publish CPU per update at each map size (bindings), in-process. */
   readonly scale: {
     readonly targets: readonly number[];
@@ -206,7 +211,10 @@ export async function runBench(opts: BenchOptions, progress: (line: string) => v
   if (wants("memory")) {
     const backends = opts.memory.backends.filter((b) => b === "embedded" || b === "memory");
     if (backends.length)
-      memory = await benchMemory({ targets: opts.memory.targets, backends, batchSize: 1000 }, progress);
+      memory = await benchMemory(
+        { targets: opts.memory.targets, backends, batchSize: 1000, idleSeconds: opts.memory.idleSeconds },
+        progress,
+      );
   }
 
   return {

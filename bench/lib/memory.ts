@@ -3,6 +3,8 @@
  * (see children/rss.ts). On embedded, each target is measured twice: in the instance that published
  * the devices, and in a fresh instance started on the same data directory (the cache loaded from the
  * KV at start), which is what a restarted service carries. On memory the KV lives in the process too.
+ * With `idleSeconds`, the publishing instance is measured again after that long without publishing:
+ * V8's memory reducer compacts the old generation only once the allocation rate has fallen.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,6 +40,8 @@ export interface MemoryOptions {
   readonly targets: readonly number[];
   readonly backends: readonly BackendName[];
   readonly batchSize: number;
+  /** Seconds the publishing instance then stays idle before a second sample (0: none). */
+  readonly idleSeconds: number;
 }
 
 interface RawSample {
@@ -88,7 +92,14 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
             `[${backend}] memory: service ${String(m.level)}: ${String((m as unknown as { msg: string }).msg)} ${String((m as unknown as { err?: string }).err ?? "")}`,
           );
       });
-      child.send({ type: "start", seed, fromDevice, targets, batchSize: opts.batchSize });
+      child.send({
+        type: "start",
+        seed,
+        fromDevice,
+        targets,
+        batchSize: opts.batchSize,
+        idleSeconds: seed ? opts.idleSeconds : 0,
+      });
       await new Promise<void>((resolve, reject) => {
         child.proc.once("exit", (code) =>
           code === 0 ? resolve() : reject(new Error(`rss child exited with ${code}`)),
@@ -133,6 +144,8 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
         // The first child's baseline is a service with an empty map; later children start on a seeded one.
         baselineFresh ??= base.rss;
         push("after publishing", s, baselineFresh);
+        const idle = seeded.samples.find((x) => x.label.startsWith("idle"));
+        if (idle) push(`after publishing, then ${idle.label}`, idle, baselineFresh);
         if (backend !== "memory") {
           const fresh = await once(false, 0, []);
           push("fresh start", fresh.samples[0]!, baselineFresh);
