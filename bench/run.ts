@@ -12,7 +12,7 @@
  * Other options: --updates=N (devices per publish round), --batch=N, --in-flight=N (publish batches),
  * --rounds=N, --duration=MS (per lookup measurement), --keys=N (lookup keys), --memory=100000,1000000,
  * --memory-backends=embedded,memory (--memory=100000,1000000,5000000 for the 5M table: about 25 more minutes),
- * --memory-idle=SECONDS (the publishing instance measured again after that long idle; default 60, 0: not),
+ * --memory-idle=SECONDS (the largest publishing instance measured again after that long idle; default 120, 0: not),
  * --scale=10000,100000,1000000 (map sizes of the publish-CPU section), --scale-backends=embedded,memory,
  * --scale-updates=N, --log-level=LEVEL (the service's; default info), --out=FILE.
  * The servers are the ones scripts/start-servers.sh starts (IDMAP_BENCH_NATS_URL, IDMAP_BENCH_ETCD_ENDPOINTS,
@@ -121,7 +121,7 @@ function parse(argv: readonly string[]): { opts: BenchOptions; out: string; clus
         "embedded",
         "memory",
       ]).filter((b) => backends.includes(b) || flags.has("memory-backends")),
-      idleSeconds: flags.get("memory-idle") === "0" ? 0 : num("memory-idle", quick ? 0 : 60),
+      idleSeconds: flags.get("memory-idle") === "0" ? 0 : num("memory-idle", quick ? 0 : 120),
     },
     scale: {
       targets: (flags.get("scale") || (quick ? "10000,100000" : "10000,100000,1000000")).split(",").map(Number),

@@ -133,7 +133,14 @@ async function run(m: Start): Promise<void> {
   // A service whose publishing pauses: V8's memory reducer starts compacting the old generation some
   // seconds after the allocation rate falls, which four forced collections right away do not do.
   if (m.idleSeconds > 0) {
-    await new Promise((r) => setTimeout(r, m.idleSeconds * 1000));
+    // RSS every 10 s without forcing a collection: when the reducer acts shows in the progress lines.
+    for (let waited = 0; waited < m.idleSeconds; ) {
+      const step = Math.min(10, m.idleSeconds - waited);
+      await new Promise((r) => setTimeout(r, step * 1000));
+      waited += step;
+      const mem = process.memoryUsage();
+      send({ type: "idle", seconds: waited, of: m.idleSeconds, rss: mem.rss, heapTotal: mem.heapTotal });
+    }
     await sample(`idle ${m.idleSeconds} s`);
   }
   send({ type: "seeded", nextDevice: device, seedSeconds: (performance.now() - t0) / 1000 });

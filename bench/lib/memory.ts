@@ -3,7 +3,7 @@
  * (see children/rss.ts). On embedded, each target is measured twice: in the instance that published
  * the devices, and in a fresh instance started on the same data directory (the cache loaded from the
  * KV at start), which is what a restarted service carries. On memory the KV lives in the process too.
- * With `idleSeconds`, the publishing instance is measured again after that long without publishing:
+ * With `idleSeconds`, the publishing instance at the largest target is measured again after that long idle:
  * V8's memory reducer compacts the old generation only once the allocation rate has fallen.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -40,7 +40,7 @@ export interface MemoryOptions {
   readonly targets: readonly number[];
   readonly backends: readonly BackendName[];
   readonly batchSize: number;
-  /** Seconds the publishing instance then stays idle before a second sample (0: none). */
+  /** Seconds the publishing instance at the largest target then stays idle before a second sample (0: none). */
   readonly idleSeconds: number;
 }
 
@@ -76,7 +76,7 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
       IDMAP_EMBEDDED_SYNC: "normal",
       IDMAP_AUTH_TOKENS: "",
     };
-    const once = async (seed: boolean, fromDevice: number, targets: readonly number[]) => {
+    const once = async (seed: boolean, fromDevice: number, targets: readonly number[], idleSeconds = 0) => {
       const child = spawnChild("rss.ts", { execArgv: ["--expose-gc"], env });
       const samples: RawSample[] = [];
       let nextDevice = fromDevice;
@@ -87,6 +87,10 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
             `[${backend}] memory: seeding, ${m.bindings!.toLocaleString("en-US")} of ${m.target!.toLocaleString("en-US")} bindings (${m.perSecond} devices/s)`,
           );
         if (m.type === "seeded") nextDevice = m.nextDevice!;
+        if (m.type === "idle")
+          progress(
+            `[${backend}] memory: idle ${m.seconds} of ${m.of} s, RSS ${(m.rss! / 2 ** 20).toFixed(0)} MiB (V8 heap committed ${(m.heapTotal! / 2 ** 20).toFixed(0)} MiB)`,
+          );
         if (m.type === "log")
           progress(
             `[${backend}] memory: service ${String(m.level)}: ${String((m as unknown as { msg: string }).msg)} ${String((m as unknown as { err?: string }).err ?? "")}`,
@@ -98,7 +102,7 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
         fromDevice,
         targets,
         batchSize: opts.batchSize,
-        idleSeconds: seed ? opts.idleSeconds : 0,
+        idleSeconds,
       });
       await new Promise<void>((resolve, reject) => {
         child.proc.once("exit", (code) =>
@@ -113,7 +117,9 @@ export async function benchMemory(opts: MemoryOptions, progress: (line: string) 
       // One child per target (and, on embedded, a fresh instance after it), so each baseline is its own process.
       let baselineFresh: number | undefined;
       for (const target of opts.targets) {
-        const seeded = await once(true, device, [target]);
+        // The idle wait only at the largest map, where fixed costs no longer dominate a binding's share.
+        const largest = target === opts.targets[opts.targets.length - 1];
+        const seeded = await once(true, device, [target], largest ? opts.idleSeconds : 0);
         device = seeded.nextDevice;
         const base = seeded.samples.find((s) => s.label === "before seeding")!;
         const s = seeded.samples.find((x) => x.label.startsWith("seeded"))!;
