@@ -5,7 +5,7 @@
  * four forced collections; then, with --poll=SECONDS, reads the RSS every 10 s without forcing any,
  * which shows when V8's memory reducer gives the old generation's slack back.
  *
- *   npm run bench:rss -- 1000000 --poll=180
+ *   npm run bench:rss -- 1000000 --poll=180 [--batch=1000]
  *
  * Linux only (it reads /proc). Uses the configured backend (embedded by default); the data directory
  * is IDMAP_DATA_DIR if set, else a temporary one, removed at the end.
@@ -75,6 +75,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const target = Number(args.find((a) => !a.startsWith("--")) ?? 1_000_000);
   const poll = Number(args.find((a) => a.startsWith("--poll="))?.slice("--poll=".length) ?? 0);
+  const batchSize = Number(args.find((a) => a.startsWith("--batch="))?.slice("--batch=".length) ?? 1000);
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error("run with node --expose-gc");
   const settle = () => {
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
   let device = 0;
   let lastReport = t0;
   while (cache.size < target) {
-    const n = Math.max(1, Math.min(1000, Math.ceil((target - cache.size) / 5)));
+    const n = Math.max(1, Math.min(batchSize, Math.ceil((target - cache.size) / 5)));
     const [batch] = batches(device, n, 0, n);
     await app.publish.publish(batch!, "rss-breakdown");
     device += n;

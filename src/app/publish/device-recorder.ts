@@ -8,10 +8,34 @@ import type { Logger } from "../logger.js";
 import type { AuditedChange } from "./earlier-writes.js";
 import { logBindingChange } from "../bindings/audit-line.js";
 
+/**
+ * What the recorder reads of an applied decision. An update keeps only this until its batch is
+ * recorded: the writes, their encoded records and the trace die with the update instead of living
+ * through the batch (and into V8's old generation, where a batch of 1000 left about 100 bytes of
+ * dead pages per cached binding after a million: docs/benchmarks.md, fourth pass).
+ */
+export type RecordedDecision = Pick<
+  Resolved,
+  "canonicalDeviceId" | "partition" | "record" | "tombstone" | "mergedDeviceIds" | "changes" | "conflicts"
+>;
+
+/** The parts of `d` the recorder reads, in a small object of their own. */
+export function recordedDecision(d: Resolved): RecordedDecision {
+  return {
+    canonicalDeviceId: d.canonicalDeviceId,
+    partition: d.partition,
+    record: d.record,
+    ...(d.tombstone ? { tombstone: d.tombstone } : {}),
+    mergedDeviceIds: d.mergedDeviceIds,
+    changes: d.changes,
+    conflicts: d.conflicts,
+  };
+}
+
 /** One published update as the recorder needs it: the decision (absent when none was applied). */
 export interface RecordedUpdate {
   readonly update: NormalizedUpdate;
-  readonly decision?: Resolved;
+  readonly decision?: RecordedDecision;
   readonly revisions: ReadonlyMap<string, Revision | null>;
   /** Changes made by earlier attempts of the update (and their undoing), audited like the decision's. */
   readonly earlierChanges?: readonly AuditedChange[];
@@ -23,7 +47,7 @@ export interface RecordedUpdate {
  * lookup would answer it and hydrate it back into the map (defect 4 of issue 12). Otherwise the
  * address the device holds in the map, if any.
  */
-function rowAddress(u: NormalizedUpdate, d: Resolved): string {
+function rowAddress(u: NormalizedUpdate, d: RecordedDecision): string {
   const held = d.record.keys.filter((k) => k.kind === "ip").map((k) => k.value);
   return u.ip !== "" && held.includes(u.ip) ? u.ip : (held[0] ?? "");
 }

@@ -5,7 +5,7 @@ import { normalizeUpdate, type DeviceUpdate, type NormalizedUpdate } from "../..
 import { IdentityMapError, RetryExhausted, RevisionConflict, WriteOutcomeUnknown } from "../../domain/errors.js";
 import { keyId, type IdentityKey } from "../../domain/identity-key.js";
 import type { Resolved } from "../../domain/resolution.js";
-import { DeviceRecorder } from "./device-recorder.js";
+import { DeviceRecorder, recordedDecision, type RecordedDecision } from "./device-recorder.js";
 import { IntentJournal, type JournalBatch } from "./intent-journal.js";
 import { abandon, EarlierWrites, reconcile, type AuditedChange, type ReconcileDeps } from "./earlier-writes.js";
 import type { PublishResult, ResolveResult } from "../../ports/identity-service.js";
@@ -31,7 +31,7 @@ export interface ShadowComparator {
 
 interface Applied {
   readonly result: PublishResult;
-  readonly decision?: Resolved;
+  readonly decision?: RecordedDecision;
   readonly update: NormalizedUpdate;
   readonly revisions: ReadonlyMap<string, Revision | null>;
   /** CAS conflicts met on the way, and the key of the last one (for the log, never a label). */
@@ -280,7 +280,7 @@ export class PublishService {
       this.deps.metrics.publishKvOperations(d.outcome, cost.reads, cost.writes);
       return {
         update: u,
-        decision: d,
+        decision: recordedDecision(d),
         revisions,
         ...(earlierChanges.length > 0 ? { earlierChanges } : {}),
         ...(conflicts > 0 ? { casConflicts: { count: conflicts, key: conflictKey } } : {}),
