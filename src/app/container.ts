@@ -159,6 +159,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         maxClockSkewMs: cfg.maxClockSkewMs,
         maxBatch: cfg.maxBatch,
         ...(shadow ? { shadow } : {}),
+        // A bounded cache bounds what the recorder remembers too: a map larger than memory stays so.
+        ...(cfg.cacheMaxBindings ? { recorderMaxRows: cfg.cacheMaxBindings } : {}),
       });
     },
     [

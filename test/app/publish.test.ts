@@ -88,6 +88,32 @@ describe("publish through the service", () => {
     expect(await app.devices.findByIdentity({ kind: "ip", value: "10.2.0.1" })).toBeNull();
   });
 
+  it("with a bounded cache, the recorder forgets the devices it wrote longest ago: those are written whole again", async () => {
+    let clock: Awaited<ReturnType<typeof testApp>>["clock"];
+    // Two devices remembered at most: the first of three is forgotten once the third is written.
+    ({ app, clock } = await testApp({ IDMAP_CACHE_MAX_BINDINGS: "2" }));
+    const device = (n: number) => ({
+      device_id: `p:10.3.0.${n}`,
+      ip: `10.3.0.${n}`,
+      partition: "p",
+      mac: `02:00:00:00:bb:0${n}`,
+      metadata: armis(`A-bound-${n}`),
+      source: "armis",
+    });
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) ids.push((await app.publish.publish([device(n)], "test"))[0]!.canonical_device_id!);
+    const t0 = (await app.devices.getDevice(ids[0]!))!.lastSeenMs;
+    clock.advance(60_000);
+    // Device 3 first: remembered, it is left alone for five minutes, as without a bound. Device 1,
+    // forgotten, has its row rewritten (its sighting and source move on).
+    await app.publish.publish(
+      [3, 1].map((n) => ({ ...device(n), source: "poller" })),
+      "test",
+    );
+    expect(await app.devices.getDevice(ids[0]!)).toMatchObject({ lastSeenMs: t0 + 60_000, source: "poller" });
+    expect(await app.devices.getDevice(ids[2]!)).toMatchObject({ lastSeenMs: t0, source: "armis" });
+  });
+
   it("updates of one device in one batch are applied in order; unrelated ones in parallel", async () => {
     ({ app } = await testApp());
     const r = await app.publish.publish(

@@ -64,13 +64,17 @@ export class DeviceRecorder {
    * What each device row said when last written (a 53-bit hash of it) and its last-seen time, to skip
    * rewriting it. Two numbers per device rather than the row's text: a million devices' worth is in
    * the process for as long as it runs (issue 13 measured the text at about 50 bytes per binding).
+   * With `maxRows` (a bounded cache's IDMAP_CACHE_MAX_BINDINGS) the oldest-written entries go first
+   * beyond it: a map larger than memory must not grow here either, and a device forgotten is only
+   * written whole the next time it is seen.
    */
-  private readonly rowsWritten = new Map<string, number>();
-  private readonly rowsSeenMs = new Map<string, number>();
+  private readonly rows = new Map<string, RowMemo>();
 
   constructor(
     private readonly devices: DeviceStore,
     private readonly log: Logger,
+    /** At most this many devices remembered (undefined: every device this process wrote). */
+    private readonly maxRows?: number,
   ) {}
 
   /**
@@ -97,22 +101,19 @@ export class DeviceRecorder {
         `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|` +
         `${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}|${r.provisional === true}`;
       const h = hash53(sig);
-      const last = this.rowsSeenMs.get(r.deviceId);
+      const memo = this.rows.get(r.deviceId);
       // A row written earlier in this batch is written again whole (touches go first, see below).
-      if (
-        last !== undefined &&
-        this.rowsWritten.get(r.deviceId) === h &&
-        r.lastSeenMs >= last &&
-        !writing.has(r.deviceId)
-      ) {
-        if (r.lastSeenMs - last < ROW_REFRESH_MS) return;
-        this.rowsSeenMs.set(r.deviceId, r.lastSeenMs);
+      if (memo !== undefined && memo.hash === h && r.lastSeenMs >= memo.seenMs && !writing.has(r.deviceId)) {
+        if (r.lastSeenMs - memo.seenMs < ROW_REFRESH_MS) return;
+        memo.seenMs = r.lastSeenMs;
         touches.push({ deviceId: r.deviceId, lastSeenMs: r.lastSeenMs, source: r.source });
         return;
       }
       r.deviceId.charCodeAt(0); // kept as a key for as long as the process runs: one flat string (compact-bindings.ts)
-      this.rowsWritten.set(r.deviceId, h);
-      this.rowsSeenMs.set(r.deviceId, r.lastSeenMs);
+      // Deleted first so that the entry moves to the end: eviction goes in order of last write.
+      this.rows.delete(r.deviceId);
+      this.rows.set(r.deviceId, { hash: h, seenMs: r.lastSeenMs });
+      if (this.maxRows !== undefined && this.rows.size > this.maxRows) this.evict(this.rows.size - this.maxRows);
       writing.add(r.deviceId);
       changed.push(r);
     };
@@ -176,13 +177,23 @@ export class DeviceRecorder {
       await this.devices.touchDevices(touches);
       await this.devices.upsertDevices(changed);
     } catch (e) {
-      for (const r of [...changed, ...touches]) {
-        this.rowsWritten.delete(r.deviceId);
-        this.rowsSeenMs.delete(r.deviceId);
-      }
+      for (const r of [...changed, ...touches]) this.rows.delete(r.deviceId);
       throw e;
     }
   }
+
+  private evict(n: number): void {
+    for (const id of this.rows.keys()) {
+      if (n-- <= 0) return;
+      this.rows.delete(id);
+    }
+  }
+}
+
+/** A device row as last written: a hash of what it said, and the sighting time it holds. */
+interface RowMemo {
+  readonly hash: number;
+  seenMs: number;
 }
 
 /**

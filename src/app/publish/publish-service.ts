@@ -23,6 +23,8 @@ export interface PublishDeps extends ServiceDeps {
   readonly concurrency?: number;
   /** Optional second opinion (shadow mode): decisions computed on it, never written. */
   readonly shadow?: ShadowComparator;
+  /** Device rows the recorder remembers, to skip rewriting them (a bounded cache's size; undefined: all). */
+  readonly recorderMaxRows?: number;
 }
 
 export interface ShadowComparator {
@@ -58,7 +60,7 @@ export class PublishService {
 
   constructor(private readonly deps: PublishDeps) {
     this.backoff = deps.backoff ?? DEFAULT_BACKOFF;
-    this.recorder = new DeviceRecorder(deps.devices, deps.log);
+    this.recorder = new DeviceRecorder(deps.devices, deps.log, deps.recorderMaxRows);
     this.journal = new IntentJournal(deps.devices);
   }
 
