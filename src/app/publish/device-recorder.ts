@@ -68,7 +68,8 @@ export class DeviceRecorder {
    * beyond it: a map larger than memory must not grow here either, and a device forgotten is only
    * written whole the next time it is seen.
    */
-  private readonly rows = new Map<string, RowMemo>();
+  private readonly rowsWritten = new Map<string, number>();
+  private readonly rowsSeenMs = new Map<string, number>();
 
   constructor(
     private readonly devices: DeviceStore,
@@ -101,19 +102,27 @@ export class DeviceRecorder {
         `${r.canonicalDeviceId}|${r.mergedInto}|${r.partition}|${r.ip}|` +
         `${r.macs.join(",")}|${r.armisId}|${r.netboxIds.join(",")}|${r.hostname}|${r.provisional === true}`;
       const h = hash53(sig);
-      const memo = this.rows.get(r.deviceId);
+      const last = this.rowsSeenMs.get(r.deviceId);
       // A row written earlier in this batch is written again whole (touches go first, see below).
-      if (memo !== undefined && memo.hash === h && r.lastSeenMs >= memo.seenMs && !writing.has(r.deviceId)) {
-        if (r.lastSeenMs - memo.seenMs < ROW_REFRESH_MS) return;
-        memo.seenMs = r.lastSeenMs;
+      if (
+        last !== undefined &&
+        this.rowsWritten.get(r.deviceId) === h &&
+        r.lastSeenMs >= last &&
+        !writing.has(r.deviceId)
+      ) {
+        if (r.lastSeenMs - last < ROW_REFRESH_MS) return;
+        this.rowsSeenMs.set(r.deviceId, r.lastSeenMs);
         touches.push({ deviceId: r.deviceId, lastSeenMs: r.lastSeenMs, source: r.source });
         return;
       }
       r.deviceId.charCodeAt(0); // kept as a key for as long as the process runs: one flat string (compact-bindings.ts)
-      // Deleted first so that the entry moves to the end: eviction goes in order of last write.
-      this.rows.delete(r.deviceId);
-      this.rows.set(r.deviceId, { hash: h, seenMs: r.lastSeenMs });
-      if (this.maxRows !== undefined && this.rows.size > this.maxRows) this.evict(this.rows.size - this.maxRows);
+      if (this.maxRows !== undefined) {
+        // Deleted first so that the entry moves to the end: eviction goes in order of last write.
+        this.rowsWritten.delete(r.deviceId);
+        this.rowsWritten.set(r.deviceId, h);
+        if (this.rowsWritten.size > this.maxRows) this.evict(this.rowsWritten.size - this.maxRows);
+      } else this.rowsWritten.set(r.deviceId, h);
+      this.rowsSeenMs.set(r.deviceId, r.lastSeenMs);
       writing.add(r.deviceId);
       changed.push(r);
     };
@@ -177,23 +186,22 @@ export class DeviceRecorder {
       await this.devices.touchDevices(touches);
       await this.devices.upsertDevices(changed);
     } catch (e) {
-      for (const r of [...changed, ...touches]) this.rows.delete(r.deviceId);
+      for (const r of [...changed, ...touches]) this.forget(r.deviceId);
       throw e;
     }
   }
 
   private evict(n: number): void {
-    for (const id of this.rows.keys()) {
+    for (const id of this.rowsWritten.keys()) {
       if (n-- <= 0) return;
-      this.rows.delete(id);
+      this.forget(id);
     }
   }
-}
 
-/** A device row as last written: a hash of what it said, and the sighting time it holds. */
-interface RowMemo {
-  readonly hash: number;
-  seenMs: number;
+  private forget(deviceId: string): void {
+    this.rowsWritten.delete(deviceId);
+    this.rowsSeenMs.delete(deviceId);
+  }
 }
 
 /**
