@@ -17,7 +17,7 @@ import v8 from "node:v8";
 import { loadConfig } from "../src/app/config.js";
 import { createApp } from "../src/app/container.js";
 import type { Logger } from "../src/app/logger.js";
-import { batches } from "./lib/workload.js";
+import { seedBindings } from "./lib/workload.js";
 
 const MiB = 2 ** 20;
 const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`;
@@ -97,22 +97,17 @@ async function main(): Promise<void> {
   settle();
   const baseline = report("before seeding", cache.size);
 
-  const t0 = performance.now();
-  let device = 0;
-  let lastReport = t0;
-  while (cache.size < target) {
-    const n = Math.max(1, Math.min(batchSize, Math.ceil((target - cache.size) / 5)));
-    const [batch] = batches(device, n, 0, n);
-    await app.publish.publish(batch!, "rss-breakdown");
-    device += n;
-    if (performance.now() - lastReport > 5_000) {
-      lastReport = performance.now();
-      const perSecond = Math.round(device / ((lastReport - t0) / 1000));
+  await seedBindings({
+    publish: (batch) => app.publish.publish(batch, "rss-breakdown"),
+    bindings: () => cache.size,
+    target,
+    from: 0,
+    batchSize,
+    progress: (bindings, perSecond) =>
       console.log(
-        `seeding: ${cache.size.toLocaleString("en-US")} of ${target.toLocaleString("en-US")} bindings (${perSecond} devices/s)`,
-      );
-    }
-  }
+        `seeding: ${bindings.toLocaleString("en-US")} of ${target.toLocaleString("en-US")} bindings (${perSecond} devices/s)`,
+      ),
+  });
   settle();
   const seeded = report("after publishing", cache.size, baseline);
 

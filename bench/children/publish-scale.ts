@@ -16,7 +16,7 @@ import { loadConfig } from "../../src/app/config.js";
 import { createApp } from "../../src/app/container.js";
 import type { Logger } from "../../src/app/logger.js";
 import { median } from "../lib/util.js";
-import { batches } from "../lib/workload.js";
+import { batches, seedBindings } from "../lib/workload.js";
 
 export interface ScalePhase {
   readonly phase: "new" | "move" | "repeat";
@@ -84,17 +84,14 @@ async function run(m: Start): Promise<void> {
     let measured = 8_000_000;
     for (const target of m.targets) {
       const t0 = performance.now();
-      let last = t0;
-      while (bindings() < target) {
-        const n = Math.max(1, Math.min(m.batchSize, Math.ceil((target - bindings()) / 5)));
-        const [batch] = batches(device, n, 0, n);
-        await app.publish.publish(batch!, "bench-seed");
-        device += n;
-        if (performance.now() - last > 5_000) {
-          last = performance.now();
-          send({ type: "progress", bindings: bindings(), target });
-        }
-      }
+      device = await seedBindings({
+        publish: (batch) => app.publish.publish(batch, "bench-seed"),
+        bindings,
+        target,
+        from: device,
+        batchSize: m.batchSize,
+        progress: (n) => send({ type: "progress", bindings: n, target }),
+      });
       const seedSeconds = (performance.now() - t0) / 1000;
       // Rounds of the three phases on fresh devices, medians kept: a major collection of a big heap
       // lands in one round, not in the figure.

@@ -10,7 +10,7 @@ import { loadConfig } from "../../src/app/config.js";
 import { createApp } from "../../src/app/container.js";
 import type { Logger } from "../../src/app/logger.js";
 import { startServer } from "../../src/app/server.js";
-import { batches } from "../lib/workload.js";
+import { seedBindings } from "../lib/workload.js";
 
 interface Start {
   type: "start";
@@ -108,26 +108,15 @@ async function run(m: Start): Promise<void> {
   }
   let device = m.fromDevice;
   const t0 = performance.now();
-  let lastReport = t0;
   for (const target of m.targets) {
-    while (cache.size < target) {
-      const per = 5; // bindings per new device (workload.ts)
-      const n = Math.max(1, Math.min(m.batchSize, Math.ceil((target - cache.size) / per)));
-      const [batch] = batches(device, n, 0, n);
-      const results = await server.app.publish.publish(batch!, "bench-seed");
-      if (results.some((r) => r.outcome !== "created"))
-        throw new Error(`seeding: unexpected outcome ${results.find((r) => r.outcome !== "created")?.outcome}`);
-      device += n;
-      if (performance.now() - lastReport > 5_000) {
-        lastReport = performance.now();
-        send({
-          type: "progress",
-          bindings: cache.size,
-          target,
-          perSecond: Math.round((device - m.fromDevice) / ((lastReport - t0) / 1000)),
-        });
-      }
-    }
+    device = await seedBindings({
+      publish: (batch) => server.app.publish.publish(batch, "bench-seed"),
+      bindings: () => cache.size,
+      target,
+      from: device,
+      batchSize: m.batchSize,
+      progress: (bindings, perSecond) => send({ type: "progress", bindings, target, perSecond }),
+    });
     await sample(`seeded ${target}`);
   }
   // A service whose publishing pauses: V8's memory reducer starts compacting the old generation some

@@ -43,3 +43,36 @@ export function batches(from: number, count: number, generation: number, batchSi
   }
   return out;
 }
+
+/** Bindings each new device of `sighting` makes: device-id, ip, partition-ip, armis-id, mac. */
+export const BINDINGS_PER_DEVICE = 5;
+
+/**
+ * Publishes new devices, `from` onwards, in batches of at most `batchSize`, until `bindings()` (the
+ * cache's size) reaches `target`; every update must come back created. `progress` is called at most
+ * every five seconds. Returns the next unused device number.
+ */
+export async function seedBindings(opts: {
+  readonly publish: (batch: DeviceUpdate[]) => Promise<readonly { readonly outcome: string }[]>;
+  readonly bindings: () => number;
+  readonly target: number;
+  readonly from: number;
+  readonly batchSize: number;
+  readonly progress?: (bindings: number, devicesPerSecond: number) => void;
+}): Promise<number> {
+  const t0 = performance.now();
+  let last = t0;
+  let device = opts.from;
+  while (opts.bindings() < opts.target) {
+    const n = Math.max(1, Math.min(opts.batchSize, Math.ceil((opts.target - opts.bindings()) / BINDINGS_PER_DEVICE)));
+    const [batch] = batches(device, n, 0, n);
+    const refused = (await opts.publish(batch!)).find((r) => r.outcome !== "created");
+    if (refused) throw new Error(`seeding: unexpected outcome ${refused.outcome}`);
+    device += n;
+    if (opts.progress && performance.now() - last > 5_000) {
+      last = performance.now();
+      opts.progress(opts.bindings(), Math.round((device - opts.from) / ((last - t0) / 1000)));
+    }
+  }
+  return device;
+}
